@@ -3,7 +3,14 @@
  * maps to an HTTP status and the CLI prints. Expected outcomes of a decision (deny, needs approval) are values,
  * not errors; these are for requests that cannot be carried out.
  */
-export type ErrorKind = 'invalid' | 'unauthenticated' | 'forbidden' | 'not-found' | 'conflict' | 'unprocessable' | 'unavailable';
+export type ErrorKind =
+  | 'invalid'
+  | 'unauthenticated'
+  | 'forbidden'
+  | 'not-found'
+  | 'conflict'
+  | 'unprocessable'
+  | 'unavailable';
 
 export class TimeboxError extends Error {
   public readonly code: string;

@@ -12,6 +12,10 @@ export interface PolicySettings {
   pendingTimeout: number;
   /** How far ahead a requested start time may be when its rule does not say. */
   maxStartAhead: number;
+  /** May revoke any grant and read every grant and the whole audit record (incident response). */
+  admins?: Subject[];
+  /** May read every grant and the whole audit record. */
+  auditors?: Subject[];
 }
 
 interface TargetBase {

@@ -319,12 +319,10 @@ rules:
       }
       const text = `version: 1\n${levels.join('\n')}\n`;
 
-      // Act
-      const started = performance.now();
+      // Act: were the aliases expanded, this would exhaust memory long before the test timeout.
       const problems = problemsOf(text);
 
       // Assess
-      expect(performance.now() - started).toBeLessThan(500);
       expect(problems).toEqual([expect.stringContaining('YAML aliases: Excessive alias count')]);
     });
 
@@ -902,8 +900,9 @@ when:
     });
   });
 
-  describe('performance', () => {
-    it('loads 1,000 rules and 10,000 principals well under a second', () => {
+  describe('scale', () => {
+    // Load time is measured by `npm run bench` (policy_load_ms), never asserted here.
+    it('loads 1,000 rules and 10,000 principals with every rule and member intact', () => {
       // Prepare
       const lines = ['version: 1', 'groups:'];
       for (let g = 0; g < 100; g++) {
@@ -932,19 +931,16 @@ when:
       }
       const text = lines.join('\n');
 
-      // Act: the best of three runs, so a busy machine does not fail the test.
-      let best = Number.POSITIVE_INFINITY;
-      let result: ReturnType<typeof loadPolicy> | undefined;
-      for (let i = 0; i < 3; i++) {
-        const started = performance.now();
-        result = loadPolicy(text);
-        best = Math.min(best, performance.now() - started);
-      }
+      // Act
+      const result = loadPolicy(text);
 
       // Assess
-      expect(result?.ok).toBe(true);
-      if (result?.ok) expect(result.policy.rules).toHaveLength(1000);
-      expect(best).toBeLessThan(1000);
+      expect(result.ok).toBe(true);
+      if (!result.ok) return;
+      expect(result.policy.rules).toHaveLength(1000);
+      // team9 nests team8 ... down to team1 is not nested (team0 starts a chain of ten): 9 x 100 + itself.
+      expect(result.policy.groups.team9).toHaveLength(1000);
+      expect(result.policy.groups.team0).toHaveLength(100);
     });
   });
 });

@@ -1,0 +1,46 @@
+import { Command, CommanderError } from 'commander';
+import { isTimeboxError } from '../core/errors';
+import { registerCheck } from './commands/check';
+import { registerPlan } from './commands/plan';
+import { CliError, EXIT } from './errors';
+
+/** Builds the `timebox` command tree. Each command group registers itself; see cli/commands/. */
+export function buildProgram(): Command {
+  const program = new Command('timebox')
+    .description('Just-in-time, time-boxed access for AWS, GCP and gRPC services')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  registerCheck(program);
+  registerPlan(program);
+  return program;
+}
+
+/** Runs the CLI; every failure becomes one line on stderr and an exit code, never a stack trace. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // Commander already printed its message (unknown option, missing argument...); help/version exit 0.
+      return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (e instanceof CliError) {
+      process.stderr.write(`timebox: ${e.message}\n`);
+      return e.exitCode;
+    }
+    if (isTimeboxError(e)) {
+      process.stderr.write(`timebox: ${e.code}: ${e.message}\n`);
+      return EXIT.refused;
+    }
+    process.stderr.write(`timebox: ${e instanceof Error ? e.message : String(e)}\n`);
+    return EXIT.unavailable;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

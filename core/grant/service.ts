@@ -1,0 +1,596 @@
+import { canonicalJson, sha256Hex } from '../canonical';
+import type { Clock } from '../clock';
+import { type AccessRequest, type Decision, decide } from '../decide';
+import {
+  ConcurrencyError,
+  ForbiddenError,
+  isTimeboxError,
+  NotFoundError,
+  StateError,
+  ValidationError,
+} from '../errors';
+import type { IdGenerator } from '../ids';
+import { type CompiledPolicy, subjectsInclude } from '../policy/compile';
+import type { TargetKind } from '../policy/types';
+import type {
+  AccessProvider,
+  ActiveGrant,
+  CredentialKind,
+  EventPublisher,
+  EventStore,
+  GrantScheduler,
+  IssuedCredential,
+  Log,
+  ProjectionStore,
+} from '../ports';
+import { normalizePrincipalId, type Principal } from '../principal';
+import { sealEvent, type VerifyResult, verifyChain } from './chain';
+import {
+  activateCommand,
+  actorOf,
+  approveCommand,
+  assertCanIssue,
+  cancelCommand,
+  denyCommand,
+  expireCommand,
+  lapseCommand,
+  parseSubject,
+  requestCommand,
+  revokeCommand,
+} from './commands';
+import { type EventDraft, type GrantEvent, SYSTEM_ACTOR } from './events';
+import { applyEvent, foldGrant, type Grant } from './state';
+
+export interface GrantServiceDeps {
+  events: EventStore;
+  projections: ProjectionStore;
+  scheduler: GrantScheduler;
+  providers: Partial<Record<TargetKind, AccessProvider>>;
+  publisher: EventPublisher;
+  clock: Clock;
+  ids: IdGenerator;
+  /** The current policy; called per operation so a reloaded policy applies at once. */
+  policy: () => CompiledPolicy;
+  log: Log;
+  /** Optimistic-concurrency retries before a conflict escapes (default 8). */
+  maxAttempts?: number;
+  /** Backoff between retries; injected so tests need not sleep. */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export interface RequestInput {
+  target: string;
+  scopes?: string[];
+  duration: number;
+  reason: string;
+  ticket?: string;
+  startAt?: Date;
+}
+
+export interface RequestOutcome {
+  grant: Grant;
+  decision: Decision;
+  /** True when an Idempotency-Key matched an earlier request: nothing new was written. */
+  replayed: boolean;
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * The grant lifecycle as one application service over the ports. Every state change is one event appended with
+ * an expected sequence number; the projection and the bus follow the event and may lag (the sweeper repairs them),
+ * never lead. Side effects on clouds happen after the event that records them, so nothing happens off the record.
+ */
+export class GrantService {
+  private readonly d: Required<Pick<GrantServiceDeps, 'maxAttempts' | 'sleep'>> & GrantServiceDeps;
+
+  constructor(deps: GrantServiceDeps) {
+    this.d = { maxAttempts: 8, sleep: defaultSleep, ...deps };
+  }
+
+  // ---- requests -------------------------------------------------------------------------------------------
+
+  /** Records a request and the policy's decision; auto-approved requests are activated at once (or scheduled). */
+  async request(
+    who: Principal,
+    input: RequestInput,
+    opts: { idempotencyKey?: string; extendsGrant?: string } = {},
+  ): Promise<RequestOutcome> {
+    if (!input.reason.trim()) throw new ValidationError('REQUEST.REASON_REQUIRED', 'reason is required');
+    const compiled = this.d.policy();
+    const now = this.d.clock.now();
+    const ask: AccessRequest = {
+      target: input.target,
+      scopes: input.scopes ?? [],
+      duration: input.duration,
+      ...(input.startAt ? { startAt: input.startAt } : {}),
+    };
+    const decision = decide(compiled, who, ask, now);
+    const requestHash = opts.idempotencyKey
+      ? sha256Hex(canonicalJson({ ...input, startAt: input.startAt?.toISOString() }))
+      : undefined;
+    const id = opts.idempotencyKey ? this.idFromIdempotencyKey(who, opts.idempotencyKey) : this.d.ids.next();
+    const draft = requestCommand({
+      compiled,
+      who,
+      decision,
+      targetName: input.target,
+      duration: input.duration,
+      reason: input.reason,
+      ...(input.ticket ? { ticket: input.ticket } : {}),
+      ...(input.startAt ? { startAt: input.startAt } : {}),
+      ...(opts.extendsGrant ? { extendsGrant: opts.extendsGrant } : {}),
+      ...(requestHash ? { requestHash } : {}),
+    });
+    const event = sealEvent({ ...draft, grantId: id, at: now.toISOString(), target: input.target }, undefined);
+    try {
+      await this.d.events.append(event);
+    } catch (e) {
+      if (!(e instanceof ConcurrencyError) || !opts.idempotencyKey) throw e;
+      const existing = await this.load(id);
+      if (existing.requestHash !== requestHash)
+        throw new StateError('IDEMPOTENCY.MISMATCH', 'this Idempotency-Key was used for a different request');
+      return { grant: existing, decision, replayed: true };
+    }
+    let grant = foldGrant([event]);
+    await this.follow(grant, [event]);
+    this.d.log.info('grant requested', {
+      grantId: id,
+      decision: decision.decision,
+      rule: decision.rule,
+      target: input.target,
+    });
+    if (grant.status === 'approved') grant = await this.afterApproval(grant);
+    return { grant, decision, replayed: false };
+  }
+
+  /** An extension is a new request for the same target and scope, starting when the grant ends, decided by the same rules. */
+  async extend(id: string, who: Principal, input: { duration: number; reason: string }): Promise<RequestOutcome> {
+    const g = await this.load(id);
+    if (normalizePrincipalId(who.id) !== g.requester.id)
+      throw new ForbiddenError('GRANT.NOT_REQUESTER', 'only the requester can extend a grant');
+    if (g.status !== 'active' || !g.expiresAt)
+      throw new StateError('GRANT.NOT_ACTIVE', `${id} is ${g.status}; only an active grant can be extended`);
+    const scopes = !g.scope
+      ? []
+      : g.scope.kind === 'aws-role'
+        ? [...g.scope.actions, ...g.scope.resources]
+        : g.scope.kind === 'grpc'
+          ? g.scope.methods
+          : g.scope.roles;
+    return this.request(
+      who,
+      {
+        target: g.target.name,
+        scopes,
+        duration: input.duration,
+        reason: input.reason,
+        ...(g.ticket ? { ticket: g.ticket } : {}),
+        startAt: new Date(g.expiresAt),
+      },
+      { extendsGrant: id },
+    );
+  }
+
+  async approve(id: string, who: Principal, comment?: string): Promise<Grant> {
+    const { grant } = await this.mutate(id, (g) => approveCommand(g, who, this.d.policy(), comment));
+    return grant.status === 'approved' ? this.afterApproval(grant) : grant;
+  }
+
+  async deny(id: string, who: Principal, comment: string): Promise<Grant> {
+    if (!comment.trim()) throw new ValidationError('DENY.COMMENT_REQUIRED', 'a denial needs a comment');
+    return (await this.mutate(id, (g) => denyCommand(g, who, this.d.policy(), comment))).grant;
+  }
+
+  async cancel(id: string, who: Principal, comment?: string): Promise<Grant> {
+    const { grant } = await this.mutate(id, (g) => cancelCommand(g, who, comment));
+    await this.quietly(grant.id, 'cancel activation schedule', () => this.d.scheduler.cancel(grant.id, 'activate'));
+    return grant;
+  }
+
+  async revoke(id: string, who: Principal | 'system', why: string): Promise<Grant> {
+    if (!why.trim()) throw new ValidationError('REVOKE.REASON_REQUIRED', 'a revocation needs a reason');
+    const { grant, event } = await this.mutate(id, (g) => revokeCommand(g, who, this.d.policy(), why));
+    if (!event) return grant;
+    await this.quietly(grant.id, 'cancel schedules', async () => {
+      await this.d.scheduler.cancel(grant.id, 'expire');
+      await this.d.scheduler.cancel(grant.id, 'activate');
+    });
+    return this.cleanup(grant, 'revoked');
+  }
+
+  // ---- time-driven transitions (scheduler, sweeper) -----------------------------------------------------------
+
+  /** Activates an approved grant whose start has come, then puts access in place and schedules its expiry. */
+  async activate(id: string): Promise<Grant> {
+    const now = this.d.clock.now();
+    const current = await this.load(id);
+    const original = current.extends ? await this.loadOptional(current.extends) : undefined;
+    const { grant, event } = await this.mutate(id, (g) => activateCommand(g, now, original));
+    if (event?.type !== 'activated') return grant;
+    return this.provision(grant);
+  }
+
+  /** Expires an active grant at or after its expiry; harmless when early, late or repeated. */
+  async expire(id: string): Promise<Grant> {
+    const now = this.d.clock.now();
+    const { grant, event } = await this.mutate(id, (g) => expireCommand(g, now));
+    return event ? this.cleanup(grant, 'expired') : grant;
+  }
+
+  async lapse(id: string): Promise<Grant> {
+    const now = this.d.clock.now();
+    return (await this.mutate(id, (g) => lapseCommand(g, now))).grant;
+  }
+
+  // ---- the sweeper -----------------------------------------------------------------------------------------
+
+  /**
+   * One pass of the safety net (every minute on AWS, in a loop locally). Order matters: projections are repaired
+   * first, so a grant whose projection missed its activation is still found and expired in the same pass.
+   * Every grant is handled on its own: one failure never stops the rest.
+   */
+  async sweep(opts: { repairWindowMs?: number; publishGraceMs?: number; limit?: number } = {}): Promise<SweepReport> {
+    const now = this.d.clock.now();
+    const limit = opts.limit ?? 500;
+    const report: SweepReport = {
+      repaired: 0,
+      expired: 0,
+      lapsed: 0,
+      activated: 0,
+      cleaned: 0,
+      republished: 0,
+      failures: 0,
+    };
+    const each = async (ids: string[], f: (id: string) => Promise<boolean>, key: keyof SweepReport) => {
+      for (const id of ids) {
+        try {
+          if (await f(id)) report[key]++;
+        } catch (e) {
+          report.failures++;
+          this.d.log.error('sweeper step failed', {
+            grantId: id,
+            step: key,
+            error: e instanceof Error ? e.message : String(e),
+          });
+        }
+      }
+    };
+
+    const since = new Date(now.getTime() - (opts.repairWindowMs ?? 60 * 60_000));
+    const recent = new Set<string>();
+    let cursor: string | undefined;
+    do {
+      const page = await this.d.events.query({
+        since,
+        until: new Date(now.getTime() + 1),
+        limit: 1000,
+        ...(cursor ? { cursor } : {}),
+      });
+      for (const e of page.events) recent.add(e.grantId);
+      cursor = page.cursor;
+    } while (cursor);
+    await each([...recent], (id) => this.repairProjection(id), 'repaired');
+    // Events younger than the grace period may still be on their way through the normal path.
+    const settled = new Date(now.getTime() - (opts.publishGraceMs ?? 30_000));
+    await each([...recent], (id) => this.republish(id, settled), 'republished');
+
+    const ids = (gs: Grant[]) => gs.map((g) => g.id);
+    await each(
+      ids(await this.d.projections.listDue('active', now, { limit })),
+      async (id) => (await this.expire(id)).status === 'expired',
+      'expired',
+    );
+    await each(
+      ids(await this.d.projections.listDue('pending', now, { limit })),
+      async (id) => (await this.lapse(id)).status === 'lapsed',
+      'lapsed',
+    );
+    await each(
+      ids(await this.d.projections.listDue('approved', now, { limit })),
+      async (id) => (await this.activate(id)).status === 'active',
+      'activated',
+    );
+    await each(ids(await this.d.projections.listCleanupNeeded({ limit })), (id) => this.retryCleanup(id), 'cleaned');
+    for (const provider of Object.values(this.d.providers)) {
+      try {
+        await provider?.maintain?.({ now });
+      } catch (e) {
+        report.failures++;
+        this.d.log.error('provider maintenance failed', {
+          kind: provider?.kind,
+          error: e instanceof Error ? e.message : String(e),
+        });
+      }
+    }
+    return report;
+  }
+
+  /** Rewrites the projection from the stream when it lags. Returns true when it did. */
+  async repairProjection(id: string): Promise<boolean> {
+    const g = await this.load(id);
+    const view = await this.d.projections.get(id);
+    if (view && view.lastSeq >= g.lastSeq) return false;
+    await this.d.projections.put(g);
+    this.d.log.warn('projection repaired', { grantId: id, from: view?.lastSeq ?? 0, to: g.lastSeq });
+    return true;
+  }
+
+  /** Retries the cloud-side part of a provision or removal that failed earlier. */
+  async retryCleanup(id: string): Promise<boolean> {
+    const g = await this.load(id);
+    if (!g.cleanupNeeded) return false;
+    if (g.status === 'active') {
+      const after = await this.provision(g);
+      return !after.cleanupNeeded;
+    }
+    const after = await this.cleanup(g, g.status === 'expired' ? 'expired' : 'revoked');
+    return !after.cleanupNeeded;
+  }
+
+  /**
+   * Publishes the events the bus has not seen (after the projection's `publishedSeq`) that are older than
+   * `settledBefore`. Delivery is at least once: consumers deduplicate on (grantId, seq).
+   */
+  async republish(id: string, settledBefore: Date): Promise<boolean> {
+    const view = await this.d.projections.get(id);
+    if (!view) return false;
+    const from = view.publishedSeq ?? 0;
+    const events = await this.readStream(id);
+    const missing = events.filter((e) => e.seq > from && Date.parse(e.at) <= settledBefore.getTime());
+    if (missing.length === 0) return false;
+    await this.d.publisher.publish(missing, foldGrant(events));
+    await this.d.projections.markPublished(id, from, (missing[missing.length - 1] as GrantEvent).seq);
+    return true;
+  }
+
+  // ---- credentials -----------------------------------------------------------------------------------------
+
+  /**
+   * Issues credentials for an active grant to its requester. The credentials are handed out only after the
+   * `credentials-issued` event is appended at the next sequence number of the stream as it was when checked, so
+   * a revoke or expiry that lands in between wins, and no credential leaves without its audit event.
+   */
+  async issueCredentials(
+    id: string,
+    who: Principal,
+    kind: CredentialKind,
+  ): Promise<{ grant: Grant; credential: IssuedCredential }> {
+    for (let attempt = 1; ; attempt++) {
+      const events = await this.readStream(id);
+      const g = foldGrant(events);
+      const now = this.d.clock.now();
+      assertCanIssue(g, who, now);
+      const provider = this.provider(g);
+      const credential = await provider.credentials(g as ActiveGrant, kind, {
+        now,
+        ...(who.sourceIp ? { sourceIp: who.sourceIp } : {}),
+        ...(who.userAgent ? { userAgent: who.userAgent } : {}),
+      });
+      if (credential.expiresAt.getTime() > Date.parse(g.expiresAt as string))
+        throw new Error(`${provider.kind} provider issued credentials outliving grant ${id}`);
+      const draft: EventDraft = {
+        type: 'credentials-issued',
+        actor: actorOf(who),
+        data: { kind: credential.kind, expiresAt: credential.expiresAt.toISOString(), details: credential.audit },
+      };
+      try {
+        const { grant } = await this.appendAndFollow(g, events, draft, now);
+        return { grant, credential };
+      } catch (e) {
+        if (!(e instanceof ConcurrencyError) || attempt >= this.d.maxAttempts) throw e;
+        await this.d.sleep(backoff(attempt));
+      }
+    }
+  }
+
+  // ---- reads ---------------------------------------------------------------------------------------------
+
+  /** The grant from its event stream (strongly consistent), if `who` may see it. */
+  async get(id: string, who: Principal): Promise<Grant> {
+    const g = await this.load(id);
+    if (!this.canRead(g, who)) throw new NotFoundError('GRANT.NOT_FOUND', `no grant ${id}`);
+    return g;
+  }
+
+  /** The events of one grant, if `who` may see it. */
+  async history(id: string, who: Principal): Promise<GrantEvent[]> {
+    const events = await this.readStream(id);
+    if (!this.canRead(foldGrant(events), who)) throw new NotFoundError('GRANT.NOT_FOUND', `no grant ${id}`);
+    return events;
+  }
+
+  /** Verifies one grant's chain against its projection head. */
+  async verify(id: string, who: Principal): Promise<VerifyResult> {
+    const events = await this.history(id, who);
+    const view = await this.d.projections.get(id);
+    return verifyChain(
+      id,
+      events,
+      view && view.lastSeq >= events.length ? { seq: view.lastSeq, hash: view.lastHash } : undefined,
+    );
+  }
+
+  /** Requester, eligible approvers, admins and auditors may read a grant. */
+  canRead(g: Grant, who: Principal): boolean {
+    const compiled = this.d.policy();
+    const id = normalizePrincipalId(who.id);
+    if (id === g.requester.id || this.isAuditor(who)) return true;
+    return g.approval ? subjectsInclude(compiled, g.approval.from.map(parseSubject), id, who.groups) : false;
+  }
+
+  isAuditor(who: Principal): boolean {
+    const { settings } = this.d.policy().policy;
+    return subjectsInclude(
+      this.d.policy(),
+      [...(settings.admins ?? []), ...(settings.auditors ?? [])],
+      who.id,
+      who.groups,
+    );
+  }
+
+  // ---- internals -----------------------------------------------------------------------------------------
+
+  private async afterApproval(g: Grant): Promise<Grant> {
+    const now = this.d.clock.now();
+    if (g.startAt && Date.parse(g.startAt) > now.getTime()) {
+      await this.quietly(g.id, 'schedule activation', () =>
+        this.d.scheduler.schedule(g.id, 'activate', new Date(g.startAt as string)),
+      );
+      return g;
+    }
+    return this.activate(g.id);
+  }
+
+  private async provision(g: Grant): Promise<Grant> {
+    const now = this.d.clock.now();
+    let grant = g;
+    try {
+      const details = await this.provider(g).provision(g as ActiveGrant, { now });
+      if (Object.keys(details).length > 0)
+        grant = (
+          await this.mutate(g.id, (s) =>
+            s.status === 'active' ? { type: 'access-provisioned', actor: SYSTEM_ACTOR, data: { details } } : null,
+          )
+        ).grant;
+    } catch (e) {
+      grant = await this.recordFailure(g.id, 'provision', e);
+    }
+    try {
+      await this.d.scheduler.schedule(g.id, 'expire', new Date(g.expiresAt as string));
+    } catch (e) {
+      // The session-policy time condition and the sweeper still end access; the failure goes on the record.
+      grant = await this.recordFailure(g.id, 'schedule', e);
+    }
+    // A revoke may have landed while access was being put in place: take it away again.
+    if (grant.status !== 'active') return this.cleanup(grant, grant.status === 'expired' ? 'expired' : 'revoked', true);
+    return grant;
+  }
+
+  /** Takes cloud-side access away after a terminal transition; failures are recorded and retried by the sweeper. */
+  private async cleanup(g: Grant, why: 'revoked' | 'expired', force = false): Promise<Grant> {
+    if (!g.cleanupNeeded && !force) return g;
+    const provider = this.d.providers[g.target.kind];
+    if (!provider || !g.scope) return g;
+    try {
+      const details = await provider.revoke(g, why, { now: this.d.clock.now() });
+      return (await this.mutate(g.id, () => ({ type: 'access-removed', actor: SYSTEM_ACTOR, data: { details } })))
+        .grant;
+    } catch (e) {
+      return this.recordFailure(g.id, 'remove', e);
+    }
+  }
+
+  private async recordFailure(id: string, step: 'provision' | 'remove' | 'schedule', e: unknown): Promise<Grant> {
+    const error = isTimeboxError(e)
+      ? { code: e.code, message: e.message }
+      : { code: 'INTERNAL', message: e instanceof Error ? e.message : String(e) };
+    this.d.log.error(`${step} failed`, { grantId: id, step, error });
+    return (await this.mutate(id, () => ({ type: 'access-failed', actor: SYSTEM_ACTOR, data: { step, error } }))).grant;
+  }
+
+  private provider(g: Grant): AccessProvider {
+    const p = this.d.providers[g.target.kind];
+    if (!p)
+      throw new StateError('TARGET.KIND_UNAVAILABLE', `this broker has no ${g.target.kind} access provider configured`);
+    return p;
+  }
+
+  /**
+   * Read, decide, append with the next sequence number; on a concurrent append, re-read and decide again.
+   * The command sees the newest state every time, so a late approval after a revoke fails instead of winning.
+   */
+  async mutate(
+    id: string,
+    command: (g: Grant) => EventDraft | null,
+  ): Promise<{ grant: Grant; event: GrantEvent | null }> {
+    for (let attempt = 1; ; attempt++) {
+      const events = await this.readStream(id);
+      const g = foldGrant(events);
+      const draft = command(g);
+      if (!draft) return { grant: g, event: null };
+      try {
+        return await this.appendAndFollow(g, events, draft, this.d.clock.now());
+      } catch (e) {
+        if (!(e instanceof ConcurrencyError) || attempt >= this.d.maxAttempts) throw e;
+        this.d.log.info('concurrent write, retrying', { grantId: id, attempt });
+        await this.d.sleep(backoff(attempt));
+      }
+    }
+  }
+
+  private async appendAndFollow(
+    g: Grant,
+    events: GrantEvent[],
+    draft: EventDraft,
+    now: Date,
+  ): Promise<{ grant: Grant; event: GrantEvent }> {
+    const last = events[events.length - 1];
+    const event = sealEvent({ ...draft, grantId: g.id, at: now.toISOString(), target: g.target.name }, last);
+    await this.d.events.append(event);
+    const grant = applyEvent(g, event);
+    await this.follow(grant, [event]);
+    return { grant, event };
+  }
+
+  /** Projection and bus follow the event; their failures are logged and repaired later, never thrown. */
+  private async follow(grant: Grant, events: GrantEvent[]): Promise<void> {
+    await this.quietly(grant.id, 'update projection', () => this.d.projections.put(grant));
+    await this.quietly(grant.id, 'publish events', async () => {
+      await this.d.publisher.publish(events, grant);
+      const first = (events[0] as GrantEvent).seq;
+      await this.d.projections.markPublished(grant.id, first - 1, (events[events.length - 1] as GrantEvent).seq);
+    });
+  }
+
+  private async quietly(grantId: string, what: string, f: () => Promise<void>): Promise<void> {
+    try {
+      await f();
+    } catch (e) {
+      this.d.log.warn(`${what} failed; the sweeper will retry`, {
+        grantId,
+        error: e instanceof Error ? e.message : String(e),
+      });
+    }
+  }
+
+  private async readStream(id: string): Promise<GrantEvent[]> {
+    const events = await this.d.events.read(id);
+    if (events.length === 0) throw new NotFoundError('GRANT.NOT_FOUND', `no grant ${id}`);
+    return events;
+  }
+
+  async load(id: string): Promise<Grant> {
+    return foldGrant(await this.readStream(id));
+  }
+
+  private async loadOptional(id: string): Promise<Grant | undefined> {
+    const events = await this.d.events.read(id);
+    return events.length ? foldGrant(events) : undefined;
+  }
+
+  /** Same principal + same key = same grant id, so a retried POST finds the first one instead of creating two. */
+  private idFromIdempotencyKey(who: Principal, key: string): string {
+    if (!/^[\x21-\x7e]{8,128}$/.test(key))
+      throw new ValidationError('IDEMPOTENCY.INVALID_KEY', 'Idempotency-Key must be 8-128 printable ASCII characters');
+    const digest = sha256Hex(`${normalizePrincipalId(who.id)}\n${key}`);
+    const alphabet = '0123456789abcdefghjkmnpqrstvwxyz';
+    let out = '';
+    for (let i = 0; i < 26; i++) out += alphabet[Number.parseInt(digest.slice(i * 2, i * 2 + 2), 16) % 32];
+    return `tb-${out}`;
+  }
+}
+
+export interface SweepReport {
+  repaired: number;
+  expired: number;
+  lapsed: number;
+  activated: number;
+  cleaned: number;
+  republished: number;
+  failures: number;
+}
+
+function backoff(attempt: number): number {
+  return Math.min(200, 5 * 2 ** attempt) * (0.5 + Math.random() / 2);
+}

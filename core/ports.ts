@@ -1,0 +1,119 @@
+import type { GrantEvent, TargetSnapshot } from './grant/events';
+import type { Grant } from './grant/state';
+import type { EffectiveScope } from './scope/types';
+
+/**
+ * Ports: what the domain needs from the outside world. Adapters under adapters/<cloud>/ implement them;
+ * in-memory doubles live under test/helpers/. Nothing here assumes one process: every write is conditional.
+ */
+
+/** Append-only, per-grant event streams. The only write is a conditional put on (grantId, seq). */
+export interface EventStore {
+  /** Appends one event; throws ConcurrencyError if (grantId, seq) already exists. Never overwrites. */
+  append(event: GrantEvent): Promise<void>;
+  /** The whole stream of one grant, ordered by seq (empty when unknown). */
+  read(grantId: string): Promise<GrantEvent[]>;
+  /** Events across grants in [since, until), oldest first, optionally filtered; for audit queries and repair. */
+  query(filter: EventQuery): Promise<EventPage>;
+}
+
+export interface EventQuery {
+  since: Date;
+  until: Date;
+  actor?: string;
+  target?: string;
+  limit?: number;
+  cursor?: string;
+}
+export interface EventPage {
+  events: GrantEvent[];
+  cursor?: string;
+}
+
+/** The projection: one item per grant, for queries. Derived from events; repaired by the sweeper when it lags. */
+export interface ProjectionStore {
+  /** Writes the view unless the stored one is at the same or a later seq (monotonic; stale writers lose quietly). */
+  put(view: Grant): Promise<void>;
+  get(grantId: string): Promise<Grant | undefined>;
+  /** A requester's grants, newest first. */
+  listByRequester(principalId: string, opts?: ListOptions): Promise<Grant[]>;
+  /** Pending grants whose approval `from` names any of these subjects (`group:x` or principal ids). */
+  listAwaitingApproval(subjects: string[], opts?: ListOptions): Promise<Grant[]>;
+  /** Grants in a status, with the status's due time (pendingUntil / startAt / expiresAt) before `dueBefore`. */
+  listDue(status: 'pending' | 'approved' | 'active', dueBefore: Date, opts?: ListOptions): Promise<Grant[]>;
+  /** Grants in a status (newest first). */
+  listByStatus(status: Grant['status'], opts?: ListOptions): Promise<Grant[]>;
+  /** Terminal grants whose cloud-side cleanup still has to happen. */
+  listCleanupNeeded(opts?: ListOptions): Promise<Grant[]>;
+  /**
+   * Records that events (fromSeq, toSeq] reached the bus, kept on the projection because event items are
+   * immutable. Advances `publishedSeq` only if it is exactly `fromSeq`, so a gap left by a failed publish stays
+   * visible to the sweeper. A no-op otherwise (including when the projection item does not exist yet).
+   */
+  markPublished(grantId: string, fromSeq: number, toSeq: number): Promise<void>;
+}
+
+export interface ListOptions {
+  limit?: number;
+}
+
+/** One-shot schedules: expire a grant at its expiry, activate a future grant at its start. */
+export interface GrantScheduler {
+  /** Idempotent: scheduling the same (grant, action) again replaces or keeps the existing schedule. */
+  schedule(grantId: string, action: 'expire' | 'activate', at: Date): Promise<void>;
+  /** Idempotent: cancelling a schedule that does not exist (already fired and deleted) is not an error. */
+  cancel(grantId: string, action: 'expire' | 'activate'): Promise<void>;
+}
+
+/** Credentials handed to the holder of a grant. `secret` goes to the caller only; `audit` goes on the record. */
+export interface IssuedCredential {
+  kind: string;
+  expiresAt: Date;
+  secret: unknown;
+  audit: Record<string, unknown>;
+}
+
+export interface AccessContext {
+  now: Date;
+  sourceIp?: string;
+  userAgent?: string;
+}
+
+/**
+ * One per target kind: puts access in place (if the cloud needs anything at activation), hands out credentials,
+ * and takes access away. `revoke` must be idempotent and must not affect any other grant.
+ */
+export interface AccessProvider {
+  readonly kind: TargetSnapshot['kind'];
+  /** Called once the grant is active; returns what was done, for the audit record. */
+  provision(grant: ActiveGrant, ctx: AccessContext): Promise<Record<string, unknown>>;
+  /** Credentials of `kind` (`credentials`, `console`, `token`) for the active grant. */
+  credentials(grant: ActiveGrant, kind: CredentialKind, ctx: AccessContext): Promise<IssuedCredential>;
+  /** Ends access before (revoked) or at (expired) expiry. */
+  revoke(grant: Grant, why: 'revoked' | 'expired', ctx: AccessContext): Promise<Record<string, unknown>>;
+  /** Periodic housekeeping from the sweeper (e.g. dropping revocation entries whose credentials have all expired). */
+  maintain?(ctx: AccessContext): Promise<void>;
+}
+
+export type CredentialKind = 'credentials' | 'console' | 'token';
+export type ActiveGrant = Grant & { expiresAt: string; scope: EffectiveScope };
+
+/** Publishes lifecycle events (EventBridge bus, Slack, webhooks). Failures are reported, never thrown into a transition. */
+export interface EventPublisher {
+  publish(events: GrantEvent[], grant: Grant): Promise<void>;
+}
+
+/** Signs JWTs (ES256) and serves the public keys. */
+export interface TokenSigner {
+  sign(claims: Record<string, unknown>): Promise<string>;
+  jwks(): Promise<{ keys: Record<string, unknown>[] }>;
+}
+
+/** Structured log sink; the adapters wire Powertools Logger, tests a recorder. */
+export interface Log {
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+export const silentLog: Log = { info: () => {}, warn: () => {}, error: () => {} };
