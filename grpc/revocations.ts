@@ -1,0 +1,147 @@
+import { z } from 'zod';
+
+/** Why a token may not be used, as far as the revocation feed knows. */
+export type RevocationStatus = 'ok' | 'revoked' | 'stale' | 'unavailable';
+
+/** What a poll of the feed did, for logs and the example server's output. */
+export interface RevocationPollReport {
+  ok: boolean;
+  entries?: number;
+  error?: string;
+}
+
+export interface RevocationWatcherOptions {
+  url: string;
+  /** How often to poll (default 15 s). */
+  pollMs?: number;
+  /** How long the last good copy may be used while the feed cannot be read (default 60 s); after that, fail closed. */
+  maxStalenessMs?: number;
+  /** Timeout of one fetch (default 5 s, capped at the poll interval so polls never pile up). */
+  fetchTimeoutMs?: number;
+  now?: () => number;
+  onPoll?: (r: RevocationPollReport) => void;
+}
+
+// The feed is small (recent revocations only); a far larger answer is a fault or an attack, not a feed.
+const MAX_FEED_BYTES = 4 * 1024 * 1024;
+
+const feedSchema = z.object({
+  revoked: z.array(z.object({ jti: z.string().min(1).max(256), exp: z.number().int().nonnegative() })),
+  generatedAt: z.string(),
+});
+
+/**
+ * Keeps a copy of the broker's revocation feed, refreshed every `pollMs`. A failed poll keeps the last good copy;
+ * once that copy is older than `maxStalenessMs` every check answers `stale` and the interceptor refuses calls,
+ * because a revocation the service cannot see must not let a revoked token through for long.
+ */
+export class RevocationWatcher {
+  private revoked = new Map<string, number>();
+  private lastSuccessMs: number | undefined;
+  private inflight: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private readonly pollMs: number;
+  private readonly maxStalenessMs: number;
+  private readonly fetchTimeoutMs: number;
+  private readonly now: () => number;
+
+  constructor(private readonly opts: RevocationWatcherOptions) {
+    this.pollMs = opts.pollMs ?? 15_000;
+    this.maxStalenessMs = opts.maxStalenessMs ?? 60_000;
+    this.fetchTimeoutMs = Math.min(opts.fetchTimeoutMs ?? 5_000, this.pollMs);
+    this.now = opts.now ?? Date.now;
+    if (!(this.pollMs > 0) || !(this.maxStalenessMs > 0))
+      throw new Error('revocation poll interval and max staleness must be positive');
+    if (this.maxStalenessMs < this.pollMs)
+      throw new Error(
+        `revocation max staleness (${this.maxStalenessMs} ms) is shorter than the poll interval (${this.pollMs} ms): every call would be refused between polls`,
+      );
+  }
+
+  /** Starts polling (the first poll at once). */
+  start(): void {
+    if (this.timer || this.inflight || this.stopped) return;
+    void this.poll();
+  }
+
+  /** Stops polling; later checks answer from the last copy until it goes stale. */
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Number of entries in the current copy. */
+  get size(): number {
+    return this.revoked.size;
+  }
+
+  /**
+   * Whether `jti` may be used. Before the first successful poll a check waits for the poll in flight, so a
+   * freshly started server neither refuses its first calls needlessly nor lets them through unchecked.
+   */
+  async check(jti: string): Promise<RevocationStatus> {
+    if (this.lastSuccessMs === undefined && this.inflight) await this.inflight;
+    if (this.lastSuccessMs === undefined) return 'unavailable';
+    const now = this.now();
+    if (now - this.lastSuccessMs > this.maxStalenessMs) return 'stale';
+    // A listed token is refused whatever its listed `exp`: past that time the token fails its own `exp` check anyway.
+    return this.revoked.has(jti) ? 'revoked' : 'ok';
+  }
+
+  /** Polls once now (also used by tests and by `start`). */
+  poll(): Promise<void> {
+    if (this.inflight) return this.inflight;
+    const run = this.fetchOnce()
+      .then((feed) => {
+        const next = new Map<string, number>();
+        for (const e of feed.revoked) next.set(e.jti, Math.max(e.exp, next.get(e.jti) ?? 0));
+        this.revoked = next;
+        this.lastSuccessMs = this.now();
+        this.opts.onPoll?.({ ok: true, entries: next.size });
+      })
+      .catch((e: unknown) => {
+        this.opts.onPoll?.({ ok: false, error: e instanceof Error ? e.message : String(e) });
+      })
+      .finally(() => {
+        this.inflight = undefined;
+        this.schedule();
+      });
+    this.inflight = run;
+    return run;
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.poll();
+    }, this.pollMs);
+    // The watcher must never keep a process alive on its own.
+    this.timer.unref();
+  }
+
+  private async fetchOnce(): Promise<z.infer<typeof feedSchema>> {
+    const res = await fetch(this.opts.url, {
+      headers: { accept: 'application/json' },
+      redirect: 'error',
+      signal: AbortSignal.timeout(this.fetchTimeoutMs),
+    });
+    if (res.status !== 200) {
+      await res.body?.cancel();
+      throw new Error(`revocation feed answered HTTP ${res.status}`);
+    }
+    const declared = Number(res.headers.get('content-length') ?? '0');
+    if (declared > MAX_FEED_BYTES) {
+      await res.body?.cancel();
+      throw new Error(`revocation feed is larger than ${MAX_FEED_BYTES} bytes`);
+    }
+    const text = await res.text();
+    if (text.length > MAX_FEED_BYTES) throw new Error(`revocation feed is larger than ${MAX_FEED_BYTES} bytes`);
+    const parsed = feedSchema.safeParse(JSON.parse(text));
+    if (!parsed.success) throw new Error(`revocation feed is malformed: ${parsed.error.issues[0]?.message ?? ''}`);
+    return parsed.data;
+  }
+}
