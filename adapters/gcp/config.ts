@@ -1,0 +1,75 @@
+import { z } from 'zod';
+import { MembersConfigSchema } from './members';
+
+/**
+ * TIMEBOX_GCP: what a Lambda needs to reach GCP keylessly and map principals to members. The GcpAccess stack
+ * component writes the identity part (`audience`, `serviceAccount`, `pool`, `provider`, `projects`); the operator's
+ * `members` mapping rides along. Absent variable: GCP targets are unavailable (the service says so per grant).
+ */
+
+/** GCP project ids: 6-30 of a-z, 0-9 and `-`, starting with a letter, not ending with `-`. */
+export const GCP_PROJECT_ID = /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
+/** Pool and provider ids: 4-32 of a-z, 0-9 and `-` (the `gcp-` prefix is reserved by Google). */
+const WIF_ID = '[a-z0-9-]{4,32}';
+const AUDIENCE = new RegExp(
+  `^//iam\\.googleapis\\.com/projects/[0-9]{1,20}/locations/global/workloadIdentityPools/${WIF_ID}/providers/${WIF_ID}$`,
+);
+// User-managed service accounts: <6-30 chars>@<project>.iam.gserviceaccount.com.
+const SERVICE_ACCOUNT = /^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z][a-z0-9-]{4,28}[a-z0-9]\.iam\.gserviceaccount\.com$/;
+
+export const GcpConfigSchema = z.strictObject({
+  /** `//iam.googleapis.com/projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<provider>`. */
+  audience: z
+    .string()
+    .regex(
+      AUDIENCE,
+      'must be //iam.googleapis.com/projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<provider>',
+    ),
+  /** The broker service account the federated AWS role impersonates. */
+  serviceAccount: z
+    .string()
+    .regex(SERVICE_ACCOUNT, 'must be a user-managed service account email (<id>@<project>.iam.gserviceaccount.com)'),
+  /** Pool and provider resource names, for logs and humans. */
+  pool: z.string().max(300).optional(),
+  provider: z.string().max(300).optional(),
+  /** Projects the broker was granted on; a grant on any other project is refused before any call. */
+  projects: z.array(z.string().regex(GCP_PROJECT_ID, 'must be a GCP project id')).max(500).optional(),
+  members: MembersConfigSchema.default({ explicit: {}, rules: [] }),
+  /** Lifetime of the impersonated access token (GCP allows up to 3600 s without an org policy change). */
+  tokenLifetimeSeconds: z.number().int().min(600).max(3600).default(3600),
+  /** Etag conflict retries (read-modify-write of one project policy): bounded exponential backoff with full jitter. */
+  retry: z
+    .strictObject({
+      maxAttempts: z.number().int().min(1).max(10).default(6),
+      baseDelayMs: z.number().int().min(1).max(5_000).default(100),
+      maxDelayMs: z.number().int().min(1).max(30_000).default(3_000),
+    })
+    .default({ maxAttempts: 6, baseDelayMs: 100, maxDelayMs: 3_000 }),
+  /** Warn (log + audit) when a policy holds this many conditional bindings; GCP allows 100. */
+  warnAtConditionalBindings: z.number().int().min(1).max(100).default(90),
+});
+
+export type GcpConfig = z.output<typeof GcpConfigSchema>;
+
+/** The TIMEBOX_GCP variable as it arrives: a JSON string. */
+export const GcpConfigJsonSchema = z
+  .string()
+  .transform((text, ctx) => {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'TIMEBOX_GCP is not valid JSON' });
+      return z.NEVER;
+    }
+  })
+  .pipe(GcpConfigSchema);
+
+/** Parses TIMEBOX_GCP; throws one line per problem, naming the field. */
+export function parseGcpConfig(json: string): GcpConfig {
+  const r = GcpConfigJsonSchema.safeParse(json);
+  if (!r.success) {
+    const lines = r.error.issues.map((i) => `TIMEBOX_GCP${i.path.length ? `.${i.path.join('.')}` : ''}: ${i.message}`);
+    throw new Error(`invalid GCP configuration:\n${lines.join('\n')}`);
+  }
+  return r.data;
+}
