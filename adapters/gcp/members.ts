@@ -27,7 +27,7 @@ export function parseMember(member: string): { type: MemberType; email: string }
   if (!m) return null;
   const type = m[1] as MemberType;
   const email = (m[2] ?? '').toLowerCase();
-  if (email.length > 254 || !EMAIL.test(email)) return null;
+  if (email.length > 254 || email.includes('..') || !EMAIL.test(email)) return null;
   if (type === 'serviceAccount' && !SERVICE_ACCOUNT_DOMAIN.test(email)) return null;
   return { type, email };
 }
