@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 
 /**
  * The environment contract between the Pulumi stack (which sets these on each Lambda) and the handlers (which
@@ -24,6 +24,11 @@ export const ENV = {
   tokenTtl: 'TIMEBOX_TOKEN_TTL',
   /** JSON: Workload Identity Federation settings for GCP targets (absent: GCP targets unavailable). */
   gcp: 'TIMEBOX_GCP',
+  /**
+   * The hub account id (12 digits). Optional: when absent, the account of TIMEBOX_SCHEDULER_ROLE_ARN (a hub role)
+   * is used. Revocation calls IAM directly in this account and through `timebox/timebox-revoker` in all others.
+   */
+  accountId: 'TIMEBOX_ACCOUNT_ID',
 } as const;
 
 export type EnvName = (typeof ENV)[keyof typeof ENV];
@@ -37,3 +42,48 @@ export function parseEnv<T extends z.ZodType>(schema: T, env: NodeJS.ProcessEnv 
   }
   return r.data;
 }
+
+/**
+ * Which variables each Lambda reads (lambdas/runtime.ts and each entry's schema). `required` must be set by the
+ * stack; `optional` have defaults or switch a feature off when absent. AWS_REGION is set by Lambda itself.
+ */
+export const LAMBDA_ENV: Record<'api' | 'revoke' | 'sweeper', { required: EnvName[]; optional: EnvName[] }> = {
+  api: {
+    required: [
+      ENV.eventsTable,
+      ENV.grantsTable,
+      ENV.issuer,
+      ENV.schedulerGroup,
+      ENV.schedulerRoleArn,
+      ENV.schedulerDlqArn,
+      ENV.revokeFunctionArn,
+      ENV.kmsKeyId,
+      ENV.identity,
+    ],
+    optional: [ENV.policyFile, ENV.tokenTtl, ENV.gcp, ENV.accountId, ENV.eventBus],
+  },
+  revoke: {
+    required: [
+      ENV.eventsTable,
+      ENV.grantsTable,
+      ENV.issuer,
+      ENV.schedulerGroup,
+      ENV.schedulerRoleArn,
+      ENV.schedulerDlqArn,
+      ENV.revokeFunctionArn,
+    ],
+    optional: [ENV.policyFile, ENV.tokenTtl, ENV.gcp, ENV.accountId, ENV.eventBus],
+  },
+  sweeper: {
+    required: [
+      ENV.eventsTable,
+      ENV.grantsTable,
+      ENV.issuer,
+      ENV.schedulerGroup,
+      ENV.schedulerRoleArn,
+      ENV.schedulerDlqArn,
+      ENV.revokeFunctionArn,
+    ],
+    optional: [ENV.policyFile, ENV.tokenTtl, ENV.gcp, ENV.accountId, ENV.eventBus],
+  },
+};

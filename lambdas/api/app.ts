@@ -1,0 +1,552 @@
+import { z } from 'zod';
+import { revocationFeed } from '../../adapters/grpc/revocations';
+import type { Clock } from '../../core/clock';
+import type { Decision } from '../../core/decide';
+import { parseDuration } from '../../core/duration';
+import { isTimeboxError, type TimeboxError } from '../../core/errors';
+import type { GrantService, RequestOutcome } from '../../core/grant/service';
+import type { Grant } from '../../core/grant/state';
+import { isGrantId } from '../../core/ids';
+import type { CompiledPolicy } from '../../core/policy/compile';
+import { TARGET_NAME } from '../../core/policy/schema';
+import type { EventStore, IssuedCredential, Log, ProjectionStore, TokenSigner } from '../../core/ports';
+import { normalizePrincipalId, type Principal } from '../../core/principal';
+import { scopedLog } from '../log';
+import {
+  type ApiRequest,
+  type ApiResponse,
+  badRequest,
+  errorResponse,
+  HttpError,
+  json,
+  lowerCaseHeaders,
+  MAX_BODY_BYTES,
+  parseBody,
+  parseQuery,
+} from './http';
+
+export type { ApiRequest, ApiResponse } from './http';
+export { MAX_BODY_BYTES } from './http';
+
+export interface ApiDeps {
+  service: GrantService;
+  /** The only source of the principal; throws a 401/403 TimeboxError when the caller cannot be mapped. */
+  authenticate: (req: ApiRequest) => Promise<Principal>;
+  signer: TokenSigner;
+  projections: ProjectionStore;
+  events: EventStore;
+  clock: Clock;
+  log: Log;
+  policy: () => CompiledPolicy;
+}
+
+// ---- bodies and queries --------------------------------------------------------------------------------------
+
+/**
+ * C0 controls and DEL are never legitimate in names, scopes or tickets, and confuse logs and notices; free text may
+ * also carry tab and line breaks.
+ */
+function withoutControls(s: string, allowLines: boolean): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if ((c < 0x20 || c === 0x7f) && !(allowLines && (c === 0x09 || c === 0x0a || c === 0x0d))) return false;
+  }
+  return true;
+}
+const freeText = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .refine((s) => withoutControls(s, true), 'must not contain control characters other than tab and line breaks');
+const line = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .refine((s) => withoutControls(s, false), 'must not contain control characters');
+const durationText = z.string().min(1).max(32);
+
+const RequestBody = z.strictObject({
+  target: z.string().regex(TARGET_NAME, 'a target name is 1-63 of a-z, 0-9 and -'),
+  scopes: z.array(line(1024)).max(50).optional(),
+  duration: durationText,
+  reason: freeText(1000),
+  ticket: line(128).optional(),
+  startAt: z.iso.datetime({ offset: true }).optional(),
+});
+const OptionalComment = z.strictObject({ comment: freeText(1000).optional() });
+const RequiredComment = z.strictObject({ comment: freeText(1000) });
+const RevokeBody = z.strictObject({ reason: freeText(1000) });
+const ExtendBody = z.strictObject({ duration: durationText, reason: freeText(1000) });
+const EmptyBody = z.strictObject({});
+
+const STATUSES = ['pending', 'approved', 'active', 'expired', 'revoked', 'denied', 'cancelled', 'lapsed'] as const;
+const flag = z.enum(['true', 'false']).transform((v) => v === 'true');
+const intIn = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d{1,6}$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+const instant = z.iso.datetime({ offset: true }).transform((s) => new Date(s));
+
+const ListQuery = z.strictObject({
+  mine: flag.optional(),
+  approvable: flag.optional(),
+  status: z.enum(STATUSES).optional(),
+  limit: intIn(1, 100).optional(),
+});
+const AuditQuery = z.strictObject({
+  grant: z.string().max(64).optional(),
+  actor: line(128).optional(),
+  target: z.string().regex(TARGET_NAME).optional(),
+  since: instant.optional(),
+  until: instant.optional(),
+  limit: intIn(1, 1000).optional(),
+  cursor: z
+    .string()
+    .max(2048)
+    .regex(/^[A-Za-z0-9_\-=+/.:#]+$/, 'is not a cursor this API returned')
+    .optional(),
+});
+const VerifyQuery = z.strictObject({
+  grant: z.string().max(64).optional(),
+  since: instant.optional(),
+  until: instant.optional(),
+});
+const NoQuery = z.strictObject({});
+
+/** The widest audit window one query may span; DynamoDB reads one `byTime` partition per day. */
+const MAX_AUDIT_WINDOW_MS = 31 * 24 * 60 * 60_000;
+const DEFAULT_AUDIT_WINDOW_MS = 24 * 60 * 60_000;
+/** Without a grant, verification walks every grant with events in the window; bounded so one call stays in budget. */
+const MAX_VERIFY_GRANTS = 1000;
+
+// ---- routing -------------------------------------------------------------------------------------------------
+
+interface Ctx {
+  req: ApiRequest;
+  headers: Map<string, string>;
+  who: Principal;
+  id: string;
+  log: Log;
+}
+interface Route {
+  method: 'GET' | 'POST';
+  pattern: RegExp;
+  /** Public routes skip `authenticate` (keys, revocations, health). */
+  public?: boolean;
+  handle: (ctx: Ctx) => Promise<ApiResponse>;
+}
+
+/**
+ * The HTTP API of the broker, independent of transport. Every answer is JSON; every failure is
+ * `{"error": {code, message, requestId}}` with a status from the error's kind. Nothing escapes as an exception.
+ */
+export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiResponse> {
+  const { service } = deps;
+  const ok = (ctx: Ctx, body: unknown, status = 200) => json(status, body, { requestId: ctx.req.requestId });
+
+  /** 404 for a grant the caller may not read, the same answer as for one that does not exist. */
+  const visible = async (ctx: Ctx): Promise<Grant> => {
+    if (!isGrantId(ctx.id)) throw notFound(ctx.id);
+    return service.get(ctx.id, ctx.who);
+  };
+
+  const requestAnswer = (ctx: Ctx, outcome: RequestOutcome): ApiResponse => {
+    if (outcome.decision.decision === 'deny')
+      throw new HttpError(403, 'forbidden', 'REQUEST.DENIED', 'the access policy denied this request', {
+        grantId: outcome.grant.id,
+        reasons: outcome.decision.reasons,
+      });
+    return ok(
+      ctx,
+      { grant: grantView(outcome.grant), decision: decisionView(outcome.decision) },
+      outcome.replayed ? 200 : 201,
+    );
+  };
+
+  const routes: Route[] = [
+    {
+      method: 'POST',
+      pattern: /^\/v1\/requests$/,
+      handle: async (ctx) => {
+        parseQuery(NoQuery, ctx.req.query);
+        const body = parseBody(RequestBody, ctx.req.body, ctx.headers);
+        const key = ctx.headers.get('idempotency-key');
+        const outcome = await service.request(
+          ctx.who,
+          {
+            target: body.target,
+            ...(body.scopes ? { scopes: body.scopes } : {}),
+            duration: duration(body.duration),
+            reason: body.reason,
+            ...(body.ticket ? { ticket: body.ticket } : {}),
+            ...(body.startAt ? { startAt: new Date(body.startAt) } : {}),
+          },
+          key === undefined ? {} : { idempotencyKey: key },
+        );
+        return requestAnswer(ctx, outcome);
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/requests$/,
+      handle: async (ctx) => ok(ctx, { grants: (await listGrants(deps, ctx)).map(grantView) }),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/requests\/([^/]+)$/,
+      handle: async (ctx) => {
+        parseQuery(NoQuery, ctx.req.query);
+        return ok(ctx, { grant: grantView(await visible(ctx)) });
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/v1\/requests\/([^/]+)\/approve$/,
+      handle: async (ctx) => {
+        const { comment } = parseBody(OptionalComment, ctx.req.body, ctx.headers);
+        await visible(ctx);
+        return ok(ctx, { grant: grantView(await service.approve(ctx.id, ctx.who, comment)) });
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/v1\/requests\/([^/]+)\/deny$/,
+      handle: async (ctx) => {
+        const { comment } = parseBody(RequiredComment, ctx.req.body, ctx.headers);
+        await visible(ctx);
+        return ok(ctx, { grant: grantView(await service.deny(ctx.id, ctx.who, comment)) });
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/v1\/requests\/([^/]+)\/cancel$/,
+      handle: async (ctx) => {
+        const { comment } = parseBody(OptionalComment, ctx.req.body, ctx.headers);
+        await visible(ctx);
+        return ok(ctx, { grant: grantView(await service.cancel(ctx.id, ctx.who, comment)) });
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/v1\/requests\/([^/]+)\/revoke$/,
+      handle: async (ctx) => {
+        const { reason } = parseBody(RevokeBody, ctx.req.body, ctx.headers);
+        await visible(ctx);
+        return ok(ctx, { grant: grantView(await service.revoke(ctx.id, ctx.who, reason)) });
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/v1\/requests\/([^/]+)\/extend$/,
+      handle: async (ctx) => {
+        const body = parseBody(ExtendBody, ctx.req.body, ctx.headers);
+        await visible(ctx);
+        const outcome = await service.extend(ctx.id, ctx.who, {
+          duration: duration(body.duration),
+          reason: body.reason,
+        });
+        return requestAnswer(ctx, outcome);
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/v1\/grants\/([^/]+)\/credentials$/,
+      handle: async (ctx) => {
+        parseBody(EmptyBody, ctx.req.body, ctx.headers);
+        const g = await visible(ctx);
+        const kind = g.target.kind === 'grpc' ? 'token' : 'credentials';
+        const { credential } = await service.issueCredentials(ctx.id, ctx.who, kind);
+        return ok(ctx, credentialView(g.target.kind, credential));
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/v1\/grants\/([^/]+)\/console$/,
+      handle: async (ctx) => {
+        parseBody(EmptyBody, ctx.req.body, ctx.headers);
+        const g = await visible(ctx);
+        if (g.target.kind !== 'aws-role')
+          throw new HttpError(
+            422,
+            'unprocessable',
+            'CONSOLE.UNSUPPORTED',
+            `console sign-in exists only for aws-role grants; ${g.id} is ${g.target.kind}`,
+          );
+        const { credential } = await service.issueCredentials(ctx.id, ctx.who, 'console');
+        return ok(ctx, { url: consoleUrl(credential.secret), expiresAt: credential.expiresAt.toISOString() });
+      },
+    },
+    { method: 'GET', pattern: /^\/v1\/audit$/, handle: (ctx) => audit(deps, ctx) },
+    { method: 'GET', pattern: /^\/v1\/audit\/verify$/, handle: (ctx) => verify(deps, ctx) },
+    {
+      method: 'GET',
+      pattern: /^\/\.well-known\/jwks\.json$/,
+      public: true,
+      // Keys rotate rarely and verifiers cache them; five minutes bounds how long a retired key lingers.
+      handle: async (ctx) =>
+        json(200, await deps.signer.jwks(), { requestId: ctx.req.requestId, cache: 'public, max-age=300' }),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/\.well-known\/timebox\/revocations\.json$/,
+      public: true,
+      // Services poll this; a short cache keeps a revocation from waiting on stale copies.
+      handle: async (ctx) =>
+        json(200, await revocationFeed(deps.projections, deps.clock.now()), {
+          requestId: ctx.req.requestId,
+          cache: 'public, max-age=15',
+        }),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/healthz$/,
+      public: true,
+      handle: async (ctx) => json(200, { ok: true }, { requestId: ctx.req.requestId }),
+    },
+  ];
+
+  return async (req: ApiRequest): Promise<ApiResponse> => {
+    const requestId = typeof req.requestId === 'string' && req.requestId ? req.requestId.slice(0, 128) : 'unknown';
+    let log = scopedLog(deps.log, { requestId });
+    try {
+      const path = typeof req.path === 'string' ? req.path : '';
+      const matching = routes.filter((r) => r.pattern.test(path));
+      if (matching.length === 0) throw new HttpError(404, 'not-found', 'ROUTE.NOT_FOUND', 'no such route');
+      const method = typeof req.method === 'string' ? req.method.toUpperCase() : '';
+      const route = matching.find((r) => r.method === method);
+      if (!route) {
+        const allow = matching.map((r) => r.method).join(', ');
+        throw new HttpError(405, 'invalid', 'ROUTE.METHOD_NOT_ALLOWED', `use ${allow}`, {}, { allow });
+      }
+      const body = typeof req.body === 'string' ? req.body : undefined;
+      if (body !== undefined && Buffer.byteLength(body, 'utf8') > MAX_BODY_BYTES)
+        throw new HttpError(413, 'invalid', 'REQUEST.TOO_LARGE', `the body is larger than ${MAX_BODY_BYTES} bytes`);
+      const id = route.pattern.exec(path)?.[1] ?? '';
+      if (id) log = scopedLog(log, { grantId: id.slice(0, 64) });
+      const who = route.public ? ANONYMOUS : await deps.authenticate(req);
+      const res = await route.handle({ req: { ...req, body }, headers: lowerCaseHeaders(req.headers), who, id, log });
+      log.info('api request', { method, path: route.pattern.source, status: res.status, principal: who.id });
+      return res;
+    } catch (e) {
+      if (isTimeboxError(e)) {
+        const res = errorResponse(e, requestId);
+        log.info('api request refused', { status: res.status, code: e.code });
+        return res;
+      }
+      // A fault, not a refusal: the details go to the log only, the caller gets the request id to quote.
+      log.error('unexpected fault', {
+        error: e instanceof Error ? e.message : String(e),
+        stack: e instanceof Error ? e.stack : undefined,
+      });
+      return json(
+        500,
+        { error: { code: 'INTERNAL', message: 'unexpected error; quote the request id', requestId } },
+        { requestId },
+      );
+    }
+  };
+}
+
+const ANONYMOUS: Principal = { id: 'anonymous', groups: [], mfa: false, attributes: {} };
+
+function notFound(id: string): TimeboxError {
+  return new HttpError(404, 'not-found', 'GRANT.NOT_FOUND', `no grant ${id.slice(0, 64)}`);
+}
+
+function duration(text: string): number {
+  const r = parseDuration(text);
+  if (!r.ok) throw badRequest('REQUEST.INVALID_DURATION', r.message);
+  return r.ms;
+}
+
+// ---- lists ---------------------------------------------------------------------------------------------------
+
+/**
+ * `mine` (the default): the caller's own requests. `approvable`: pending requests the caller could approve now
+ * (not their own, not already approved by them). `status` alone: auditors see every grant in that status, others
+ * only those they may read. Filtering happens after the index read, so a filtered page can be shorter than `limit`.
+ */
+async function listGrants(deps: ApiDeps, ctx: Ctx): Promise<Grant[]> {
+  const q = parseQuery(ListQuery, ctx.req.query);
+  const limit = q.limit ?? 50;
+  const me = normalizePrincipalId(ctx.who.id);
+  if (q.mine && q.approvable) throw badRequest('REQUEST.INVALID_QUERY', 'use either mine=true or approvable=true');
+  const ofStatus = (g: Grant) => !q.status || g.status === q.status;
+  // A filter applied after the read needs a wider read to fill the page.
+  const readLimit = q.status ? 1000 : limit;
+  let grants: Grant[];
+  if (q.approvable) {
+    const compiled = deps.policy();
+    const groups = new Set([...compiled.groupsOf(me), ...ctx.who.groups]);
+    const subjects = [...[...groups].map((g) => `group:${g}`), me];
+    grants = (await deps.projections.listAwaitingApproval(subjects, { limit: readLimit })).filter(
+      (g) =>
+        g.status === 'pending' &&
+        g.requester.id !== me &&
+        !g.approvals.some((a) => a.by === me) &&
+        deps.service.canRead(g, ctx.who),
+    );
+  } else if (q.status && q.mine !== true) {
+    const all = await deps.projections.listByStatus(q.status, { limit: readLimit });
+    grants = deps.service.isAuditor(ctx.who) ? all : all.filter((g) => deps.service.canRead(g, ctx.who));
+  } else {
+    grants = await deps.projections.listByRequester(me, { limit: readLimit });
+  }
+  return grants.filter(ofStatus).slice(0, limit);
+}
+
+// ---- audit ---------------------------------------------------------------------------------------------------
+
+function auditWindow(
+  deps: ApiDeps,
+  q: { since?: Date | undefined; until?: Date | undefined },
+): { since: Date; until: Date } {
+  // `until` is exclusive; by default the window ends just after now, so an event written this millisecond counts.
+  const until = q.until ?? new Date(deps.clock.now().getTime() + 1);
+  const since = q.since ?? new Date(until.getTime() - DEFAULT_AUDIT_WINDOW_MS);
+  if (since.getTime() >= until.getTime()) throw badRequest('AUDIT.INVALID_WINDOW', 'since must be before until');
+  if (until.getTime() - since.getTime() > MAX_AUDIT_WINDOW_MS)
+    throw badRequest('AUDIT.WINDOW_TOO_LARGE', 'an audit query spans at most 31 days; page through longer periods');
+  return { since, until };
+}
+
+function auditorsOnly(deps: ApiDeps, who: Principal, what: string): void {
+  if (!deps.service.isAuditor(who))
+    throw new HttpError(403, 'forbidden', 'AUDIT.AUDITORS_ONLY', `${what} is open to auditors and admins only`);
+}
+
+/** One grant's events (anyone who may read the grant), or events across grants (auditors only). */
+async function audit(deps: ApiDeps, ctx: Ctx): Promise<ApiResponse> {
+  const q = parseQuery(AuditQuery, ctx.req.query);
+  const limit = q.limit ?? 100;
+  const ok = (body: unknown) => json(200, body, { requestId: ctx.req.requestId });
+  if (q.grant !== undefined) {
+    if (!isGrantId(q.grant)) throw notFound(q.grant);
+    const actor = q.actor === undefined ? undefined : normalizePrincipalId(q.actor);
+    const after = q.cursor === undefined ? 0 : Number(q.cursor);
+    if (!Number.isSafeInteger(after) || after < 0)
+      throw badRequest('AUDIT.INVALID_CURSOR', 'not a cursor this API returned');
+    const events = (await deps.service.history(q.grant, ctx.who)).filter(
+      (e) =>
+        e.seq > after &&
+        (!actor || e.actor.id === actor) &&
+        (!q.since || Date.parse(e.at) >= q.since.getTime()) &&
+        (!q.until || Date.parse(e.at) < q.until.getTime()),
+    );
+    const page = events.slice(0, limit);
+    const last = page[page.length - 1];
+    return ok({ events: page, ...(events.length > limit && last ? { cursor: String(last.seq) } : {}) });
+  }
+  auditorsOnly(deps, ctx.who, 'the audit record across grants');
+  const { since, until } = auditWindow(deps, q);
+  const page = await deps.events.query({
+    since,
+    until,
+    limit,
+    ...(q.actor ? { actor: normalizePrincipalId(q.actor) } : {}),
+    ...(q.target ? { target: q.target } : {}),
+    ...(q.cursor ? { cursor: q.cursor } : {}),
+  });
+  return ok({ events: page.events, ...(page.cursor ? { cursor: page.cursor } : {}) });
+}
+
+/** Verifies the hash chain of one grant, or of every grant with events in a window (auditors only). */
+async function verify(deps: ApiDeps, ctx: Ctx): Promise<ApiResponse> {
+  const q = parseQuery(VerifyQuery, ctx.req.query);
+  const ok = (body: unknown) => json(200, body, { requestId: ctx.req.requestId });
+  if (q.grant !== undefined) {
+    if (!isGrantId(q.grant)) throw notFound(q.grant);
+    return ok({ grantId: q.grant, ...(await deps.service.verify(q.grant, ctx.who)) });
+  }
+  auditorsOnly(deps, ctx.who, 'verifying every grant');
+  const { since, until } = auditWindow(deps, q);
+  const ids = new Set<string>();
+  let cursor: string | undefined;
+  let truncated = false;
+  do {
+    const page = await deps.events.query({ since, until, limit: 1000, ...(cursor ? { cursor } : {}) });
+    for (const e of page.events) {
+      if (ids.size >= MAX_VERIFY_GRANTS && !ids.has(e.grantId)) truncated = true;
+      else ids.add(e.grantId);
+    }
+    cursor = truncated ? undefined : page.cursor;
+  } while (cursor);
+  const broken: { grantId: string; breaks: unknown }[] = [];
+  for (const id of ids) {
+    const r = await deps.service.verify(id, ctx.who);
+    if (!r.ok) broken.push({ grantId: id, breaks: r.breaks });
+  }
+  return ok({
+    ok: broken.length === 0,
+    grants: ids.size,
+    broken,
+    since: since.toISOString(),
+    until: until.toISOString(),
+    ...(truncated ? { truncated: true } : {}),
+  });
+}
+
+// ---- views ---------------------------------------------------------------------------------------------------
+
+/** A grant as the API shows it: internal bookkeeping (idempotency hash, bus position) left out. */
+export function grantView(g: Grant): Omit<Grant, 'requestHash' | 'publishedSeq'> {
+  const { requestHash: _h, publishedSeq: _p, ...rest } = g;
+  return rest;
+}
+
+/** The decision without the policy's target definition (the grant already carries its snapshot). */
+export function decisionView(d: Decision) {
+  return {
+    decision: d.decision,
+    rule: d.rule,
+    reasons: d.reasons,
+    scope: d.scope,
+    startAt: d.startAt.toISOString(),
+    expiresAt: d.expiresAt?.toISOString() ?? null,
+    maxDuration: d.maxDuration,
+    approval: d.approval,
+    pendingUntil: d.pendingUntil?.toISOString() ?? null,
+  };
+}
+
+const StsCredentials = z.union([
+  z.object({ AccessKeyId: z.string(), SecretAccessKey: z.string(), SessionToken: z.string() }),
+  z.object({ accessKeyId: z.string(), secretAccessKey: z.string(), sessionToken: z.string() }).transform((c) => ({
+    AccessKeyId: c.accessKeyId,
+    SecretAccessKey: c.secretAccessKey,
+    SessionToken: c.sessionToken,
+  })),
+]);
+const TokenSecret = z.union([z.string().min(1), z.object({ token: z.string().min(1) }).transform((t) => t.token)]);
+const UrlSecret = z
+  .union([z.string(), z.object({ url: z.string() }).transform((u) => u.url)])
+  .pipe(z.string().regex(/^https:\/\//, 'a console URL is https'));
+
+/**
+ * What each target kind hands the caller: the AWS CLI `credential_process` document (Version 1, with
+ * Expiration so the CLI refreshes before it), a bearer token for gRPC, the binding details for GCP.
+ */
+function credentialView(kind: Grant['target']['kind'], c: IssuedCredential): unknown {
+  const expiresAt = c.expiresAt.toISOString();
+  if (kind === 'aws-role') {
+    const r = StsCredentials.safeParse(c.secret);
+    if (!r.success) throw new Error('the aws-role provider returned credentials of an unknown shape');
+    return { Version: 1, ...r.data, Expiration: expiresAt };
+  }
+  if (kind === 'grpc') {
+    const r = TokenSecret.safeParse(c.secret);
+    if (!r.success) throw new Error('the grpc provider returned a token of an unknown shape');
+    return { token: r.data, expiresAt };
+  }
+  return { binding: c.secret, expiresAt };
+}
+
+function consoleUrl(secret: unknown): string {
+  const r = UrlSecret.safeParse(secret);
+  if (!r.success) throw new Error('the aws-role provider returned a console link of an unknown shape');
+  return r.data;
+}

@@ -1,0 +1,49 @@
+import { KMSClient } from '@aws-sdk/client-kms';
+import { z } from 'zod';
+import { KmsTokenSigner } from '../../adapters/aws/kms';
+import { systemClock } from '../../core/clock';
+import { ENV } from '../config';
+import {
+  CommonEnvSchema,
+  commonConfig,
+  dynamoStores,
+  grantService,
+  lambdaLogger,
+  loadConfig,
+  loadPolicyFile,
+} from '../runtime';
+import { createApiGatewayHandler } from './apigw';
+import { createApi } from './app';
+import { awsAuthenticator, IdentityConfigJsonSchema } from './identity';
+
+/**
+ * The API Lambda (API Gateway REST, IAM auth, proxy integration). Everything is built once per cold start;
+ * a bad variable or policy file fails the cold start with a message that names it.
+ */
+const env = loadConfig(
+  CommonEnvSchema.extend({
+    [ENV.kmsKeyId]: z.string().min(1, 'must not be empty'),
+    [ENV.identity]: IdentityConfigJsonSchema,
+  }),
+);
+const cfg = commonConfig(env);
+const { logger, log } = lambdaLogger('timebox-api');
+const compiled = loadPolicyFile(cfg.policyFile, __dirname);
+const policy = () => compiled;
+const stores = dynamoStores(cfg);
+// The only function that signs: KMS stays out of the revoke and sweeper bundles.
+const signer = new KmsTokenSigner(new KMSClient({}), env[ENV.kmsKeyId]);
+const service = grantService(cfg, { policy, signer, log, stores });
+
+export const handler = createApiGatewayHandler(
+  createApi({
+    service,
+    authenticate: awsAuthenticator(env[ENV.identity]),
+    signer,
+    ...stores,
+    clock: systemClock,
+    log,
+    policy,
+  }),
+  { onInvoke: (context) => logger.addContext(context) },
+);

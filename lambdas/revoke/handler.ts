@@ -1,0 +1,74 @@
+import { z } from 'zod';
+import type { Clock } from '../../core/clock';
+import { ConcurrencyError, isTimeboxError, UnavailableError } from '../../core/errors';
+import type { GrantService } from '../../core/grant/service';
+import type { Grant } from '../../core/grant/state';
+import { GRANT_ID_PATTERN } from '../../core/ids';
+import type { Log } from '../../core/ports';
+import { scopedLog } from '../log';
+
+/** The input every per-grant schedule carries (adapters/aws/scheduler.ts sets it as the target's Input). */
+export const RevokeEventSchema = z.object({
+  grantId: z.string().regex(GRANT_ID_PATTERN, 'is not a grant id'),
+  action: z.enum(['expire', 'activate']),
+});
+export type RevokeEvent = z.output<typeof RevokeEventSchema>;
+
+export type RevokeOutcome =
+  | { outcome: 'done'; grantId: string; action: RevokeEvent['action']; status: Grant['status'] }
+  | { outcome: 'dropped'; reason: string };
+
+export interface RevokeDeps {
+  service: Pick<GrantService, 'expire' | 'activate'>;
+  clock: Clock;
+  log: Log;
+}
+
+/**
+ * The Scheduler target: expire or activate one grant. GrantService re-reads the grant and acts only when it is
+ * due, so a duplicate delivery, or one arriving after a revoke or the sweeper, changes nothing.
+ * Errors that retrying cannot fix are logged and swallowed; anything else is thrown, so Lambda's asynchronous
+ * invocation (how Scheduler calls Lambda) retries it and finally hands it to the function's failure destination.
+ */
+export function createRevokeHandler(deps: RevokeDeps): (event: unknown) => Promise<RevokeOutcome> {
+  return async (event) => {
+    const parsed = RevokeEventSchema.safeParse(event);
+    if (!parsed.success) {
+      deps.log.error('malformed schedule event dropped', {
+        issues: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
+        event: JSON.stringify(event ?? null).slice(0, 512),
+      });
+      return { outcome: 'dropped', reason: 'malformed event' };
+    }
+    const { grantId, action } = parsed.data;
+    const log = scopedLog(deps.log, { grantId, action });
+    let grant: Grant;
+    try {
+      grant = action === 'expire' ? await deps.service.expire(grantId) : await deps.service.activate(grantId);
+    } catch (e) {
+      if (isPermanent(e)) {
+        log.error('schedule event cannot be carried out; dropped', { code: e.code, error: e.message });
+        return { outcome: 'dropped', reason: e.code };
+      }
+      log.error('schedule event failed; it will be retried', { error: e instanceof Error ? e.message : String(e) });
+      throw e;
+    }
+    // A delivery ahead of its time did nothing. Retrying makes it act once due (the sweeper would too, a minute later).
+    const due =
+      action === 'expire'
+        ? grant.status === 'active' && grant.expiresAt
+        : grant.status === 'approved' && (grant.startAt ?? null);
+    if (due && Date.parse(due) > deps.clock.now().getTime()) {
+      log.warn('schedule event arrived early; retrying', { dueAt: due, status: grant.status });
+      throw new UnavailableError('SCHEDULE.EARLY', `${action} of ${grantId} is due at ${due}`);
+    }
+    log.info('schedule event handled', { status: grant.status });
+    return { outcome: 'done', grantId, action, status: grant.status };
+  };
+}
+
+/** Refusals (unknown grant, invalid state) stay refusals however often they are retried; faults may pass. */
+function isPermanent(e: unknown): e is Error & { code: string } {
+  if (!isTimeboxError(e) || e instanceof ConcurrencyError) return false;
+  return e.kind !== 'unavailable';
+}

@@ -1,0 +1,261 @@
+import { readFileSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { IAMClient } from '@aws-sdk/client-iam';
+import { SchedulerClient } from '@aws-sdk/client-scheduler';
+import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
+import { z } from 'zod';
+import { DynamoEventStore, DynamoProjectionStore, documentClient } from '../adapters/aws/dynamodb';
+import { awsCall } from '../adapters/aws/errors';
+import { EventBridgeGrantScheduler } from '../adapters/aws/scheduler';
+import { AwsRoleProvider } from '../adapters/aws/sts';
+import { createGcpProvider, type GcpConfig, GcpConfigJsonSchema } from '../adapters/gcp';
+import { GrpcTokenProvider } from '../adapters/grpc/provider';
+import { systemClock } from '../core/clock';
+import { parseDuration } from '../core/duration';
+import { UnavailableError } from '../core/errors';
+import { GrantService } from '../core/grant/service';
+import { grantIdGenerator } from '../core/ids';
+import { type CompiledPolicy, compilePolicy } from '../core/policy/compile';
+import { formatProblem, loadPolicy } from '../core/policy/load';
+import type { AwsRoleTarget, TargetKind } from '../core/policy/types';
+import type { AccessProvider, EventStore, Log, ProjectionStore, TokenSigner } from '../core/ports';
+import { ENV, parseEnv } from './config';
+import { LogPublisher, PowertoolsLog } from './log';
+
+/**
+ * The composition root shared by the three Lambda entries: configuration, policy, clients, adapters and the
+ * GrantService, each built once per cold start. Entries pick what they use; the KMS client lives only in the API
+ * entry, so the revoke and sweeper bundles do not carry it (esbuild drops what an entry never reaches).
+ */
+
+const arn = z.string().regex(/^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:\d{12}:.+$/, 'must be an ARN');
+const nonEmpty = z.string().min(1, 'must not be empty');
+const durationEnv = z.string().transform((text, ctx) => {
+  const r = parseDuration(text);
+  if (!r.ok) {
+    ctx.addIssue({ code: 'custom', message: r.message });
+    return z.NEVER;
+  }
+  return r.ms;
+});
+
+/** Variables every function reads (see LAMBDA_ENV in ./config.ts). */
+export const CommonEnvSchema = z.object({
+  [ENV.eventsTable]: nonEmpty,
+  [ENV.grantsTable]: nonEmpty,
+  [ENV.policyFile]: nonEmpty.default('./access.yaml'),
+  [ENV.issuer]: z.url({ protocol: /^https?$/ }),
+  [ENV.schedulerGroup]: nonEmpty,
+  [ENV.schedulerRoleArn]: arn,
+  [ENV.schedulerDlqArn]: arn,
+  [ENV.revokeFunctionArn]: arn,
+  // Five minutes: a revoked grant's token keeps working at most this long where the revocation feed is not read.
+  [ENV.tokenTtl]: durationEnv.default(5 * 60_000),
+  [ENV.gcp]: GcpConfigJsonSchema.optional(),
+  [ENV.accountId]: z
+    .string()
+    .regex(/^\d{12}$/, 'an AWS account id is 12 digits')
+    .optional(),
+});
+
+export interface CommonConfig {
+  eventsTable: string;
+  grantsTable: string;
+  policyFile: string;
+  issuer: string;
+  scheduler: { group: string; targetArn: string; roleArn: string; deadLetterArn: string };
+  tokenTtlMs: number;
+  gcp?: GcpConfig;
+  /** The hub account: revocation in it uses the function's own IAM client. */
+  hubAccount: string;
+  partition: string;
+}
+
+/** The common configuration from parsed variables (frozen: nothing may change it after the cold start). */
+export function commonConfig(env: z.output<typeof CommonEnvSchema>): Readonly<CommonConfig> {
+  const [, partition, , , schedulerAccount] = env[ENV.schedulerRoleArn].split(':') as [
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
+  return Object.freeze({
+    eventsTable: env[ENV.eventsTable],
+    grantsTable: env[ENV.grantsTable],
+    policyFile: env[ENV.policyFile],
+    issuer: env[ENV.issuer],
+    scheduler: Object.freeze({
+      group: env[ENV.schedulerGroup],
+      targetArn: env[ENV.revokeFunctionArn],
+      roleArn: env[ENV.schedulerRoleArn],
+      deadLetterArn: env[ENV.schedulerDlqArn],
+    }),
+    tokenTtlMs: env[ENV.tokenTtl],
+    ...(env[ENV.gcp] ? { gcp: env[ENV.gcp] } : {}),
+    hubAccount: env[ENV.accountId] ?? schedulerAccount,
+    partition,
+  });
+}
+
+/** Parses and freezes the environment of a function; a bad variable fails the cold start naming it. */
+export function loadConfig<S extends z.ZodType>(
+  schema: S,
+  env: NodeJS.ProcessEnv = process.env,
+): Readonly<z.output<S>> {
+  return Object.freeze(parseEnv(schema, env));
+}
+
+/**
+ * Reads and compiles the access policy file once. A relative path is resolved against the bundle's directory
+ * (the stack packages access.yaml next to index.js), not the working directory, which Lambda does not promise.
+ */
+export function loadPolicyFile(file: string, baseDir: string): CompiledPolicy {
+  const path = isAbsolute(file) ? file : join(baseDir, file);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new Error(`cannot read the access policy file ${path}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const loaded = loadPolicy(text, { fileName: path });
+  if (!loaded.ok)
+    throw new Error(`invalid access policy ${path}:\n${loaded.problems.map((p) => formatProblem(p)).join('\n')}`);
+  return compilePolicy(loaded.policy);
+}
+
+/** Powertools Logger (JSON lines, Lambda context on each line once added) and the core Log over it. */
+export function lambdaLogger(serviceName: string): { logger: Logger; log: PowertoolsLog } {
+  const logger = new Logger({ serviceName });
+  return { logger, log: new PowertoolsLog(logger) };
+}
+
+/** The DynamoDB event store and projection over one client. */
+export function dynamoStores(cfg: Pick<CommonConfig, 'eventsTable' | 'grantsTable'>): {
+  events: EventStore;
+  projections: ProjectionStore;
+} {
+  const doc = documentClient(new DynamoDBClient({}));
+  return {
+    events: new DynamoEventStore(doc, cfg.eventsTable),
+    projections: new DynamoProjectionStore(doc, cfg.grantsTable),
+  };
+}
+
+/** The role every spoke account provides for the hub's revocations (created by the spoke program). */
+export function revokerRoleArn(partition: string, account: string): string {
+  return `arn:${partition}:iam::${account}:role/timebox/timebox-revoker`;
+}
+
+/** Credentials are renewed this long before they expire, so no IAM call starts with credentials about to lapse. */
+export const CREDENTIAL_REFRESH_MARGIN_MS = 5 * 60_000;
+
+/**
+ * IAM clients per account for revocation: the function's own client in the hub account, and in any other
+ * account a client whose credentials come from assuming `timebox/timebox-revoker` there. Each account's client
+ * and credentials are cached (across invocations of a warm function) until shortly before the credentials expire.
+ */
+export function crossAccountIam(opts: {
+  hubAccount: string;
+  partition: string;
+  sts: Pick<STSClient, 'send'>;
+  iam: (credentials?: () => Promise<AwsCredentials>) => IAMClient;
+  now?: () => number;
+}): (account: string) => Promise<IAMClient> {
+  const now = opts.now ?? Date.now;
+  const hub = opts.iam();
+  const clients = new Map<string, IAMClient>();
+  return async (account) => {
+    if (account === opts.hubAccount) return hub;
+    const cached = clients.get(account);
+    if (cached) return cached;
+    let current: AwsCredentials | undefined;
+    let pending: Promise<AwsCredentials> | undefined;
+    const roleArn = revokerRoleArn(opts.partition, account);
+    const assume = async (): Promise<AwsCredentials> => {
+      const out = await awsCall('sts:AssumeRole', roleArn, () =>
+        opts.sts.send(
+          new AssumeRoleCommand({ RoleArn: roleArn, RoleSessionName: 'timebox-revoker', DurationSeconds: 3600 }),
+        ),
+      );
+      const c = out.Credentials;
+      if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !c.Expiration)
+        throw new UnavailableError('AWS.CREDENTIALS', `sts:AssumeRole on ${roleArn} returned no credentials`);
+      return {
+        accessKeyId: c.AccessKeyId,
+        secretAccessKey: c.SecretAccessKey,
+        sessionToken: c.SessionToken,
+        expiration: new Date(c.Expiration),
+      };
+    };
+    const credentials = async (): Promise<AwsCredentials> => {
+      if (current && current.expiration.getTime() - now() > CREDENTIAL_REFRESH_MARGIN_MS) return current;
+      // One AssumeRole at a time per account, however many IAM calls are waiting for it.
+      pending ??= assume().finally(() => {
+        pending = undefined;
+      });
+      current = await pending;
+      return current;
+    };
+    const client = opts.iam(credentials);
+    clients.set(account, client);
+    return client;
+  };
+}
+
+export interface AwsCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken: string;
+  expiration: Date;
+}
+
+/** A signer for functions that never issue tokens (revoke, sweeper): refuses clearly instead of reaching for KMS. */
+export const NO_SIGNER: TokenSigner = {
+  sign: async () => {
+    throw new UnavailableError('SIGNER.UNAVAILABLE', 'this function does not issue tokens; the API does');
+  },
+  jwks: async () => {
+    throw new UnavailableError('SIGNER.UNAVAILABLE', 'this function does not serve keys; the API does');
+  },
+};
+
+/** One access provider per target kind; GCP only when TIMEBOX_GCP is set. */
+export function accessProviders(
+  cfg: Readonly<CommonConfig>,
+  deps: { policy: () => CompiledPolicy; signer: TokenSigner; log: Log },
+): Partial<Record<TargetKind, AccessProvider>> {
+  const sts = new STSClient({});
+  const iamFor = crossAccountIam({
+    hubAccount: cfg.hubAccount,
+    partition: cfg.partition,
+    sts,
+    iam: (credentials) => new IAMClient(credentials ? { credentials } : {}),
+  });
+  const targets = () =>
+    Object.values(deps.policy().policy.targets).filter((t): t is AwsRoleTarget => t.kind === 'aws-role');
+  return {
+    'aws-role': new AwsRoleProvider({ sts, iamFor, targets, log: deps.log }),
+    grpc: new GrpcTokenProvider({ signer: deps.signer, issuer: cfg.issuer, tokenTtlMs: cfg.tokenTtlMs }),
+    ...(cfg.gcp ? { 'gcp-role': createGcpProvider(cfg.gcp, { log: deps.log }) } : {}),
+  };
+}
+
+/** The GrantService of a function: DynamoDB stores, Scheduler, providers, and the log-line publisher. */
+export function grantService(
+  cfg: Readonly<CommonConfig>,
+  deps: { policy: () => CompiledPolicy; signer: TokenSigner; log: Log; stores: ReturnType<typeof dynamoStores> },
+): GrantService {
+  return new GrantService({
+    ...deps.stores,
+    scheduler: new EventBridgeGrantScheduler(new SchedulerClient({}), cfg.scheduler),
+    providers: accessProviders(cfg, deps),
+    publisher: new LogPublisher(deps.log),
+    clock: systemClock,
+    ids: grantIdGenerator(systemClock),
+    policy: deps.policy,
+    log: deps.log,
+  });
+}
