@@ -16,7 +16,7 @@ export interface RevocationWatcherOptions {
   pollMs?: number;
   /** How long the last good copy may be used while the feed cannot be read (default 60 s); after that, fail closed. */
   maxStalenessMs?: number;
-  /** Timeout of one fetch (default 5 s, capped at the poll interval so polls never pile up). */
+  /** Timeout of one fetch (default 5 s). Polls never overlap: the next is scheduled when one ends. */
   fetchTimeoutMs?: number;
   now?: () => number;
   onPoll?: (r: RevocationPollReport) => void;
@@ -49,7 +49,7 @@ export class RevocationWatcher {
   constructor(private readonly opts: RevocationWatcherOptions) {
     this.pollMs = opts.pollMs ?? 15_000;
     this.maxStalenessMs = opts.maxStalenessMs ?? 60_000;
-    this.fetchTimeoutMs = Math.min(opts.fetchTimeoutMs ?? 5_000, this.pollMs);
+    this.fetchTimeoutMs = opts.fetchTimeoutMs ?? 5_000;
     this.now = opts.now ?? Date.now;
     if (!(this.pollMs > 0) || !(this.maxStalenessMs > 0))
       throw new Error('revocation poll interval and max staleness must be positive');
@@ -115,10 +115,12 @@ export class RevocationWatcher {
   private schedule(): void {
     if (this.stopped) return;
     if (this.timer) clearTimeout(this.timer);
+    // Until a first copy is in, every call is refused, so retry sooner than the regular interval.
+    const delay = this.lastSuccessMs === undefined ? Math.min(this.pollMs, 1_000) : this.pollMs;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.poll();
-    }, this.pollMs);
+    }, delay);
     // The watcher must never keep a process alive on its own.
     this.timer.unref();
   }

@@ -67,8 +67,9 @@ export class GrpcTokenProvider implements AccessProvider {
       expiresAt: new Date(grant.expiresAt),
       ttlMs: this.opts.tokenTtlMs,
     });
-    // `exp` is whole seconds rounded down, so in the grant's last second there is no valid token left to mint.
-    if (claims.exp <= claims.iat)
+    // `exp` is the grant's expiry rounded down to whole seconds, so in the last fraction of a second before a
+    // grant that ends mid-second there is no valid token left to mint.
+    if (claims.exp * 1000 <= ctx.now.getTime())
       throw new StateError('GRANT.EXPIRED', `${grant.id} ends in less than a second; no token issued`);
     const token = await this.opts.signer.sign({ ...claims });
     const expiresAt = new Date(claims.exp * 1000);
