@@ -86,7 +86,7 @@ export class GcpAccessProvider implements AccessProvider {
   /** Adds one conditional binding per granted role (idempotent), refusing basic roles and the binding limits. */
   async provision(grant: ActiveGrant, _ctx: AccessContext): Promise<Record<string, unknown>> {
     const { project, roles } = this.target(grant);
-    const member = memberFor(grant.requester.id, this.config.members);
+    const member = this.member(grant);
     const expiresAt = new Date(grant.expiresAt);
     const wanted = gcpBindings({ grantId: grant.id, member, roles, expiresAt, reason: grant.reason });
     const title = bindingTitle(grant.id);
@@ -163,7 +163,7 @@ export class GcpAccessProvider implements AccessProvider {
         GCP_CODES.bindingPending,
         `the GCP binding for ${grant.id} is not in place yet (provisioning failed or is being retried); try again in a minute`,
       );
-    const member = memberFor(grant.requester.id, this.config.members);
+    const member = this.member(grant);
     const expiresAt = new Date(grant.expiresAt);
     const consoleUrl = `https://console.cloud.google.com/home/dashboard?project=${encodeURIComponent(project)}`;
     return {
@@ -235,6 +235,18 @@ export class GcpAccessProvider implements AccessProvider {
         await this.sleep(delay);
       }
     }
+  }
+
+  private member(grant: Grant): string {
+    const member = memberFor(grant.requester.id, this.config.members);
+    // The broker's own identity must never receive a grant: it would outlive the grant through the broker.
+    if (member === `serviceAccount:${this.config.serviceAccount}`)
+      throw new GcpError(
+        'invalid',
+        GCP_CODES.memberUnmapped,
+        `principal "${grant.requester.id}" maps to the broker service account, which cannot receive grants`,
+      );
+    return member;
   }
 
   private project(grant: Grant): string {

@@ -374,6 +374,21 @@ describe('Class: GcpAccessProvider', () => {
       expect(crm.calls).toHaveLength(0);
     });
 
+    it('refuses a principal mapped to the broker service account itself', async () => {
+      crm.seed(PROJECT, []);
+      const config = gcpConfigDummy({
+        members: {
+          explicit: { 'alice@corp.com': 'serviceAccount:timebox-broker@acme-identity.iam.gserviceaccount.com' },
+        },
+      });
+      const err = await provider({}, config)
+        .provision(gcpGrantDummy(), ctx)
+        .catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'GCP.MEMBER_UNMAPPED' });
+      expect((err as Error).message).toContain('broker service account');
+      expect(crm.calls).toHaveLength(0);
+    });
+
     it('refuses a project the broker was not set up for, before any call', async () => {
       crm.seed('other-project', []);
       const grant = gcpGrantDummy({ target: { kind: 'gcp-role', name: 'x', project: 'other-project' } });
