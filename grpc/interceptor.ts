@@ -32,6 +32,7 @@ export type RefusalReason =
   | 'missing-token'
   | 'malformed-token'
   | 'bad-algorithm'
+  | 'wrong-type'
   | 'unknown-key'
   | 'bad-signature'
   | 'keys-unavailable'
@@ -101,6 +102,7 @@ const DETAILS: Record<RefusalReason, string> = {
   'missing-token': 'no bearer token in the authorization metadata',
   'malformed-token': 'the authorization metadata is not "Bearer <jwt>"',
   'bad-algorithm': 'token algorithm is not ES256',
+  'wrong-type': 'token type is not JWT',
   'unknown-key': 'token signed by a key the broker does not publish',
   'bad-signature': 'token signature is invalid',
   'keys-unavailable': 'the broker keys could not be fetched',
@@ -221,20 +223,24 @@ export function createAuthorizer(opts: TimeboxAuthOptions): Authorizer {
       ...who,
     });
     if (authorization.length === 0) return unauth('missing-token');
-    const header = authorization[0];
+    const value = authorization[0];
     // Two authorization values are ambiguous (which one did a proxy check?), so neither is trusted.
-    if (authorization.length > 1 || typeof header !== 'string' || header.length > MAX_TOKEN_CHARS)
+    if (authorization.length > 1 || typeof value !== 'string' || value.length > MAX_TOKEN_CHARS)
       return unauth('malformed-token');
-    const token = BEARER.exec(header.trim())?.[1];
+    const token = BEARER.exec(value.trim())?.[1];
     if (!token) return unauth('malformed-token');
-    let alg: unknown;
+    let header: { alg?: unknown; typ?: unknown };
     try {
-      alg = decodeProtectedHeader(token).alg;
+      header = decodeProtectedHeader(token);
     } catch {
       return unauth('malformed-token');
     }
     // jose refuses other algorithms too; checking first gives `none`/HS256 their own reason and skips any key fetch.
-    if (alg !== 'ES256') return unauth('bad-algorithm');
+    if (header.alg !== 'ES256') return unauth('bad-algorithm');
+    // Grant tokens are typed `JWT` (or untyped); any other type, such as a broker session token signed with the
+    // same key, is not a grant token whatever its claims say (RFC 8725 section 3.11, explicit typing).
+    if (header.typ !== undefined && (typeof header.typ !== 'string' || header.typ.toUpperCase() !== 'JWT'))
+      return unauth('wrong-type');
 
     const at = now();
     let payload: JWTPayload;

@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import { generateKeyPair, SignJWT } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { LocalTokenSigner } from '../../../adapters/local/signer';
 import { type CallReport, createAuthorizer, type TimeboxAuthOptions, timeboxAuth } from '../../../grpc/interceptor';
@@ -119,6 +120,19 @@ describe('Function: createAuthorizer', () => {
       const authorize = await authorizer();
       const token = await signer.sign(claims(partial));
       expect(await authorize([bearer(token)], GET_USER)).toMatchObject({ result: 'unauthenticated', reason });
+    });
+
+    it('refuses a validly signed token of another type, such as a broker session token', async () => {
+      // Prepare: a key the authorizer trusts, signing grant-like claims under another `typ`
+      const { publicKey, privateKey } = await generateKeyPair('ES256');
+      const authorize = await authorizer({ publicKey });
+      const sign = (typ: string) => new SignJWT(claims()).setProtectedHeader({ alg: 'ES256', typ }).sign(privateKey);
+      // Act
+      const session = await authorize([bearer(await sign('timebox-session+jwt'))], GET_USER);
+      const grant = await authorize([bearer(await sign('JWT'))], GET_USER);
+      // Assess
+      expect(session).toEqual({ result: 'unauthenticated', reason: 'wrong-type' });
+      expect(grant.result).toBe('ok');
     });
 
     it('accepts a token whose nbf is within the clock tolerance (broker clock slightly ahead)', async () => {
