@@ -99,9 +99,15 @@ export class LocalTokenSigner implements TokenSigner {
     return this.publicJwk.kid;
   }
 
-  /** Signs `claims` as a compact JWT with header `{alg: ES256, typ: JWT, kid}`. */
-  async sign(claims: Record<string, unknown>): Promise<string> {
-    return new SignJWT(claims).setProtectedHeader({ alg: 'ES256', typ: 'JWT', kid: this.kid }).sign(this.privateKey);
+  /**
+   * Signs `claims` as a compact JWT with header `{alg: ES256, typ, kid}`; `typ` is `JWT` (grant tokens) unless
+   * given. The local broker signs its own session tokens with another `typ` (e.g. `timebox-session+jwt`), which
+   * gRPC services refuse, so a session token can never pass as a grant token (RFC 8725 section 3.11).
+   */
+  async sign(claims: Record<string, unknown>, opts: { typ?: string } = {}): Promise<string> {
+    return new SignJWT(claims)
+      .setProtectedHeader({ alg: 'ES256', typ: opts.typ ?? 'JWT', kid: this.kid })
+      .sign(this.privateKey);
   }
 
   /** The JWKS served at /.well-known/jwks.json: the public key only, never `d`. */

@@ -135,6 +135,12 @@ describe('Function: createAuthorizer', () => {
       expect(grant.result).toBe('ok');
     });
 
+    it('refuses a local broker session token signed with the broker key', async () => {
+      const authorize = await authorizer();
+      const session = await signer.sign(claims(), { typ: 'timebox-session+jwt' });
+      expect(await authorize([bearer(session)], GET_USER)).toEqual({ result: 'unauthenticated', reason: 'wrong-type' });
+    });
+
     it('accepts a token whose nbf is within the clock tolerance (broker clock slightly ahead)', async () => {
       const authorize = await authorizer({ clockToleranceSec: 5 });
       const token = await signer.sign(claims({ nbf: NOW / 1000 + 3, iat: NOW / 1000 + 3 }));
