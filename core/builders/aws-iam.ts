@@ -34,11 +34,8 @@ export interface RevocationEntry {
   keepUntil: Date;
 }
 
-/** A trust-policy statement: an IAM statement with a `Principal`. */
-export interface IamTrustStatement extends Omit<IamStatement, 'Resource'> {
-  Principal: { AWS: string | string[] };
-  Resource?: string | string[];
-}
+/** A trust-policy statement: an IAM statement with a `Principal` and no `Resource`. */
+export type IamTrustStatement = IamStatement & { Principal: { AWS: string | string[] } };
 
 /** Characters IAM counts against its quotas: the JSON without insignificant whitespace. */
 export function policyChars(doc: IamPolicyDocument): number {
@@ -94,8 +91,7 @@ export function targetTrustPolicy(args: { brokerRoleArns: string[] }): IamPolicy
       'ForAllValues:StringEquals': { 'aws:TagKeys': [GRANT_TAG] },
     },
   };
-  // Trust statements carry Principal and no Resource; IamStatement does not model that, hence the widening cast.
-  return { Version: '2012-10-17', Statement: [assume, tag] as unknown as IamStatement[] };
+  return { Version: '2012-10-17', Statement: [assume, tag] };
 }
 
 /** IAM writes that could strip a Timebox role of its boundary, its revocation policy or its trust policy. */

@@ -16,8 +16,10 @@ export const ROLE_PATH = '/timebox/';
 export interface IamStatement {
   Sid?: string;
   Effect: 'Allow' | 'Deny';
+  /** Trust policies name a principal instead of a resource. */
+  Principal?: { AWS?: string | string[]; Service?: string | string[]; Federated?: string | string[] };
   Action: string | string[];
-  Resource: string | string[];
+  Resource?: string | string[];
   Condition?: Record<string, Record<string, string | string[] | boolean>>;
 }
 export interface IamPolicyDocument {
