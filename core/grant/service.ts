@@ -316,15 +316,24 @@ export class GrantService {
     return true;
   }
 
-  /** Retries the cloud-side part of a provision or removal that failed earlier. */
+  /**
+   * Retries the cloud-side part of a provision or removal that failed earlier. Retries back off (1, 2, 4 ... 60
+   * minutes after consecutive failures), so a failure that will not clear by itself (a missing permission) leaves
+   * a handful of audit events an hour, not one a minute.
+   */
   async retryCleanup(id: string): Promise<boolean> {
-    const g = await this.load(id);
+    const events = await this.readStream(id);
+    const g = foldGrant(events);
     if (!g.cleanupNeeded) return false;
-    if (g.status === 'active') {
-      const after = await this.provision(g);
-      return !after.cleanupNeeded;
-    }
-    const after = await this.cleanup(g, g.status === 'expired' ? 'expired' : 'revoked');
+    let failures = 0;
+    for (let i = events.length - 1; i >= 0 && (events[i] as GrantEvent).type === 'access-failed'; i--) failures++;
+    const last = events[events.length - 1] as GrantEvent;
+    const wait = Math.min(60, 2 ** Math.max(0, failures - 1)) * 60_000;
+    if (failures > 0 && this.d.clock.now().getTime() - Date.parse(last.at) < wait) return false;
+    const after =
+      g.status === 'active'
+        ? await this.provision(g, true)
+        : await this.cleanup(g, g.status === 'expired' ? 'expired' : 'revoked');
     return !after.cleanupNeeded;
   }
 
@@ -442,12 +451,13 @@ export class GrantService {
     return this.activate(g.id);
   }
 
-  private async provision(g: Grant): Promise<Grant> {
+  /** `retry`: a provision or schedule failed before; success is then recorded even when there is nothing to show. */
+  private async provision(g: Grant, retry = false): Promise<Grant> {
     const now = this.d.clock.now();
     let grant = g;
     try {
       const details = await this.provider(g).provision(g as ActiveGrant, { now });
-      if (Object.keys(details).length > 0)
+      if (Object.keys(details).length > 0 || retry)
         grant = (
           await this.mutate(g.id, (s) =>
             s.status === 'active' ? { type: 'access-provisioned', actor: SYSTEM_ACTOR, data: { details } } : null,

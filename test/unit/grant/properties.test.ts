@@ -177,7 +177,7 @@ describe('Properties: grant lifecycle', () => {
       }),
       { numRuns: 200 },
     );
-  });
+  }, 60_000);
 
   it('every command appends exactly one event or none', async () => {
     type World = ReturnType<typeof world>;
@@ -221,7 +221,7 @@ describe('Properties: grant lifecycle', () => {
       ),
       { numRuns: 200 },
     );
-  });
+  }, 60_000);
 
   it('any single change to a stored chain fails verification', async () => {
     const w = world();

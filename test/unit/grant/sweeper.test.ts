@@ -57,6 +57,46 @@ describe('Method: GrantService.sweep', () => {
     expect((await w.service.load(grant.id)).status).toBe('expired');
   });
 
+  it('retries a failed schedule creation once, records the recovery, then leaves the grant alone', async () => {
+    const w = world();
+    w.scheduler.failNext = 1;
+    const { grant } = await w.service.request(alice, requestDummy());
+    expect((await w.service.load(grant.id)).cleanupNeeded).toBe(true);
+    expect((await w.service.sweep()).cleaned).toBe(0); // backs off a minute after a failure
+    w.clock.advance(MIN);
+    expect((await w.service.sweep()).cleaned).toBe(1);
+    expect(w.scheduler.schedules.has(`${grant.id}/expire`)).toBe(true);
+    const types = (await w.events.read(grant.id)).map((e) => e.type);
+    expect(types).toEqual(['requested', 'activated', 'access-failed', 'access-provisioned']);
+    w.clock.advance(MIN);
+    expect((await w.service.sweep()).cleaned).toBe(0);
+    expect(await w.events.read(grant.id)).toHaveLength(4);
+  });
+
+  it('backs off a removal that keeps failing: a few audit events an hour, not one a minute', async () => {
+    const w = world();
+    const { grant } = await w.service.request(
+      { ...alice, mfa: true },
+      { target: 'analytics', duration: 4 * 60 * MIN, reason: 'r' },
+    );
+    await w.service.approve(grant.id, carol);
+    w.providers['gcp-role'].failRevoke = 1_000;
+    await w.service.revoke(grant.id, alice, 'done');
+    for (let minute = 0; minute < 120; minute++) {
+      w.clock.advance(MIN);
+      await w.service.sweep();
+    }
+    const failures = (await w.events.read(grant.id)).filter((e) => e.type === 'access-failed');
+    // 1 at revoke, then retries after 1, 2, 4, 8, 16, 32 and every 60 minutes.
+    expect(failures.length).toBeGreaterThanOrEqual(6);
+    expect(failures.length).toBeLessThanOrEqual(9);
+    w.providers['gcp-role'].failRevoke = 0;
+    w.clock.advance(60 * MIN);
+    await w.service.sweep();
+    expect((await w.service.load(grant.id)).cleanupNeeded).toBe(false);
+    expect(w.providers['gcp-role'].live.has(grant.id)).toBe(false);
+  });
+
   it('retries a failed removal of cloud access until it succeeds', async () => {
     const w = world();
     const mfaAlice = { ...alice, mfa: true };
@@ -66,6 +106,7 @@ describe('Method: GrantService.sweep', () => {
     await w.service.revoke(grant.id, alice, 'done');
     expect((await w.service.load(grant.id)).cleanupNeeded).toBe(true);
     expect(w.providers['gcp-role'].live.has(grant.id)).toBe(true);
+    w.clock.advance(MIN);
     const report = await w.service.sweep();
     expect(report.cleaned).toBe(1);
     expect(w.providers['gcp-role'].live.has(grant.id)).toBe(false);
