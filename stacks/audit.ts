@@ -1,0 +1,281 @@
+import * as aws from '@pulumi/aws';
+import * as pulumi from '@pulumi/pulumi';
+import {
+  CLOUDTRAIL_COLUMNS,
+  CLOUDTRAIL_PARTITIONS,
+  CLOUDTRAIL_STORAGE,
+  CLOUDTRAIL_TABLE,
+  namedQueries,
+  projectionParameters,
+  trailLocation,
+} from './athena';
+import { tlsOnlyBucketPolicy, trailBucketPolicy, trailKeyPolicy } from './policies';
+
+/** Athena stops a query once it has scanned this much (a mistyped window must not scan years of logs). */
+export const ATHENA_SCAN_LIMIT_BYTES = 10 * 1024 ** 3;
+/** Athena results are working files: kept a month. */
+export const ATHENA_RESULTS_DAYS = 30;
+
+/** The trail's ARN, known before it exists (its bucket and key policies name it). */
+export function trailArn(a: { partition: string; region: string; account: string; trailName: string }): string {
+  return `arn:${a.partition}:cloudtrail:${a.region}:${a.account}:trail/${a.trailName}`;
+}
+
+export interface AuditTrailArgs {
+  partition: string;
+  region: string;
+  account: string;
+  trailName: string;
+  /** The DynamoDB events table: every write to it is recorded as a CloudTrail data event. */
+  eventsTableArn: pulumi.Input<string>;
+  retentionDays: pulumi.Input<number>;
+  /** Regions the Athena table projects partitions for. */
+  regions: string[];
+  glueDatabaseName: string;
+  workgroupName: string;
+}
+
+/**
+ * CloudTrail for everything done under a grant: a multi-region trail with log file validation into a private,
+ * versioned, KMS-encrypted bucket, DynamoDB data events for the audit table, and Athena (Glue table with partition
+ * projection, workgroup with enforced encrypted results, named queries) to read it. No CloudTrail Lake.
+ */
+export class AuditTrail extends pulumi.ComponentResource {
+  public readonly key: aws.kms.Key;
+  public readonly bucket: aws.s3.Bucket;
+  public readonly bucketPolicy: aws.s3.BucketPolicy;
+  public readonly publicAccessBlock: aws.s3.BucketPublicAccessBlock;
+  public readonly trail: aws.cloudtrail.Trail;
+  public readonly resultsBucket: aws.s3.Bucket;
+  public readonly database: aws.glue.CatalogDatabase;
+  public readonly table: aws.glue.CatalogTable;
+  public readonly workgroup: aws.athena.Workgroup;
+  public readonly queries: aws.athena.NamedQuery[] = [];
+
+  constructor(name: string, args: AuditTrailArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('timebox:aws:AuditTrail', name, {}, opts);
+    validateAuditArgs(args);
+    const child = { parent: this };
+    const arn = trailArn(args);
+
+    this.key = new aws.kms.Key(
+      `${name}-key`,
+      {
+        description: 'Timebox CloudTrail and Athena results encryption',
+        enableKeyRotation: true,
+        deletionWindowInDays: 30,
+        policy: JSON.stringify(trailKeyPolicy({ ...args, trailArn: arn })),
+      },
+      child,
+    );
+
+    // The trail bucket is evidence: kept when the stack is destroyed.
+    this.bucket = new aws.s3.Bucket(`${name}-bucket`, {}, { ...child, retainOnDelete: true });
+    this.publicAccessBlock = privateBucket(`${name}-bucket`, this.bucket, this.key, child);
+    new aws.s3.BucketVersioning(
+      `${name}-bucket-versioning`,
+      { bucket: this.bucket.id, versioningConfiguration: { status: 'Enabled' } },
+      child,
+    );
+    new aws.s3.BucketLifecycleConfiguration(
+      `${name}-bucket-lifecycle`,
+      {
+        bucket: this.bucket.id,
+        rules: [
+          {
+            id: 'expire-trail-logs',
+            status: 'Enabled',
+            filter: {},
+            expiration: { days: args.retentionDays },
+            // Overwritten or deleted log files stay recoverable for the same period.
+            noncurrentVersionExpiration: { noncurrentDays: args.retentionDays },
+            abortIncompleteMultipartUpload: { daysAfterInitiation: 7 },
+          },
+        ],
+      },
+      child,
+    );
+    this.bucketPolicy = new aws.s3.BucketPolicy(
+      `${name}-bucket-policy`,
+      {
+        bucket: this.bucket.id,
+        policy: this.bucket.arn.apply((bucketArn) =>
+          JSON.stringify(trailBucketPolicy({ bucketArn, trailArn: arn, account: args.account })),
+        ),
+      },
+      // S3 refuses bucket policies while Block Public Access is being set; order them.
+      { ...child, dependsOn: [this.publicAccessBlock] },
+    );
+
+    this.trail = new aws.cloudtrail.Trail(
+      `${name}-trail`,
+      {
+        name: args.trailName,
+        s3BucketName: this.bucket.id,
+        isMultiRegionTrail: true,
+        includeGlobalServiceEvents: true,
+        enableLogFileValidation: true,
+        kmsKeyId: this.key.arn,
+        advancedEventSelectors: [
+          { name: 'Management events', fieldSelectors: [{ field: 'eventCategory', equals: ['Management'] }] },
+          {
+            // Writes to the audit table recorded outside the table itself (reads are not: they cost and add little).
+            name: 'Timebox audit table writes',
+            fieldSelectors: [
+              { field: 'eventCategory', equals: ['Data'] },
+              { field: 'resources.type', equals: ['AWS::DynamoDB::Table'] },
+              { field: 'readOnly', equals: ['false'] },
+              { field: 'resources.ARN', equals: [args.eventsTableArn] },
+            ],
+          },
+        ],
+      },
+      // CloudTrail checks the bucket policy and the key policy when the trail is created.
+      { ...child, dependsOn: [this.bucketPolicy, this.key] },
+    );
+
+    // ---- Athena ----------------------------------------------------------------------------------------------
+    this.resultsBucket = new aws.s3.Bucket(`${name}-results`, { forceDestroy: true }, child);
+    const resultsPab = privateBucket(`${name}-results`, this.resultsBucket, this.key, child);
+    new aws.s3.BucketLifecycleConfiguration(
+      `${name}-results-lifecycle`,
+      {
+        bucket: this.resultsBucket.id,
+        rules: [
+          { id: 'expire-query-results', status: 'Enabled', filter: {}, expiration: { days: ATHENA_RESULTS_DAYS } },
+        ],
+      },
+      child,
+    );
+    new aws.s3.BucketPolicy(
+      `${name}-results-policy`,
+      {
+        bucket: this.resultsBucket.id,
+        policy: this.resultsBucket.arn.apply((a) => JSON.stringify(tlsOnlyBucketPolicy(a))),
+      },
+      { ...child, dependsOn: [resultsPab] },
+    );
+
+    this.database = new aws.glue.CatalogDatabase(
+      `${name}-database`,
+      { name: args.glueDatabaseName, description: 'Timebox audit (CloudTrail)' },
+      child,
+    );
+    this.table = new aws.glue.CatalogTable(
+      `${name}-table`,
+      {
+        name: CLOUDTRAIL_TABLE,
+        databaseName: this.database.name,
+        tableType: 'EXTERNAL_TABLE',
+        parameters: this.bucket.id.apply((bucket) =>
+          projectionParameters({ bucket, account: args.account, regions: args.regions }),
+        ),
+        partitionKeys: CLOUDTRAIL_PARTITIONS,
+        storageDescriptor: {
+          location: this.bucket.id.apply((bucket) => trailLocation(bucket, args.account)),
+          inputFormat: CLOUDTRAIL_STORAGE.inputFormat,
+          outputFormat: CLOUDTRAIL_STORAGE.outputFormat,
+          serDeInfo: { serializationLibrary: CLOUDTRAIL_STORAGE.serializationLibrary },
+          columns: CLOUDTRAIL_COLUMNS,
+        },
+      },
+      child,
+    );
+    this.workgroup = new aws.athena.Workgroup(
+      `${name}-workgroup`,
+      {
+        name: args.workgroupName,
+        description: 'Timebox audit queries',
+        forceDestroy: true,
+        configuration: {
+          // Clients cannot override the location or turn encryption off.
+          enforceWorkgroupConfiguration: true,
+          publishCloudwatchMetricsEnabled: true,
+          bytesScannedCutoffPerQuery: ATHENA_SCAN_LIMIT_BYTES,
+          resultConfiguration: {
+            outputLocation: pulumi.interpolate`s3://${this.resultsBucket.id}/`,
+            encryptionConfiguration: { encryptionOption: 'SSE_KMS', kmsKeyArn: this.key.arn },
+          },
+        },
+      },
+      child,
+    );
+    for (const q of namedQueries(args.glueDatabaseName)) {
+      this.queries.push(
+        new aws.athena.NamedQuery(
+          `${name}-${q.name}`,
+          {
+            name: q.name,
+            description: q.description,
+            database: this.database.name,
+            workgroup: this.workgroup.id,
+            query: q.query,
+          },
+          { ...child, dependsOn: [this.table] },
+        ),
+      );
+    }
+
+    this.registerOutputs({
+      bucket: this.bucket.id,
+      trail: this.trail.arn,
+      database: this.database.name,
+      workgroup: this.workgroup.name,
+    });
+  }
+}
+
+/** Bucket hardening shared by both buckets: SSE-KMS by default, owner-enforced objects, all public access blocked. */
+function privateBucket(
+  name: string,
+  bucket: aws.s3.Bucket,
+  key: aws.kms.Key,
+  opts: pulumi.CustomResourceOptions,
+): aws.s3.BucketPublicAccessBlock {
+  new aws.s3.BucketServerSideEncryptionConfiguration(
+    `${name}-sse`,
+    {
+      bucket: bucket.id,
+      rules: [
+        {
+          applyServerSideEncryptionByDefault: { sseAlgorithm: 'aws:kms', kmsMasterKeyId: key.arn },
+          // One data key per bucket and period instead of one KMS call per object (KMS request cost).
+          bucketKeyEnabled: true,
+        },
+      ],
+    },
+    opts,
+  );
+  new aws.s3.BucketOwnershipControls(
+    `${name}-ownership`,
+    { bucket: bucket.id, rule: { objectOwnership: 'BucketOwnerEnforced' } },
+    opts,
+  );
+  return new aws.s3.BucketPublicAccessBlock(
+    `${name}-pab`,
+    {
+      bucket: bucket.id,
+      blockPublicAcls: true,
+      blockPublicPolicy: true,
+      ignorePublicAcls: true,
+      restrictPublicBuckets: true,
+    },
+    opts,
+  );
+}
+
+/** Checks the arguments before any resource is declared. */
+export function validateAuditArgs(args: AuditTrailArgs): void {
+  const problems: string[] = [];
+  // Trail names: 3-128 of letters, digits, . _ -, starting and ending with a letter or digit.
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{1,126}[A-Za-z0-9]$/.test(args.trailName))
+    problems.push(`trail name "${args.trailName}" is not a valid CloudTrail trail name`);
+  if (!/^[a-z0-9_]{1,255}$/.test(args.glueDatabaseName))
+    problems.push(`Glue database name "${args.glueDatabaseName}" must be lower case letters, digits and _`);
+  if (!/^[A-Za-z0-9._-]{1,128}$/.test(args.workgroupName))
+    problems.push(`Athena workgroup name "${args.workgroupName}" is not valid`);
+  if (args.regions.length === 0) problems.push('at least one region must be projected');
+  if (typeof args.retentionDays === 'number' && (!Number.isInteger(args.retentionDays) || args.retentionDays < 1))
+    problems.push(`trail retention ${args.retentionDays} must be a whole number of days >= 1`);
+  if (problems.length > 0) throw new Error(`invalid AuditTrail arguments:\n${problems.join('\n')}`);
+}

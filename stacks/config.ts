@@ -1,0 +1,211 @@
+import * as pulumi from '@pulumi/pulumi';
+import { z } from 'zod';
+import { HOUR, MINUTE, parseDuration } from '../core/duration';
+import { IdentityConfigSchema } from '../lambdas/api/identity';
+import { GcpStackConfigSchema } from './gcp';
+
+/**
+ * The stack's configuration: every `timebox:*` key, parsed once with zod. A bad value fails the preview with one
+ * line per problem, each naming its key (`timebox:tokenTtl: ...`), before any resource is declared.
+ */
+
+export const CONFIG_NAMESPACE = 'timebox';
+
+const ACCOUNT = z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id');
+
+/**
+ * CloudWatch Logs accepts only these retention periods (PutRetentionPolicy `retentionInDays`); anything else is
+ * refused by the API at deploy time, so it is refused here at preview instead.
+ */
+export const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+] as const;
+
+/**
+ * Regions the Athena table projects partitions for. A multi-region trail writes one prefix per region; a region
+ * not listed here is still recorded in S3 but invisible to the named queries. Extend with `timebox:auditRegions`.
+ */
+export const DEFAULT_AUDIT_REGIONS = [
+  'af-south-1',
+  'ap-east-1',
+  'ap-northeast-1',
+  'ap-northeast-2',
+  'ap-northeast-3',
+  'ap-south-1',
+  'ap-south-2',
+  'ap-southeast-1',
+  'ap-southeast-2',
+  'ap-southeast-3',
+  'ap-southeast-4',
+  'ca-central-1',
+  'ca-west-1',
+  'eu-central-1',
+  'eu-central-2',
+  'eu-north-1',
+  'eu-south-1',
+  'eu-south-2',
+  'eu-west-1',
+  'eu-west-2',
+  'eu-west-3',
+  'il-central-1',
+  'me-central-1',
+  'me-south-1',
+  'sa-east-1',
+  'us-east-1',
+  'us-east-2',
+  'us-west-1',
+  'us-west-2',
+];
+
+/**
+ * The identity mapping handed to the api Lambda as TIMEBOX_IDENTITY: the api's own schema (lambdas/api/identity.ts),
+ * plus one check that only matters at deploy time: a mapping that accepts nobody is a mistake, not a policy.
+ */
+export const IdentitySchema = IdentityConfigSchema.refine((i) => i.roles.length > 0 || i.iamUsers, {
+  message: 'no caller could ever be mapped: add a role pattern or set iamUsers: true',
+});
+export type IdentityConfig = z.output<typeof IdentitySchema>;
+
+const durationText = (min: number, max: number, what: string) =>
+  z.string().superRefine((text, ctx) => {
+    const r = parseDuration(text);
+    if (!r.ok) ctx.addIssue({ code: 'custom', message: r.message });
+    else if (r.ms < min || r.ms > max) ctx.addIssue({ code: 'custom', message: `${what}; got "${text}"` });
+  });
+
+const flag = z
+  .union([z.boolean(), z.enum(['true', 'false'])], { error: 'must be true or false' })
+  .transform((v) => v === true || v === 'true');
+
+const wholeNumber = (min: number, max: number) =>
+  z.coerce
+    .number({ message: 'must be a number' })
+    .int('must be a whole number')
+    .min(min, `must be at least ${min}`)
+    .max(max, `must be at most ${max}`);
+
+const StackConfigObject = z
+  .object({
+    /** Path of access.yaml, relative to the project directory (where Pulumi.yaml is). */
+    policyFile: z.string().min(1, 'name the access policy file, e.g. access.yaml'),
+    identity: IdentitySchema,
+    // Tokens are short-lived by design: services cannot revoke a signed token before its `exp`.
+    tokenTtl: durationText(MINUTE, HOUR, 'must be between 1m and 1h').default('5m'),
+    logRetentionDays: z.coerce
+      .number({ message: 'must be a number' })
+      .refine((n) => (LOG_RETENTION_DAYS as readonly number[]).includes(n), {
+        message: `must be one of the CloudWatch Logs retention periods: ${LOG_RETENTION_DAYS.join(', ')}`,
+      })
+      .default(90),
+    trailRetentionDays: wholeNumber(1, 3653).default(365),
+    alarmEmail: z.email('must be an email address').optional(),
+    allowedAccounts: z.array(ACCOUNT).default([]),
+    orgId: z
+      .string()
+      .regex(/^o-[a-z0-9]{10,32}$/, 'must be an AWS Organizations id like o-abcd123456')
+      .optional(),
+    spokeAccounts: z.array(ACCOUNT).default([]),
+    /** Settings of the GCP component (stacks/gcp.ts); absent means no GCP targets. */
+    gcp: GcpStackConfigSchema.optional(),
+    apiThrottle: z
+      .object({ rateLimit: z.number().positive().max(10_000), burstLimit: z.number().int().positive().max(5_000) })
+      .strict()
+      .default({ rateLimit: 20, burstLimit: 40 }),
+    /**
+     * API Gateway writes access logs only with a region-wide CloudWatch role (account settings). Set false when
+     * another stack already manages that setting in this region: there is one per account and region.
+     */
+    manageApiGatewayAccount: flag.default(true),
+    auditRegions: z
+      .array(z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be region names like eu-west-1'))
+      .min(1)
+      .default(DEFAULT_AUDIT_REGIONS),
+  })
+  .strict();
+
+export const StackConfigSchema = StackConfigObject.superRefine((c, ctx) => {
+  if (c.allowedAccounts.length === 0 && c.orgId === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['allowedAccounts'],
+      message: 'name the accounts allowed to call the API (or set timebox:orgId for a whole organization)',
+    });
+  }
+});
+export type StackConfig = z.output<typeof StackConfigSchema>;
+
+/** Keys whose value is JSON (set with `pulumi config set --path` or as a JSON string). */
+const STRUCTURED = new Set(['identity', 'allowedAccounts', 'spokeAccounts', 'gcp', 'apiThrottle', 'auditRegions']);
+
+export class ConfigError extends Error {
+  constructor(public readonly problems: string[]) {
+    super(`invalid stack configuration:\n${problems.join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Parses raw config strings (key without namespace -> value as Pulumi stores it). Throws ConfigError listing every
+ * problem; unknown `timebox:*` keys are refused too, since a typo would otherwise silently fall back to a default.
+ */
+export function parseStackConfig(raw: Record<string, string | undefined>): StackConfig {
+  const problems: string[] = [];
+  const input: Record<string, unknown> = {};
+  const unreadable = new Set<string>();
+  const known = Object.keys(StackConfigObject.shape);
+  for (const [key, value] of Object.entries(raw)) {
+    if (value === undefined) continue;
+    if (!known.includes(key)) {
+      const near = known.find((k) => k.toLowerCase() === key.toLowerCase());
+      problems.push(`${CONFIG_NAMESPACE}:${key}: unknown key${near ? ` (did you mean ${near}?)` : ''}`);
+      continue;
+    }
+    if (STRUCTURED.has(key)) {
+      try {
+        input[key] = JSON.parse(value);
+      } catch {
+        unreadable.add(key);
+        problems.push(`${CONFIG_NAMESPACE}:${key}: must be JSON (set it with pulumi config set --path, or as JSON)`);
+      }
+    } else {
+      input[key] = value;
+    }
+  }
+  const parsed = StackConfigSchema.safeParse(input);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const [key, ...rest] = issue.path.map(String);
+      if (key !== undefined && unreadable.has(key)) continue;
+      const where = `${key ?? '(config)'}${rest.map((p) => (/^\d+$/.test(p) ? `[${p}]` : `.${p}`)).join('')}`;
+      const message =
+        issue.code === 'invalid_type' && valueAt(input, issue.path) === undefined ? 'is required' : issue.message;
+      problems.push(`${CONFIG_NAMESPACE}:${where}: ${message}`);
+    }
+  }
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
+  return parsed.data;
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let v = root;
+  for (const seg of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<PropertyKey, unknown>)[seg];
+  }
+  return v;
+}
+
+/** Reads every `timebox:*` key of the current stack from the Pulumi runtime and parses it. */
+export function readStackConfig(): StackConfig {
+  return parseStackConfig(namespaceConfig(CONFIG_NAMESPACE));
+}
+
+/** All keys of one config namespace, without the namespace prefix. */
+export function namespaceConfig(namespace: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(pulumi.runtime.allConfig())) {
+    const [ns, ...rest] = k.split(':');
+    if (ns === namespace && rest.length > 0) out[rest.join(':')] = v;
+  }
+  return out;
+}

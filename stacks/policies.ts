@@ -1,0 +1,500 @@
+import { GRANT_TAG, ROLE_PATH } from '../core/builders/aws';
+
+/**
+ * Every IAM document the stack attaches to its own resources (broker roles, key policies, bucket and API resource
+ * policies, the spoke revoker), built by pure functions from plain ARNs so they are unit-tested without Pulumi and
+ * the mocks tests can check that each resource carries exactly the document built here.
+ */
+
+type Values = string | string[];
+
+export interface Statement {
+  Sid?: string;
+  Effect: 'Allow' | 'Deny';
+  Principal?: '*' | { AWS?: Values; Service?: Values };
+  Action: Values;
+  Resource?: Values;
+  Condition?: Record<string, Record<string, Values | boolean>>;
+}
+
+export interface PolicyDocument {
+  Version: '2012-10-17';
+  Statement: Statement[];
+}
+
+/** Name of the role in each spoke account that the hub assumes to write and clean up revocation denies. */
+export const REVOKER_ROLE_NAME = 'timebox-revoker';
+
+function doc(statements: Statement[]): PolicyDocument {
+  return { Version: '2012-10-17', Statement: statements };
+}
+
+function one(values: string[]): Values {
+  return values.length === 1 ? (values[0] as string) : values;
+}
+
+/** `arn:aws:iam::<account>:role/timebox/*` for each account: the only roles Timebox vends or revokes on. */
+export function timeboxRoleArns(partition: string, accounts: string[]): string[] {
+  return [...new Set(accounts)].sort().map((a) => `arn:${partition}:iam::${a}:role${ROLE_PATH}*`);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Broker Lambda roles
+
+/** What a broker Lambda role needs to know about the stack: plain strings, resolved from resource outputs. */
+export interface BrokerContext {
+  partition: string;
+  region: string;
+  /** The hub account (where the stack runs). */
+  account: string;
+  /** Accounts whose target roles are managed by the spoke program. */
+  spokeAccounts: string[];
+  eventsTableArn: string;
+  grantsTableArn: string;
+  signingKeyArn: string;
+  schedulerGroupName: string;
+  schedulerRoleArn: string;
+  eventBusArn: string;
+  deadLetterQueueArn: string;
+  /** ARN of the permission boundary every hub target role carries. */
+  boundaryArn: string;
+}
+
+/** Building blocks of broker permissions; each handler lists the ones its code path calls. */
+export type Capability =
+  | 'store'
+  | 'publish'
+  | 'schedule'
+  | 'vend'
+  | 'assumeRevoker'
+  | 'revokeWrite'
+  | 'revokeCleanup'
+  | 'sign'
+  | 'deadLetter';
+
+/**
+ * Capabilities per handler. Every handler runs GrantService (store, publish, schedule: an approval or activation
+ * schedules the expiry). Only the api vends credentials and signs tokens; revoke and sweeper reach spoke accounts
+ * through the `timebox-revoker` role only; only the sweeper deletes revocation policies (garbage collection);
+ * only the revoke function has a dead-letter queue.
+ */
+export const HANDLER_CAPABILITIES: Record<string, readonly Capability[]> = {
+  api: ['store', 'publish', 'schedule', 'vend', 'revokeWrite', 'sign'],
+  revoke: ['store', 'publish', 'schedule', 'assumeRevoker', 'revokeWrite', 'deadLetter'],
+  sweeper: ['store', 'publish', 'schedule', 'assumeRevoker', 'revokeWrite', 'revokeCleanup'],
+};
+
+function capabilityStatements(cap: Capability, c: BrokerContext): Statement[] {
+  const p = c.partition;
+  const hubTimeboxRoles = timeboxRoleArns(p, [c.account]);
+  const withBoundary = { StringEquals: { 'iam:PermissionsBoundary': c.boundaryArn } };
+  switch (cap) {
+    case 'store':
+      // Events are append-only: PutItem (the adapter always conditions it on attribute_not_exists) and reads.
+      // IAM cannot require the condition expression itself; it can withhold UpdateItem/DeleteItem, which it does.
+      return [
+        {
+          Sid: 'EventsAppendAndRead',
+          Effect: 'Allow',
+          Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'],
+          Resource: c.eventsTableArn,
+        },
+        { Sid: 'EventsIndexes', Effect: 'Allow', Action: 'dynamodb:Query', Resource: `${c.eventsTableArn}/index/*` },
+        {
+          Sid: 'GrantsProjection',
+          Effect: 'Allow',
+          Action: [
+            'dynamodb:DeleteItem',
+            'dynamodb:GetItem',
+            'dynamodb:PutItem',
+            'dynamodb:Query',
+            'dynamodb:UpdateItem',
+          ],
+          Resource: c.grantsTableArn,
+        },
+        { Sid: 'GrantsIndexes', Effect: 'Allow', Action: 'dynamodb:Query', Resource: `${c.grantsTableArn}/index/*` },
+      ];
+    case 'publish':
+      return [{ Sid: 'PublishLifecycleEvents', Effect: 'Allow', Action: 'events:PutEvents', Resource: c.eventBusArn }];
+    case 'schedule':
+      return [
+        {
+          Sid: 'GrantSchedules',
+          Effect: 'Allow',
+          Action: ['scheduler:CreateSchedule', 'scheduler:DeleteSchedule', 'scheduler:UpdateSchedule'],
+          Resource: `arn:${p}:scheduler:${c.region}:${c.account}:schedule/${c.schedulerGroupName}/*`,
+        },
+        {
+          // CreateSchedule passes the scheduler role; PassedToService keeps it from being handed to anything else.
+          Sid: 'PassSchedulerRole',
+          Effect: 'Allow',
+          Action: 'iam:PassRole',
+          Resource: c.schedulerRoleArn,
+          Condition: { StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' } },
+        },
+      ];
+    case 'vend':
+      // Target roles in the hub and in every spoke, and the spokes' revoker roles (same path): nothing else.
+      return [
+        {
+          Sid: 'AssumeTimeboxRoles',
+          Effect: 'Allow',
+          Action: ['sts:AssumeRole', 'sts:SetSourceIdentity'],
+          Resource: one(timeboxRoleArns(p, [c.account, ...c.spokeAccounts])),
+        },
+        {
+          Sid: 'TagGrantSessions',
+          Effect: 'Allow',
+          Action: 'sts:TagSession',
+          Resource: one(timeboxRoleArns(p, [c.account, ...c.spokeAccounts])),
+          Condition: { 'ForAllValues:StringEquals': { 'aws:TagKeys': [GRANT_TAG] } },
+        },
+      ];
+    case 'assumeRevoker':
+      if (c.spokeAccounts.length === 0) return [];
+      return [
+        {
+          Sid: 'AssumeSpokeRevoker',
+          Effect: 'Allow',
+          Action: 'sts:AssumeRole',
+          Resource: one(
+            [...new Set(c.spokeAccounts)].sort().map((a) => `arn:${p}:iam::${a}:role${ROLE_PATH}${REVOKER_ROLE_NAME}`),
+          ),
+        },
+      ];
+    case 'revokeWrite':
+      // IAM has no condition key for the inline policy name (service authorization reference, PutRolePolicy:
+      // only iam:PermissionsBoundary and iam:RoleTemplateARN), so the write is limited to roles under /timebox/
+      // that carry the Timebox boundary; the policy name `timebox-revoked` is the adapter's to keep.
+      return [
+        {
+          Sid: 'ReadTargetRolePolicies',
+          Effect: 'Allow',
+          Action: ['iam:GetRolePolicy', 'iam:ListRolePolicies'],
+          Resource: one(hubTimeboxRoles),
+        },
+        {
+          Sid: 'WriteRevocationPolicy',
+          Effect: 'Allow',
+          Action: 'iam:PutRolePolicy',
+          Resource: one(hubTimeboxRoles),
+          Condition: withBoundary,
+        },
+      ];
+    case 'revokeCleanup':
+      return [
+        {
+          Sid: 'DeleteExpiredRevocationPolicy',
+          Effect: 'Allow',
+          Action: 'iam:DeleteRolePolicy',
+          Resource: one(hubTimeboxRoles),
+          Condition: withBoundary,
+        },
+      ];
+    case 'sign':
+      return [
+        {
+          // The signer only ever asks KMS to sign a SHA-256 digest with ECDSA P-256 (ES256).
+          Sid: 'SignTokens',
+          Effect: 'Allow',
+          Action: 'kms:Sign',
+          Resource: c.signingKeyArn,
+          Condition: { StringEquals: { 'kms:SigningAlgorithm': 'ECDSA_SHA_256', 'kms:MessageType': 'DIGEST' } },
+        },
+        { Sid: 'PublishSigningKey', Effect: 'Allow', Action: 'kms:GetPublicKey', Resource: c.signingKeyArn },
+      ];
+    case 'deadLetter':
+      // Lambda sends failed asynchronous invocations to the function's dead-letter queue with the function's role.
+      return [{ Sid: 'DeadLetter', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: c.deadLetterQueueArn }];
+  }
+}
+
+/** Trust policy of every broker Lambda role: only the Lambda service, only for this account. */
+export function lambdaTrustPolicy(account: string): PolicyDocument {
+  return doc([
+    {
+      Effect: 'Allow',
+      Principal: { Service: 'lambda.amazonaws.com' },
+      Action: 'sts:AssumeRole',
+      Condition: { StringEquals: { 'aws:SourceAccount': account } },
+    },
+  ]);
+}
+
+/** The inline policy of one handler's role: its log group plus the capabilities it is listed with. */
+export function handlerPolicy(
+  handler: string,
+  c: BrokerContext,
+  logGroupArn: string,
+  capabilities: readonly Capability[] | undefined = HANDLER_CAPABILITIES[handler],
+): PolicyDocument {
+  if (!capabilities) throw new Error(`no capabilities are declared for handler "${handler}"`);
+  return doc([
+    {
+      Sid: 'OwnLogGroup',
+      Effect: 'Allow',
+      Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+      Resource: [logGroupArn, `${logGroupArn}:*`],
+    },
+    ...capabilities.flatMap((cap) => capabilityStatements(cap, c)),
+  ]);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Scheduler
+
+/** Trust policy of the role EventBridge Scheduler assumes to invoke the revoke function. */
+export function schedulerTrustPolicy(account: string): PolicyDocument {
+  return doc([
+    {
+      Effect: 'Allow',
+      Principal: { Service: 'scheduler.amazonaws.com' },
+      Action: 'sts:AssumeRole',
+      Condition: { StringEquals: { 'aws:SourceAccount': account } },
+    },
+  ]);
+}
+
+/**
+ * The scheduler role may invoke the revoke function and nothing else, and deliver dead-letter events (the
+ * execution role needs sqs:SendMessage on the DLQ: EventBridge Scheduler User Guide, "Configuring a schedule's
+ * dead-letter queue").
+ */
+export function schedulerRolePolicy(a: { revokeFunctionArn: string; deadLetterQueueArn: string }): PolicyDocument {
+  return doc([
+    {
+      Sid: 'InvokeRevoke',
+      Effect: 'Allow',
+      Action: 'lambda:InvokeFunction',
+      Resource: [a.revokeFunctionArn, `${a.revokeFunctionArn}:*`],
+    },
+    { Sid: 'DeadLetter', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: a.deadLetterQueueArn },
+  ]);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// KMS
+
+function rootAdmin(partition: string, account: string): Statement {
+  // Without this statement no IAM policy could grant use of the key and the key could become unmanageable
+  // (KMS Developer Guide, "Default key policy").
+  return {
+    Sid: 'AccountAdministers',
+    Effect: 'Allow',
+    Principal: { AWS: `arn:${partition}:iam::${account}:root` },
+    Action: 'kms:*',
+    Resource: '*',
+  };
+}
+
+/** Key policy of the token signing key: account administers it; the api role only signs and reads the public key. */
+export function signingKeyPolicy(a: { partition: string; account: string; apiRoleArn: string }): PolicyDocument {
+  return doc([
+    rootAdmin(a.partition, a.account),
+    {
+      Sid: 'ApiSigns',
+      Effect: 'Allow',
+      Principal: { AWS: a.apiRoleArn },
+      Action: ['kms:GetPublicKey', 'kms:Sign'],
+      Resource: '*',
+    },
+  ]);
+}
+
+/**
+ * Key policy of the trail key: CloudTrail may generate data keys only for this trail (encryption context and
+ * aws:SourceArn, CloudTrail User Guide "Configure AWS KMS key policies for CloudTrail"); readers decrypt through
+ * IAM policies, which the account statement enables.
+ */
+export function trailKeyPolicy(a: {
+  partition: string;
+  region: string;
+  account: string;
+  trailArn: string;
+}): PolicyDocument {
+  return doc([
+    rootAdmin(a.partition, a.account),
+    {
+      Sid: 'CloudTrailEncrypts',
+      Effect: 'Allow',
+      Principal: { Service: 'cloudtrail.amazonaws.com' },
+      Action: 'kms:GenerateDataKey*',
+      Resource: '*',
+      Condition: {
+        StringEquals: { 'aws:SourceArn': a.trailArn },
+        StringLike: {
+          'kms:EncryptionContext:aws:cloudtrail:arn': `arn:${a.partition}:cloudtrail:*:${a.account}:trail/*`,
+        },
+      },
+    },
+    {
+      Sid: 'CloudTrailDescribesKey',
+      Effect: 'Allow',
+      Principal: { Service: 'cloudtrail.amazonaws.com' },
+      Action: 'kms:DescribeKey',
+      Resource: '*',
+      Condition: { StringEquals: { 'aws:SourceArn': a.trailArn } },
+    },
+  ]);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// S3
+
+function tlsOnly(bucketArn: string): Statement {
+  return {
+    Sid: 'DenyInsecureTransport',
+    Effect: 'Deny',
+    Principal: '*',
+    Action: 's3:*',
+    Resource: [bucketArn, `${bucketArn}/*`],
+    Condition: { Bool: { 'aws:SecureTransport': false } },
+  };
+}
+
+/**
+ * Trail bucket policy: TLS only, plus the two statements CloudTrail needs to deliver (ACL check and PutObject
+ * under AWSLogs/<account>/), both pinned to this trail with aws:SourceArn (CloudTrail User Guide, "Amazon S3 bucket
+ * policy for CloudTrail").
+ */
+export function trailBucketPolicy(a: { bucketArn: string; trailArn: string; account: string }): PolicyDocument {
+  return doc([
+    tlsOnly(a.bucketArn),
+    {
+      Sid: 'CloudTrailAclCheck',
+      Effect: 'Allow',
+      Principal: { Service: 'cloudtrail.amazonaws.com' },
+      Action: 's3:GetBucketAcl',
+      Resource: a.bucketArn,
+      Condition: { StringEquals: { 'aws:SourceArn': a.trailArn } },
+    },
+    {
+      Sid: 'CloudTrailWrite',
+      Effect: 'Allow',
+      Principal: { Service: 'cloudtrail.amazonaws.com' },
+      Action: 's3:PutObject',
+      Resource: `${a.bucketArn}/AWSLogs/${a.account}/*`,
+      Condition: {
+        StringEquals: { 's3:x-amz-acl': 'bucket-owner-full-control', 'aws:SourceArn': a.trailArn },
+      },
+    },
+  ]);
+}
+
+/** Bucket policy of the Athena results bucket: TLS only (access is through IAM). */
+export function tlsOnlyBucketPolicy(bucketArn: string): PolicyDocument {
+  return doc([tlsOnly(bucketArn)]);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// API Gateway
+
+/** `GET` paths served without SigV4: the token verification keys, the revocation feed, the health check. */
+export const PUBLIC_PATHS = ['/.well-known/jwks.json', '/.well-known/timebox/revocations.json', '/healthz'] as const;
+
+/**
+ * REST API resource policy. Anyone may GET the public paths; every other call must be SigV4-signed (AWS_IAM on
+ * each method) AND come from an allowed account or organization. The Deny matters for callers in the API's own
+ * account, whom an identity policy alone would otherwise let in ("How API Gateway resource policies affect
+ * authorization workflow": same-account callers need either policy to allow, other accounts need both).
+ * `executeApiArn` is `arn:<p>:execute-api:<region>:<account>:<api id>`.
+ */
+export function apiResourcePolicy(a: {
+  executeApiArn: string;
+  stage: string;
+  allowedAccounts: string[];
+  orgId?: string;
+}): PolicyDocument {
+  const all = `${a.executeApiArn}/*`;
+  const publicArns = PUBLIC_PATHS.map((p) => `${a.executeApiArn}/${a.stage}/GET${p}`);
+  const accounts = [...new Set(a.allowedAccounts)].sort();
+  if (accounts.length === 0 && !a.orgId) throw new Error('the API must allow at least one account or organization');
+  const statements: Statement[] = [
+    { Sid: 'PublicDocuments', Effect: 'Allow', Principal: '*', Action: 'execute-api:Invoke', Resource: publicArns },
+  ];
+  if (accounts.length > 0) {
+    statements.push({
+      Sid: 'AllowedAccounts',
+      Effect: 'Allow',
+      Principal: '*',
+      Action: 'execute-api:Invoke',
+      Resource: all,
+      Condition: { StringEquals: { 'aws:PrincipalAccount': one(accounts) } },
+    });
+  }
+  if (a.orgId) {
+    statements.push({
+      Sid: 'AllowedOrganization',
+      Effect: 'Allow',
+      Principal: '*',
+      Action: 'execute-api:Invoke',
+      Resource: all,
+      Condition: { StringEquals: { 'aws:PrincipalOrgID': a.orgId } },
+    });
+  }
+  // Signed callers from anywhere else are refused even if their own identity policy allows execute-api:Invoke.
+  // Null=false limits the Deny to signed requests; unsigned ones can only reach the public GETs anyway. Keys under
+  // one operator are ANDed: refused when neither the account is listed nor the organization matches.
+  const notAllowed: Record<string, Values> = {};
+  if (accounts.length > 0) notAllowed['aws:PrincipalAccount'] = one(accounts);
+  if (a.orgId) notAllowed['aws:PrincipalOrgID'] = a.orgId;
+  const deny: Statement = {
+    Sid: 'DenyOtherCallers',
+    Effect: 'Deny',
+    Principal: '*',
+    Action: 'execute-api:Invoke',
+    Resource: all,
+    Condition: { Null: { 'aws:PrincipalAccount': 'false' }, StringNotEquals: notAllowed },
+  };
+  statements.push(deny);
+  return doc(statements);
+}
+
+/** Trust policy of the region-wide role API Gateway uses to write access logs. */
+export function apiGatewayLogsTrustPolicy(): PolicyDocument {
+  return doc([{ Effect: 'Allow', Principal: { Service: 'apigateway.amazonaws.com' }, Action: 'sts:AssumeRole' }]);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Spoke accounts
+
+/** Trust policy of a spoke's `timebox-revoker` role: only the hub broker roles may assume it. */
+export function revokerTrustPolicy(brokerRoleArns: string[]): PolicyDocument {
+  const brokers = [...new Set(brokerRoleArns)].sort();
+  if (brokers.length === 0) throw new Error('the revoker role must trust at least one hub broker role');
+  return doc([{ Effect: 'Allow', Principal: { AWS: one(brokers) }, Action: 'sts:AssumeRole' }]);
+}
+
+/**
+ * What the revoker may do: read, write and delete inline policies on this account's Timebox roles, and (for the
+ * writes) only on roles that carry the Timebox boundary. Nothing else.
+ */
+export function revokerRolePolicy(a: { partition: string; account: string; boundaryArn: string }): PolicyDocument {
+  const roles = one(timeboxRoleArns(a.partition, [a.account]));
+  return doc([
+    {
+      Sid: 'ReadTargetRolePolicies',
+      Effect: 'Allow',
+      Action: ['iam:GetRolePolicy', 'iam:ListRolePolicies'],
+      Resource: roles,
+    },
+    {
+      Sid: 'WriteRevocationPolicy',
+      Effect: 'Allow',
+      Action: ['iam:DeleteRolePolicy', 'iam:PutRolePolicy'],
+      Resource: roles,
+      Condition: { StringEquals: { 'iam:PermissionsBoundary': a.boundaryArn } },
+    },
+  ]);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Checks shared by the tests and the program
+
+/** Statements that allow every action on every resource: there must be none in anything the stack writes. */
+export function wildcardAllows(d: PolicyDocument): Statement[] {
+  const has = (v: Values | undefined, x: string) => v === x || (Array.isArray(v) && v.includes(x));
+  return d.Statement.filter(
+    (s) => s.Effect === 'Allow' && has(s.Action, '*') && (s.Resource === undefined || has(s.Resource, '*')),
+  );
+}

@@ -1,0 +1,237 @@
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import * as aws from '@pulumi/aws';
+import * as gcp from '@pulumi/gcp';
+import * as pulumi from '@pulumi/pulumi';
+import { roleArn } from '../core/builders/aws';
+import { formatProblem, loadPolicy } from '../core/policy/load';
+import type { AwsRoleTarget, Policy } from '../core/policy/types';
+import { glueName } from './athena';
+import { AuditTrail, trailArn } from './audit';
+import { Broker, brokerRoleArn, EVENT_BUS, REQUIRED_HANDLERS, SCHEDULER_GROUP } from './broker';
+import { readStackConfig, type StackConfig } from './config';
+import { checkBundles, HANDLERS } from './functions';
+import { GcpAccess, gcpTargetsFromPolicy } from './gcp';
+import { Boundary, boundaryArn, Targets, validateTargets } from './targets';
+
+/**
+ * The hub program: reads the stack configuration and access.yaml, checks both (and the Lambda bundles) before
+ * declaring anything, then composes Broker, AuditTrail, Boundary, Targets and, when configured, GcpAccess.
+ */
+
+export interface ProgramOptions {
+  /** Parsed configuration; defaults to the stack's `timebox:*` keys. */
+  config?: StackConfig;
+  /** Where relative paths (policyFile) start: the directory of Pulumi.yaml, which Pulumi makes the cwd. */
+  projectDir?: string;
+  /** Lambda bundles; defaults to <projectDir>/dist/lambdas (written by `npm run build`). */
+  distDir?: string;
+  /** Stack name (names are prefixed `timebox-<stack>`); defaults to the current stack. */
+  stack?: string;
+}
+
+/** The stack outputs. */
+export interface TimeboxOutputs {
+  apiUrl: pulumi.Output<string>;
+  region: string;
+  eventsTable: pulumi.Output<string>;
+  grantsTable: pulumi.Output<string>;
+  jwksUrl: pulumi.Output<string>;
+  athenaWorkgroup: pulumi.Output<string>;
+  glueDatabase: pulumi.Output<string>;
+  trailBucket: pulumi.Output<string>;
+  /** Target name -> role ARN, for every aws-role target (hub roles from this stack, spoke roles by name). */
+  targetRoleArns: pulumi.Output<Record<string, string>>;
+  schedulerGroup: pulumi.Output<string>;
+  kmsKeyId: pulumi.Output<string>;
+  dlqUrl: pulumi.Output<string>;
+  /** Broker role ARN per handler: the spoke program's `timebox:hubRoles`. */
+  brokerRoleArns: pulumi.Output<Record<string, string>>;
+  boundaryArn: pulumi.Output<string>;
+  eventBus: pulumi.Output<string>;
+  alarmTopic: pulumi.Output<string>;
+}
+
+/** Reads and validates access.yaml; throws listing every problem (with line numbers) when it is invalid. */
+export function readPolicyFile(path: string, shownAs: string = path): { text: string; policy: Policy } {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new Error(`timebox:policyFile: cannot read ${shownAs}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const loaded = loadPolicy(text, { fileName: shownAs });
+  if (!loaded.ok) {
+    const n = loaded.problems.length;
+    throw new Error(
+      `${shownAs} has ${n} problem${n === 1 ? '' : 's'}:\n${loaded.problems.map((p) => formatProblem(p)).join('\n')}`,
+    );
+  }
+  for (const w of loaded.warnings) pulumi.log.warn(formatProblem({ ...w, file: shownAs }));
+  return { text, policy: loaded.policy };
+}
+
+/**
+ * Splits the aws-role targets into this account's (created here) and spoke accounts' (created by the spoke
+ * program). A target in an account that is neither is refused: its role would never exist.
+ */
+export function splitTargets(
+  policy: Pick<Policy, 'targets'>,
+  hub: { account: string; partition: string; spokeAccounts: string[] },
+): { hub: AwsRoleTarget[]; spoke: AwsRoleTarget[] } {
+  const out = { hub: [] as AwsRoleTarget[], spoke: [] as AwsRoleTarget[] };
+  const problems: string[] = [];
+  for (const t of Object.values(policy.targets)) {
+    if (t.kind !== 'aws-role') continue;
+    if (t.partition !== hub.partition) {
+      problems.push(`targets.${t.name}.partition: ${t.partition} is not this stack's partition (${hub.partition})`);
+    } else if (t.account === hub.account) {
+      out.hub.push(t);
+    } else if (hub.spokeAccounts.includes(t.account)) {
+      out.spoke.push(t);
+    } else {
+      problems.push(
+        `targets.${t.name}.account: ${t.account} is neither this account (${hub.account}) nor listed in timebox:spokeAccounts`,
+      );
+    }
+  }
+  if (problems.length > 0) throw new Error(`access policy targets cannot be deployed:\n${problems.join('\n')}`);
+  return out;
+}
+
+/** `timebox-<stack>`, the prefix of every name that must be known before deployment. */
+export function namePrefix(stack: string): string {
+  return `timebox-${stack.toLowerCase().replace(/[^a-z0-9-]+/g, '-')}`.slice(0, 40).replace(/-+$/, '');
+}
+
+/** Declares the whole hub stack and returns its outputs. */
+export async function timebox(opts: ProgramOptions = {}): Promise<TimeboxOutputs> {
+  // Everything that can be checked locally is checked before the first cloud call or resource.
+  const cfg = opts.config ?? readStackConfig();
+  const projectDir = opts.projectDir ?? process.cwd();
+  const { text: policyText, policy } = readPolicyFile(resolve(projectDir, cfg.policyFile), cfg.policyFile);
+  const distDir = opts.distDir ?? join(projectDir, 'dist', 'lambdas');
+  const handlers = Object.keys(HANDLERS);
+  checkBundles(distDir, handlers, projectDir);
+  const prefix = namePrefix(opts.stack ?? pulumi.getStack());
+
+  const [caller, part, reg] = await Promise.all([aws.getCallerIdentity({}), aws.getPartition({}), aws.getRegion({})]);
+  const account = caller.accountId;
+  const partition = part.partition;
+  const region = reg.region;
+  const split = splitTargets(policy, { account, partition, spokeAccounts: cfg.spokeAccounts });
+  validateTargets(split.hub);
+
+  const gcpTargets = gcpTargetsFromPolicy(policy);
+  if (!cfg.gcp && Object.keys(gcpTargets).length > 0) {
+    pulumi.log.warn(
+      'access.yaml has gcp-role targets but timebox:gcp is not set: requests for them will fail with TARGET.KIND_UNAVAILABLE',
+    );
+  }
+  let gcpConfig: pulumi.Output<string> | undefined;
+  if (cfg.gcp) {
+    const provider = new gcp.Provider('gcp', { project: cfg.gcp.hostProject });
+    const access = new GcpAccess('gcp', {
+      provider,
+      hostProject: cfg.gcp.hostProject,
+      awsAccountId: account,
+      brokerRoleArns: Object.fromEntries(
+        REQUIRED_HANDLERS.map((h) => [h, brokerRoleArn({ partition, account, prefix, handler: h })]),
+      ),
+      targets: gcpTargets,
+      members: cfg.gcp.members,
+      poolId: cfg.gcp.poolId,
+      providerId: cfg.gcp.providerId,
+      serviceAccountId: cfg.gcp.serviceAccountId,
+      enableApis: cfg.gcp.enableApis,
+    });
+    gcpConfig = access.configJson;
+  }
+
+  const boundaryName = `${prefix}-boundary`;
+  const boundary = boundaryArn({ partition, account, policyName: boundaryName });
+  const broker = new Broker('broker', {
+    partition,
+    region,
+    account,
+    dnsSuffix: part.dnsSuffix,
+    namePrefix: prefix,
+    spokeAccounts: cfg.spokeAccounts,
+    distDir,
+    policyText,
+    handlers,
+    identity: cfg.identity,
+    tokenTtl: cfg.tokenTtl,
+    ...(gcpConfig ? { gcpConfig } : {}),
+    boundaryArn: boundary,
+    logRetentionDays: cfg.logRetentionDays,
+    allowedAccounts: cfg.allowedAccounts,
+    ...(cfg.orgId ? { orgId: cfg.orgId } : {}),
+    throttle: cfg.apiThrottle,
+    manageApiGatewayAccount: cfg.manageApiGatewayAccount,
+    ...(cfg.alarmEmail ? { alarmEmail: cfg.alarmEmail } : {}),
+  });
+
+  const trailName = prefix;
+  const audit = new AuditTrail('audit', {
+    partition,
+    region,
+    account,
+    trailName,
+    eventsTableArn: broker.eventsTable.arn,
+    retentionDays: cfg.trailRetentionDays,
+    regions: cfg.auditRegions,
+    glueDatabaseName: glueName(`${prefix}_audit`),
+    workgroupName: prefix,
+  });
+
+  // What no target role may touch, whatever access.yaml allows: the broker, its audit record and its keys.
+  const scheduler = `arn:${partition}:scheduler:${region}:${account}`;
+  const protectedArns: pulumi.Input<string>[] = [
+    broker.eventsTable.arn,
+    pulumi.interpolate`${broker.eventsTable.arn}/*`,
+    broker.grantsTable.arn,
+    pulumi.interpolate`${broker.grantsTable.arn}/*`,
+    broker.signingKey.arn,
+    broker.deadLetterQueue.arn,
+    broker.eventBus.arn,
+    `${scheduler}:schedule-group/${SCHEDULER_GROUP}`,
+    `${scheduler}:schedule/${SCHEDULER_GROUP}/*`,
+    broker.schedulerRole.arn,
+    ...Object.values(broker.functions).map((f) => f.arn),
+    ...Object.values(broker.roles).map((r) => r.arn),
+    audit.key.arn,
+    audit.bucket.arn,
+    pulumi.interpolate`${audit.bucket.arn}/*`,
+    audit.resultsBucket.arn,
+    pulumi.interpolate`${audit.resultsBucket.arn}/*`,
+    trailArn({ partition, region, account, trailName }),
+  ];
+  const boundaryResource = new Boundary('boundary', { targets: split.hub, protectedArns, policyName: boundaryName });
+  const apiRole = broker.roles.api as aws.iam.Role;
+  const targets = new Targets('targets', {
+    targets: split.hub,
+    boundaryArn: boundaryResource.arn,
+    brokerRoleArns: [apiRole.arn],
+  });
+
+  const spokeRoleArns = Object.fromEntries(split.spoke.map((t) => [t.name, roleArn(t)]));
+  return {
+    apiUrl: broker.apiUrl,
+    region,
+    eventsTable: broker.eventsTable.name,
+    grantsTable: broker.grantsTable.name,
+    jwksUrl: broker.jwksUrl,
+    athenaWorkgroup: audit.workgroup.name,
+    glueDatabase: audit.database.name,
+    trailBucket: audit.bucket.id,
+    targetRoleArns: targets.roleArns.apply((hub) => ({ ...spokeRoleArns, ...hub })),
+    schedulerGroup: broker.schedulerGroup.name,
+    kmsKeyId: broker.signingKey.keyId,
+    dlqUrl: broker.deadLetterQueue.url,
+    brokerRoleArns: broker.roleArns,
+    boundaryArn: boundaryResource.arn,
+    eventBus: pulumi.output(EVENT_BUS),
+    alarmTopic: broker.alarmTopic.arn,
+  };
+}

@@ -1,0 +1,299 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as pulumi from '@pulumi/pulumi';
+import type { StackConfig } from '../../../stacks/config';
+import { parseStackConfig } from '../../../stacks/config';
+
+/**
+ * Pulumi mocks for the stack tests: every registered resource is recorded (type, name, inputs); computed values
+ * (ids, ARNs, names, URLs) are made up the way AWS and GCP form them; any provider function call that is not
+ * listed here throws, so the program cannot quietly depend on a lookup the tests do not know about.
+ */
+
+export const ACCOUNT = '111122223333';
+export const SPOKE_ACCOUNT = '444455556666';
+export const REGION = 'eu-west-1';
+export const PARTITION = 'aws';
+const GCP_PROJECT_NUMBER = '123456789012';
+
+export interface Recorded {
+  type: string;
+  name: string;
+  inputs: Record<string, unknown>;
+  state: Record<string, unknown>;
+  provider: string | undefined;
+  /** Resource options as the engine receives them (captured from the registration request). */
+  options: { retainOnDelete: boolean; protect: boolean; dependencies: string[]; parent: string };
+}
+
+export interface MockWorld {
+  resources: Recorded[];
+  calls: string[];
+  ofType(type: string): Recorded[];
+  one(type: string, name: string): Recorded;
+  /** Waits until every registration the program started has reached the mocks. */
+  settle(): Promise<void>;
+  /** Forgets what was recorded (between two programs in one file). */
+  reset(): void;
+}
+
+interface RegisterRequest {
+  getType(): string;
+  getName(): string;
+  getParent(): string;
+  getProtect(): boolean | undefined;
+  getRetainondelete(): boolean | undefined;
+  getDependenciesList(): string[];
+}
+
+/** Resolves an Output in tests (mocks resolve everything; nothing stays unknown). */
+export function promiseOf<T>(o: pulumi.Output<T> | T): Promise<T> {
+  return new Promise((resolve) => pulumi.output(o).apply((v) => resolve(v as T)));
+}
+
+function physicalName(type: string, logical: string, inputs: Record<string, unknown>): string {
+  if (typeof inputs.name === 'string') return inputs.name;
+  if (type === 'aws:s3/bucket:Bucket' && typeof inputs.bucket === 'string') return inputs.bucket;
+  // Pulumi auto-names: logical name plus a random suffix.
+  return `${logical}-abc1234`;
+}
+
+function state(
+  type: string,
+  logical: string,
+  inputs: Record<string, unknown>,
+  account: string,
+): Record<string, unknown> {
+  const name = physicalName(type, logical, inputs);
+  const r = `${REGION}:${account}`;
+  switch (type) {
+    case 'aws:dynamodb/table:Table':
+      return { name, arn: `arn:aws:dynamodb:${r}:table/${name}` };
+    case 'aws:iam/role:Role':
+      return { name, arn: `arn:aws:iam::${account}:role${inputs.path ?? '/'}${name}`, uniqueId: `AROA${name}` };
+    case 'aws:iam/policy:Policy':
+      return { name, arn: `arn:aws:iam::${account}:policy${inputs.path ?? '/'}${name}` };
+    case 'aws:kms/key:Key':
+      return { keyId: `key-${logical}`, arn: `arn:aws:kms:${r}:key/key-${logical}` };
+    case 'aws:sqs/queue:Queue':
+      return { name, arn: `arn:aws:sqs:${r}:${name}`, url: `https://sqs.${REGION}.amazonaws.com/${account}/${name}` };
+    case 'aws:lambda/function:Function': {
+      const arn = `arn:aws:lambda:${r}:function:${name}`;
+      return {
+        name,
+        arn,
+        invokeArn: `arn:aws:apigateway:${REGION}:lambda:path/2015-03-31/functions/${arn}/invocations`,
+      };
+    }
+    case 'aws:apigateway/restApi:RestApi':
+      return { rootResourceId: 'root123', executionArn: `arn:aws:execute-api:${r}:api123` };
+    case 'aws:s3/bucket:Bucket':
+      return { bucket: name, arn: `arn:aws:s3:::${name}` };
+    case 'aws:cloudtrail/trail:Trail':
+      return { arn: `arn:aws:cloudtrail:${r}:trail/${name}` };
+    case 'aws:cloudwatch/logGroup:LogGroup':
+      return { name, arn: `arn:aws:logs:${r}:log-group:${name}` };
+    case 'aws:cloudwatch/eventBus:EventBus':
+      return { name, arn: `arn:aws:events:${r}:event-bus/${name}` };
+    case 'aws:cloudwatch/eventRule:EventRule':
+      return { name, arn: `arn:aws:events:${r}:rule/${name}` };
+    case 'aws:scheduler/scheduleGroup:ScheduleGroup':
+      return { name, arn: `arn:aws:scheduler:${r}:schedule-group/${name}` };
+    case 'aws:sns/topic:Topic':
+      return { name, arn: `arn:aws:sns:${r}:${name}` };
+    case 'aws:glue/catalogDatabase:CatalogDatabase':
+      return { name, arn: `arn:aws:glue:${r}:database/${name}` };
+    case 'aws:athena/workgroup:Workgroup':
+      return { name, arn: `arn:aws:athena:${r}:workgroup/${name}` };
+    case 'gcp:iam/workloadIdentityPool:WorkloadIdentityPool':
+      return {
+        name: `projects/${GCP_PROJECT_NUMBER}/locations/global/workloadIdentityPools/${inputs.workloadIdentityPoolId}`,
+      };
+    case 'gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider':
+      return {
+        name: `projects/${GCP_PROJECT_NUMBER}/locations/global/workloadIdentityPools/${inputs.workloadIdentityPoolId}/providers/${inputs.workloadIdentityPoolProviderId}`,
+      };
+    case 'gcp:serviceaccount/account:Account': {
+      const email = `${inputs.accountId}@${inputs.project}.iam.gserviceaccount.com`;
+      return { email, name: `projects/${inputs.project}/serviceAccounts/${email}` };
+    }
+    case 'gcp:projects/iAMCustomRole:IAMCustomRole':
+      return { name: `projects/${inputs.project}/roles/${inputs.roleId}` };
+    default:
+      return typeof inputs.name === 'string' ? {} : { name };
+  }
+}
+
+/**
+ * Installs the mocks for one test file (call before importing the program). `account` is what
+ * aws.getCallerIdentity answers: the hub account, or a spoke account for the spoke program.
+ */
+export async function installMocks(
+  opts: { account?: string; stack?: string; project?: string } = {},
+): Promise<MockWorld> {
+  const account = opts.account ?? ACCOUNT;
+  const resources: Recorded[] = [];
+  const calls: string[] = [];
+  const options = new Map<string, Recorded['options']>();
+  await pulumi.runtime.setMocks(
+    {
+      newResource(args) {
+        const inputs = args.inputs as Record<string, unknown>;
+        const computed = state(args.type, args.name, inputs, account);
+        const s = { ...inputs, ...computed };
+        const o = options.get(`${args.type}::${args.name}`) ?? {
+          retainOnDelete: false,
+          protect: false,
+          dependencies: [],
+          parent: '',
+        };
+        resources.push({ type: args.type, name: args.name, inputs, state: s, provider: args.provider, options: o });
+        // S3 bucket ids are the bucket names; everything else gets a made-up id.
+        const id = args.type === 'aws:s3/bucket:Bucket' ? String(computed.bucket) : `${args.name}-id`;
+        return { id, state: s };
+      },
+      call(args) {
+        calls.push(args.token);
+        switch (args.token) {
+          case 'aws:index/getCallerIdentity:getCallerIdentity':
+            return { accountId: account, arn: `arn:aws:iam::${account}:user/deployer`, userId: 'AIDADEPLOYER' };
+          case 'aws:index/getPartition:getPartition':
+            return { partition: PARTITION, dnsSuffix: 'amazonaws.com', reverseDnsPrefix: 'com.amazonaws' };
+          case 'aws:index/getRegion:getRegion':
+            return { region: REGION, name: REGION, endpoint: `ec2.${REGION}.amazonaws.com` };
+          default:
+            throw new Error(`unexpected provider call ${args.token}`);
+        }
+      },
+    },
+    opts.project ?? 'timebox',
+    opts.stack ?? 'prod',
+    false,
+  );
+  // The mocks hand newResource only type, name and inputs; the request also carries the options under test.
+  const monitor = pulumi.runtime.getMonitor() as unknown as {
+    registerResource(req: RegisterRequest, callback: unknown): Promise<void>;
+  };
+  const register = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req, callback) => {
+    options.set(`${req.getType()}::${req.getName()}`, {
+      retainOnDelete: req.getRetainondelete() === true,
+      protect: req.getProtect() === true,
+      dependencies: req.getDependenciesList(),
+      parent: req.getParent(),
+    });
+    return register(req, callback);
+  };
+  const settings = require('@pulumi/pulumi/runtime/settings') as { waitForRPCs(): Promise<void> };
+  const world: MockWorld = {
+    resources,
+    calls,
+    settle: () => settings.waitForRPCs(),
+    reset: () => {
+      resources.length = 0;
+      calls.length = 0;
+    },
+    ofType: (type) => resources.filter((r) => r.type === type),
+    one: (type, name) => {
+      const found = resources.filter((r) => r.type === type && r.name === name);
+      if (found.length !== 1) throw new Error(`expected one ${type} named ${name}, found ${found.length}`);
+      return found[0] as Recorded;
+    },
+  };
+  return world;
+}
+
+/** A directory with fake Lambda bundles for the given handlers (what `npm run build` would write). */
+export function fakeBundles(handlers: string[]): string {
+  const dir = mkdtempSync(join(tmpdir(), 'timebox-dist-'));
+  for (const h of handlers) {
+    mkdirSync(join(dir, h), { recursive: true });
+    writeFileSync(join(dir, h, 'index.js'), `exports.handler = async () => ${JSON.stringify(h)};\n`);
+    writeFileSync(join(dir, h, 'index.js.map'), '{"version":3,"sources":[],"mappings":""}\n');
+  }
+  return dir;
+}
+
+/** A project directory holding access.yaml with the given text. */
+export function projectWithPolicy(text: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'timebox-project-'));
+  writeFileSync(join(dir, 'access.yaml'), text);
+  return dir;
+}
+
+/** Raw `timebox:*` config for a working stack, overridable per key. */
+export function rawConfigDummy(partial: Record<string, string | undefined> = {}): Record<string, string | undefined> {
+  return {
+    policyFile: 'access.yaml',
+    identity: JSON.stringify({ accounts: [ACCOUNT], roles: [{ pattern: 'AWSReservedSSO_*', mfa: true }] }),
+    allowedAccounts: JSON.stringify([ACCOUNT]),
+    ...partial,
+  };
+}
+
+/** A parsed working configuration, overridable per key (raw strings, as Pulumi stores them). */
+export function configDummy(partial: Record<string, string | undefined> = {}): StackConfig {
+  return parseStackConfig(rawConfigDummy(partial));
+}
+
+/** access.yaml with a hub target, a second hub target, a spoke target, a gRPC and a GCP target. */
+export const POLICY_YAML = `
+version: 1
+groups:
+  sre: [alice@corp.com, bob@corp.com]
+  secops: [carol@corp.com, dan@corp.com]
+targets:
+  prod-logs:
+    kind: aws-role
+    account: "${ACCOUNT}"
+    role: timebox-prod-logs
+    actions: [s3:GetObject, s3:ListBucket]
+    resources: ["arn:aws:s3:::prod-logs", "arn:aws:s3:::prod-logs/*"]
+    maxDuration: 2h
+  prod-db-read:
+    kind: aws-role
+    account: "${ACCOUNT}"
+    role: timebox-prod-db-read
+    actions: [dynamodb:GetItem, dynamodb:Query]
+    resources: ["arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/orders"]
+  spoke-logs:
+    kind: aws-role
+    account: "${SPOKE_ACCOUNT}"
+    role: timebox-spoke-logs
+    actions: [logs:GetLogEvents]
+    resources: ["arn:aws:logs:${REGION}:${SPOKE_ACCOUNT}:log-group:app:*"]
+  user-service:
+    kind: grpc
+    audience: user-service
+    methods: [/acme.user.v1.UserService/*, /acme.admin.*]
+  analytics:
+    kind: gcp-role
+    project: acme-analytics
+    roles: [roles/bigquery.dataViewer]
+    maxDuration: 4h
+rules:
+  - name: sre-reads-logs
+    who: [group:sre]
+    targets: [prod-logs, prod-db-read, spoke-logs]
+    maxDuration: 1h
+    approval: auto
+  - name: admin-break-glass
+    who: [group:sre]
+    targets: [user-service]
+    scopes: [/acme.admin.*]
+    maxDuration: 30m
+    approval: { from: group:secops, count: 2 }
+    require: { mfa: true }
+  - name: analysts
+    who: [group:sre]
+    targets: [analytics]
+    maxDuration: 4h
+    approval: { from: group:secops, count: 1 }
+`;
+
+/** The IAM document a resource input carries (inputs hold policies as JSON strings). */
+export function docOf(value: unknown): { Version: string; Statement: Array<Record<string, unknown>> } {
+  if (typeof value !== 'string') throw new Error(`expected a JSON policy string, got ${typeof value}`);
+  return JSON.parse(value);
+}

@@ -1,0 +1,431 @@
+import { runSimulation } from '@cloud-copilot/iam-simulate';
+import { describe, expect, it } from 'vitest';
+import {
+  apiResourcePolicy,
+  type BrokerContext,
+  type Capability,
+  HANDLER_CAPABILITIES,
+  handlerPolicy,
+  lambdaTrustPolicy,
+  type PolicyDocument,
+  PUBLIC_PATHS,
+  revokerRolePolicy,
+  revokerTrustPolicy,
+  schedulerRolePolicy,
+  signingKeyPolicy,
+  trailBucketPolicy,
+  trailKeyPolicy,
+  wildcardAllows,
+} from '../../stacks/policies';
+
+/**
+ * The broker's IAM documents, pure: shape checks, and an IAM policy simulator run over each handler's policy to
+ * show that it allows what the handler's code path calls and refuses the rest (the events table stays append-only,
+ * roles outside /timebox/ and unlisted accounts stay out of reach).
+ */
+
+const ACCOUNT = '111122223333';
+const SPOKE = '444455556666';
+const REGION = 'eu-west-1';
+
+function contextDummy(partial: Partial<BrokerContext> = {}): BrokerContext {
+  return {
+    partition: 'aws',
+    region: REGION,
+    account: ACCOUNT,
+    spokeAccounts: [SPOKE],
+    eventsTableArn: `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/events`,
+    grantsTableArn: `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/grants`,
+    signingKeyArn: `arn:aws:kms:${REGION}:${ACCOUNT}:key/sign`,
+    schedulerGroupName: 'timebox',
+    schedulerRoleArn: `arn:aws:iam::${ACCOUNT}:role/timebox-prod-scheduler`,
+    eventBusArn: `arn:aws:events:${REGION}:${ACCOUNT}:event-bus/timebox`,
+    deadLetterQueueArn: `arn:aws:sqs:${REGION}:${ACCOUNT}:timebox-dlq`,
+    boundaryArn: `arn:aws:iam::${ACCOUNT}:policy/timebox/timebox-prod-boundary`,
+    ...partial,
+  };
+}
+
+const LOG_GROUP = `arn:aws:logs:${REGION}:${ACCOUNT}:log-group:/aws/lambda/timebox-prod-api`;
+const ctx = contextDummy();
+const policyOf = (handler: string) => handlerPolicy(handler, ctx, LOG_GROUP);
+
+interface Call {
+  action: string;
+  resource: string;
+  context?: Record<string, string | string[]>;
+}
+
+const PRINCIPAL = `arn:aws:sts::${ACCOUNT}:assumed-role/timebox-prod-api/fn`;
+
+/**
+ * Roles and KMS keys always need their own policy to allow too (trust policy, key policy): give the simulator one
+ * that names the caller's account root, which delegates the decision to the caller's identity policy (the one under
+ * test) instead of allowing by itself.
+ */
+function deferringResourcePolicy(call: Call, principal: string): PolicyDocument | undefined {
+  if (call.action.startsWith('sts:'))
+    return {
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Effect: 'Allow',
+          Principal: { AWS: `arn:aws:iam::${principal.split(':')[4]}:root` },
+          Action: call.action,
+          Resource: call.resource,
+        },
+      ],
+    };
+  if (call.action.startsWith('kms:'))
+    return {
+      Version: '2012-10-17',
+      Statement: [
+        { Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` }, Action: 'kms:*', Resource: '*' },
+      ],
+    };
+  return undefined;
+}
+
+async function decide(policy: PolicyDocument, call: Call, principal: string = PRINCIPAL): Promise<string> {
+  const resourcePolicy = deferringResourcePolicy(call, principal);
+  const r = await runSimulation(
+    {
+      request: {
+        principal,
+        action: call.action,
+        resource: { resource: call.resource, accountId: call.resource.split(':')[4] || ACCOUNT },
+        contextVariables: { 'aws:CurrentTime': '2026-11-24T10:00:00Z', ...(call.context ?? {}) },
+      },
+      identityPolicies: [{ name: 'handler', policy }],
+      ...(resourcePolicy ? { resourcePolicy } : {}),
+      serviceControlPolicies: [],
+      resourceControlPolicies: [],
+    },
+    {},
+  );
+  if (r.resultType === 'error') throw new Error(JSON.stringify(r.errors));
+  return r.overallResult;
+}
+
+const targetRole = `arn:aws:iam::${ACCOUNT}:role/timebox/timebox-prod-logs`;
+const spokeTargetRole = `arn:aws:iam::${SPOKE}:role/timebox/timebox-spoke-logs`;
+const spokeRevoker = `arn:aws:iam::${SPOKE}:role/timebox/timebox-revoker`;
+const withBoundary = { 'iam:PermissionsBoundary': ctx.boundaryArn };
+
+/** Calls every handler makes through GrantService. */
+const grantServiceCalls: Call[] = [
+  { action: 'dynamodb:PutItem', resource: ctx.eventsTableArn },
+  { action: 'dynamodb:Query', resource: ctx.eventsTableArn },
+  { action: 'dynamodb:Query', resource: `${ctx.eventsTableArn}/index/byTime` },
+  { action: 'dynamodb:UpdateItem', resource: ctx.grantsTableArn },
+  { action: 'dynamodb:DeleteItem', resource: ctx.grantsTableArn },
+  { action: 'dynamodb:Query', resource: `${ctx.grantsTableArn}/index/byStatus` },
+  { action: 'events:PutEvents', resource: ctx.eventBusArn },
+  { action: 'scheduler:CreateSchedule', resource: `arn:aws:scheduler:${REGION}:${ACCOUNT}:schedule/timebox/tb-1` },
+  { action: 'scheduler:DeleteSchedule', resource: `arn:aws:scheduler:${REGION}:${ACCOUNT}:schedule/timebox/tb-1` },
+  {
+    action: 'iam:PassRole',
+    resource: ctx.schedulerRoleArn,
+    context: { 'iam:PassedToService': 'scheduler.amazonaws.com' },
+  },
+  { action: 'iam:GetRolePolicy', resource: targetRole },
+  { action: 'iam:PutRolePolicy', resource: targetRole, context: withBoundary },
+  { action: 'logs:PutLogEvents', resource: `${LOG_GROUP}:log-stream:2026/11/24/abc` },
+];
+
+/** Calls no broker role may make, whatever its handler. */
+const neverAllowed: Call[] = [
+  { action: 'dynamodb:UpdateItem', resource: ctx.eventsTableArn },
+  { action: 'dynamodb:DeleteItem', resource: ctx.eventsTableArn },
+  { action: 'dynamodb:BatchWriteItem', resource: ctx.eventsTableArn },
+  { action: 'dynamodb:DeleteTable', resource: ctx.eventsTableArn },
+  { action: 'dynamodb:Scan', resource: ctx.eventsTableArn },
+  { action: 'iam:PutRolePolicy', resource: targetRole },
+  { action: 'iam:PutRolePolicy', resource: `arn:aws:iam::${ACCOUNT}:role/admin`, context: withBoundary },
+  { action: 'iam:AttachRolePolicy', resource: targetRole },
+  { action: 'iam:UpdateAssumeRolePolicy', resource: targetRole },
+  {
+    action: 'iam:PassRole',
+    resource: ctx.schedulerRoleArn,
+    context: { 'iam:PassedToService': 'lambda.amazonaws.com' },
+  },
+  { action: 'iam:PassRole', resource: targetRole, context: { 'iam:PassedToService': 'scheduler.amazonaws.com' } },
+  { action: 'sts:AssumeRole', resource: `arn:aws:iam::${ACCOUNT}:role/admin` },
+  { action: 'sts:AssumeRole', resource: 'arn:aws:iam::999999999999:role/timebox/anything' },
+  { action: 'scheduler:CreateSchedule', resource: `arn:aws:scheduler:${REGION}:${ACCOUNT}:schedule/default/x` },
+  { action: 'kms:Decrypt', resource: ctx.signingKeyArn },
+  { action: 'kms:ScheduleKeyDeletion', resource: ctx.signingKeyArn },
+  { action: 's3:GetObject', resource: 'arn:aws:s3:::trail/AWSLogs/x' },
+];
+
+describe('Function: handlerPolicy', () => {
+  it.each(Object.keys(HANDLER_CAPABILITIES))('%s: allows every call GrantService makes', async (handler) => {
+    // Act
+    const results = await Promise.all(grantServiceCalls.map((c) => decide(policyOf(handler), c)));
+    // Assess
+    expect(results.map((r, i) => `${grantServiceCalls[i]?.action} ${r}`)).toEqual(
+      grantServiceCalls.map((c) => `${c.action} Allowed`),
+    );
+  });
+
+  it.each(Object.keys(HANDLER_CAPABILITIES))('%s: refuses everything outside its job', async (handler) => {
+    const results = await Promise.all(neverAllowed.map((c) => decide(policyOf(handler), c)));
+    expect(results.filter((r) => r === 'Allowed')).toEqual([]);
+  });
+
+  it('api: vends target credentials with a source identity and only the grant tag, in the hub and in spokes', async () => {
+    const api = policyOf('api');
+    for (const role of [targetRole, spokeTargetRole]) {
+      expect(await decide(api, { action: 'sts:AssumeRole', resource: role })).toBe('Allowed');
+      expect(await decide(api, { action: 'sts:SetSourceIdentity', resource: role })).toBe('Allowed');
+      expect(
+        await decide(api, {
+          action: 'sts:TagSession',
+          resource: role,
+          context: { 'aws:TagKeys': ['timebox-grant'], 'aws:RequestTag/timebox-grant': 'tb-1' },
+        }),
+      ).toBe('Allowed');
+    }
+    expect(
+      await decide(api, { action: 'sts:TagSession', resource: targetRole, context: { 'aws:TagKeys': ['admin'] } }),
+    ).not.toBe('Allowed');
+  });
+
+  it('api: signs only ES256 digests with its key', async () => {
+    const api = policyOf('api');
+    const sign = (algorithm: string, type: string) =>
+      decide(api, {
+        action: 'kms:Sign',
+        resource: ctx.signingKeyArn,
+        context: { 'kms:SigningAlgorithm': algorithm, 'kms:MessageType': type },
+      });
+    expect(await sign('ECDSA_SHA_256', 'DIGEST')).toBe('Allowed');
+    expect(await sign('ECDSA_SHA_256', 'RAW')).not.toBe('Allowed');
+    expect(await sign('RSASSA_PSS_SHA_256', 'DIGEST')).not.toBe('Allowed');
+    expect(await decide(api, { action: 'kms:GetPublicKey', resource: ctx.signingKeyArn })).toBe('Allowed');
+  });
+
+  it('revoke and sweeper: reach spokes only through the revoker role, never a target role', async () => {
+    for (const handler of ['revoke', 'sweeper']) {
+      const p = policyOf(handler);
+      expect(await decide(p, { action: 'sts:AssumeRole', resource: spokeRevoker })).toBe('Allowed');
+      expect(await decide(p, { action: 'sts:AssumeRole', resource: spokeTargetRole })).not.toBe('Allowed');
+      expect(await decide(p, { action: 'sts:AssumeRole', resource: targetRole })).not.toBe('Allowed');
+      expect(await decide(p, { action: 'kms:Sign', resource: ctx.signingKeyArn })).not.toBe('Allowed');
+    }
+  });
+
+  it('only the sweeper deletes revocation policies, and only on boundary-capped roles', async () => {
+    const del = (handler: string, context?: Record<string, string>) =>
+      decide(policyOf(handler), {
+        action: 'iam:DeleteRolePolicy',
+        resource: targetRole,
+        ...(context ? { context } : {}),
+      });
+    expect(await del('sweeper', withBoundary)).toBe('Allowed');
+    expect(await del('sweeper')).not.toBe('Allowed');
+    expect(await del('api', withBoundary)).not.toBe('Allowed');
+    expect(await del('revoke', withBoundary)).not.toBe('Allowed');
+  });
+
+  it('only the revoke function may use the dead-letter queue', async () => {
+    const send = (h: string) => decide(policyOf(h), { action: 'sqs:SendMessage', resource: ctx.deadLetterQueueArn });
+    expect(await send('revoke')).toBe('Allowed');
+    expect(await send('api')).not.toBe('Allowed');
+    expect(await send('sweeper')).not.toBe('Allowed');
+  });
+
+  it('omits the revoker statement when there are no spoke accounts', () => {
+    const p = handlerPolicy('revoke', contextDummy({ spokeAccounts: [] }), LOG_GROUP);
+    expect(p.Statement.map((s) => s.Sid)).not.toContain('AssumeSpokeRevoker');
+    expect(JSON.stringify(p)).not.toContain('sts:AssumeRole');
+  });
+
+  it('refuses a handler with no declared capabilities', () => {
+    expect(() => handlerPolicy('notifier', ctx, LOG_GROUP)).toThrow(
+      /no capabilities are declared for handler "notifier"/,
+    );
+  });
+
+  it('never allows every action on every resource', () => {
+    for (const h of Object.keys(HANDLER_CAPABILITIES)) expect(wildcardAllows(policyOf(h))).toEqual([]);
+    const all = Object.values(HANDLER_CAPABILITIES).flat() as Capability[];
+    expect(wildcardAllows(handlerPolicy('x', ctx, LOG_GROUP, [...new Set(all)]))).toEqual([]);
+  });
+});
+
+describe('Function: lambdaTrustPolicy', () => {
+  it('trusts only the Lambda service of this account', () => {
+    expect(lambdaTrustPolicy(ACCOUNT).Statement).toEqual([
+      {
+        Effect: 'Allow',
+        Principal: { Service: 'lambda.amazonaws.com' },
+        Action: 'sts:AssumeRole',
+        Condition: { StringEquals: { 'aws:SourceAccount': ACCOUNT } },
+      },
+    ]);
+  });
+});
+
+describe('Function: schedulerRolePolicy', () => {
+  it('invokes only the revoke function and sends only to the dead-letter queue', async () => {
+    const fn = `arn:aws:lambda:${REGION}:${ACCOUNT}:function:timebox-prod-revoke`;
+    const p = schedulerRolePolicy({ revokeFunctionArn: fn, deadLetterQueueArn: ctx.deadLetterQueueArn });
+    expect(await decide(p, { action: 'lambda:InvokeFunction', resource: fn })).toBe('Allowed');
+    expect(
+      await decide(p, {
+        action: 'lambda:InvokeFunction',
+        resource: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:timebox-prod-api`,
+      }),
+    ).not.toBe('Allowed');
+    expect(await decide(p, { action: 'sqs:SendMessage', resource: ctx.deadLetterQueueArn })).toBe('Allowed');
+    expect(await decide(p, { action: 'sqs:SendMessage', resource: `arn:aws:sqs:${REGION}:${ACCOUNT}:other` })).not.toBe(
+      'Allowed',
+    );
+  });
+});
+
+describe('Function: signingKeyPolicy', () => {
+  it('lets the account administer the key and the api role only sign and read the public key', () => {
+    const apiRoleArn = `arn:aws:iam::${ACCOUNT}:role/timebox-prod-api`;
+    const p = signingKeyPolicy({ partition: 'aws', account: ACCOUNT, apiRoleArn });
+    expect(p.Statement).toEqual([
+      {
+        Sid: 'AccountAdministers',
+        Effect: 'Allow',
+        Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` },
+        Action: 'kms:*',
+        Resource: '*',
+      },
+      {
+        Sid: 'ApiSigns',
+        Effect: 'Allow',
+        Principal: { AWS: apiRoleArn },
+        Action: ['kms:GetPublicKey', 'kms:Sign'],
+        Resource: '*',
+      },
+    ]);
+  });
+});
+
+describe('Function: trailKeyPolicy and trailBucketPolicy', () => {
+  const trailArn = `arn:aws:cloudtrail:${REGION}:${ACCOUNT}:trail/timebox-prod`;
+  const bucketArn = 'arn:aws:s3:::trail-bucket';
+
+  it('lets CloudTrail use the key only for this trail', () => {
+    const p = trailKeyPolicy({ partition: 'aws', region: REGION, account: ACCOUNT, trailArn });
+    const ct = p.Statement.filter((s) => JSON.stringify(s.Principal).includes('cloudtrail'));
+    expect(ct).toHaveLength(2);
+    for (const s of ct) expect(s.Condition?.StringEquals).toEqual({ 'aws:SourceArn': trailArn });
+  });
+
+  it('is TLS-only and lets CloudTrail write only its own prefix, pinned to the trail', () => {
+    const p = trailBucketPolicy({ bucketArn, trailArn, account: ACCOUNT });
+    expect(p.Statement[0]).toEqual({
+      Sid: 'DenyInsecureTransport',
+      Effect: 'Deny',
+      Principal: '*',
+      Action: 's3:*',
+      Resource: [bucketArn, `${bucketArn}/*`],
+      Condition: { Bool: { 'aws:SecureTransport': false } },
+    });
+    const write = p.Statement.find((s) => s.Sid === 'CloudTrailWrite');
+    expect(write?.Resource).toBe(`${bucketArn}/AWSLogs/${ACCOUNT}/*`);
+    expect(write?.Condition?.StringEquals).toEqual({
+      's3:x-amz-acl': 'bucket-owner-full-control',
+      'aws:SourceArn': trailArn,
+    });
+  });
+});
+
+describe('Function: apiResourcePolicy', () => {
+  const executeApiArn = `arn:aws:execute-api:${REGION}:${ACCOUNT}:api123`;
+
+  it('opens only the public GETs to anyone and the rest to the allowed accounts and organization', () => {
+    // Act
+    const p = apiResourcePolicy({
+      executeApiArn,
+      stage: 'live',
+      allowedAccounts: [ACCOUNT, SPOKE],
+      orgId: 'o-abcd123456',
+    });
+    // Assess
+    const open = p.Statement.find((s) => s.Sid === 'PublicDocuments');
+    expect(open?.Resource).toEqual(PUBLIC_PATHS.map((path) => `${executeApiArn}/live/GET${path}`));
+    expect(open?.Condition).toBeUndefined();
+    expect(p.Statement.find((s) => s.Sid === 'AllowedAccounts')?.Condition).toEqual({
+      StringEquals: { 'aws:PrincipalAccount': [ACCOUNT, SPOKE] },
+    });
+    expect(p.Statement.find((s) => s.Sid === 'AllowedOrganization')?.Condition).toEqual({
+      StringEquals: { 'aws:PrincipalOrgID': 'o-abcd123456' },
+    });
+    expect(p.Statement.find((s) => s.Sid === 'DenyOtherCallers')).toEqual({
+      Sid: 'DenyOtherCallers',
+      Effect: 'Deny',
+      Principal: '*',
+      Action: 'execute-api:Invoke',
+      Resource: `${executeApiArn}/*`,
+      Condition: {
+        Null: { 'aws:PrincipalAccount': 'false' },
+        StringNotEquals: { 'aws:PrincipalAccount': [ACCOUNT, SPOKE], 'aws:PrincipalOrgID': 'o-abcd123456' },
+      },
+    });
+  });
+
+  it('omits the organization statements when no organization is configured', () => {
+    const p = apiResourcePolicy({ executeApiArn, stage: 'live', allowedAccounts: [ACCOUNT] });
+    expect(p.Statement.map((s) => s.Sid)).toEqual(['PublicDocuments', 'AllowedAccounts', 'DenyOtherCallers']);
+    expect(JSON.stringify(p)).not.toContain('PrincipalOrgID');
+  });
+
+  it('refuses to build a policy that admits nobody', () => {
+    expect(() => apiResourcePolicy({ executeApiArn, stage: 'live', allowedAccounts: [] })).toThrow(/at least one/);
+  });
+});
+
+describe('Function: revokerRolePolicy and revokerTrustPolicy', () => {
+  const boundaryArn = `arn:aws:iam::${SPOKE}:policy/timebox/timebox-spoke-boundary`;
+  const p = revokerRolePolicy({ partition: 'aws', account: SPOKE, boundaryArn });
+  // IAM has no resource policies: the revoker acts in its own account.
+  const revoker = `arn:aws:sts::${SPOKE}:assumed-role/timebox-revoker/timebox-revoker`;
+  const decideAsRevoker = (call: Call) => decide(p, call, revoker);
+
+  it('reads, writes and deletes inline policies on boundary-capped Timebox roles only', async () => {
+    const boundary = { 'iam:PermissionsBoundary': boundaryArn };
+    expect(await decideAsRevoker({ action: 'iam:PutRolePolicy', resource: spokeTargetRole, context: boundary })).toBe(
+      'Allowed',
+    );
+    expect(
+      await decideAsRevoker({ action: 'iam:DeleteRolePolicy', resource: spokeTargetRole, context: boundary }),
+    ).toBe('Allowed');
+    expect(await decideAsRevoker({ action: 'iam:ListRolePolicies', resource: spokeTargetRole })).toBe('Allowed');
+    expect(await decideAsRevoker({ action: 'iam:PutRolePolicy', resource: spokeTargetRole })).not.toBe('Allowed');
+    expect(
+      await decideAsRevoker({
+        action: 'iam:PutRolePolicy',
+        resource: `arn:aws:iam::${SPOKE}:role/admin`,
+        context: boundary,
+      }),
+    ).not.toBe('Allowed');
+    expect(await decideAsRevoker({ action: 'iam:UpdateAssumeRolePolicy', resource: spokeTargetRole })).not.toBe(
+      'Allowed',
+    );
+  });
+
+  it('lists exactly the four IAM actions', () => {
+    expect(p.Statement.flatMap((s) => s.Action).sort()).toEqual([
+      'iam:DeleteRolePolicy',
+      'iam:GetRolePolicy',
+      'iam:ListRolePolicies',
+      'iam:PutRolePolicy',
+    ]);
+  });
+
+  it('trusts only the hub broker roles, and refuses an empty list', () => {
+    const hub = [`arn:aws:iam::${ACCOUNT}:role/timebox-prod-sweeper`, `arn:aws:iam::${ACCOUNT}:role/timebox-prod-api`];
+    expect(revokerTrustPolicy(hub).Statement).toEqual([
+      { Effect: 'Allow', Principal: { AWS: [...hub].sort() }, Action: 'sts:AssumeRole' },
+    ]);
+    expect(() => revokerTrustPolicy([])).toThrow(/at least one/);
+  });
+});
