@@ -1,0 +1,205 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { IAMClient } from '@aws-sdk/client-iam';
+import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ENV, LAMBDA_ENV } from '../../../lambdas/config';
+import {
+  type AwsCredentials,
+  accessProviders,
+  CommonEnvSchema,
+  commonConfig,
+  crossAccountIam,
+  loadConfig,
+  loadPolicyFile,
+  NO_SIGNER,
+} from '../../../lambdas/runtime';
+import { RecordingLog } from '../../helpers/memory';
+import { WORLD_POLICY } from '../../helpers/world';
+
+const sts = mockClient(STSClient);
+afterEach(() => sts.reset());
+
+/** Environment as the stack sets it; override what the test is about. */
+function envDummy(partial: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  return {
+    [ENV.eventsTable]: 'timebox-events',
+    [ENV.grantsTable]: 'timebox-grants',
+    [ENV.issuer]: 'https://abc123defg.execute-api.eu-west-1.amazonaws.com/prod',
+    [ENV.schedulerGroup]: 'timebox',
+    [ENV.schedulerRoleArn]: 'arn:aws:iam::111122223333:role/timebox/timebox-scheduler',
+    [ENV.schedulerDlqArn]: 'arn:aws:sqs:eu-west-1:111122223333:timebox-schedules-dlq',
+    [ENV.revokeFunctionArn]: 'arn:aws:lambda:eu-west-1:111122223333:function:timebox-revoke',
+    ...partial,
+  };
+}
+
+describe('Function: commonConfig', () => {
+  it('parses the environment once into a frozen configuration, with defaults', () => {
+    // Act
+    const cfg = commonConfig(loadConfig(CommonEnvSchema, envDummy()));
+    // Assess
+    expect(cfg).toEqual({
+      eventsTable: 'timebox-events',
+      grantsTable: 'timebox-grants',
+      policyFile: './access.yaml',
+      issuer: 'https://abc123defg.execute-api.eu-west-1.amazonaws.com/prod',
+      scheduler: {
+        group: 'timebox',
+        targetArn: 'arn:aws:lambda:eu-west-1:111122223333:function:timebox-revoke',
+        roleArn: 'arn:aws:iam::111122223333:role/timebox/timebox-scheduler',
+        deadLetterArn: 'arn:aws:sqs:eu-west-1:111122223333:timebox-schedules-dlq',
+      },
+      tokenTtlMs: 5 * 60_000,
+      hubAccount: '111122223333',
+      partition: 'aws',
+    });
+    expect(Object.isFrozen(cfg)).toBe(true);
+    expect(Object.isFrozen(cfg.scheduler)).toBe(true);
+  });
+
+  it('takes the hub account from TIMEBOX_ACCOUNT_ID when set, and parses the token lifetime', () => {
+    const cfg = commonConfig(
+      loadConfig(CommonEnvSchema, envDummy({ [ENV.accountId]: '999988887777', [ENV.tokenTtl]: '2m' })),
+    );
+    expect(cfg.hubAccount).toBe('999988887777');
+    expect(cfg.tokenTtlMs).toBe(120_000);
+  });
+
+  it('fails the cold start naming every missing or bad variable', () => {
+    expect(() =>
+      loadConfig(
+        CommonEnvSchema,
+        envDummy({ [ENV.eventsTable]: undefined, [ENV.schedulerRoleArn]: 'timebox-scheduler', [ENV.tokenTtl]: 'soon' }),
+      ),
+    ).toThrow(/TIMEBOX_EVENTS_TABLE[\s\S]*TIMEBOX_SCHEDULER_ROLE_ARN[\s\S]*TIMEBOX_TOKEN_TTL/);
+    expect(() => loadConfig(CommonEnvSchema, envDummy({ [ENV.gcp]: '{"audience": 1}' }))).toThrow(/TIMEBOX_GCP/);
+  });
+
+  it('lists in LAMBDA_ENV exactly the variables the common schema requires', () => {
+    for (const name of LAMBDA_ENV.revoke.required)
+      expect(() => loadConfig(CommonEnvSchema, envDummy({ [name]: undefined }))).toThrow(name);
+    for (const name of LAMBDA_ENV.revoke.optional)
+      expect(() => loadConfig(CommonEnvSchema, envDummy({ [name]: undefined }))).not.toThrow();
+  });
+});
+
+describe('Function: loadPolicyFile', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'timebox-policy-'));
+
+  it('resolves a relative path against the bundle directory, not the working directory', () => {
+    writeFileSync(join(dir, 'access.yaml'), WORLD_POLICY);
+    const compiled = loadPolicyFile('./access.yaml', dir);
+    expect(compiled.target('prod-logs')?.kind).toBe('aws-role');
+  });
+
+  it('fails with every problem located when the file is invalid, and names a missing file', () => {
+    writeFileSync(join(dir, 'bad.yaml'), 'version: 1\ntargets: {}\nrules: [{name: x}]\n');
+    expect(() => loadPolicyFile(join(dir, 'bad.yaml'), '/elsewhere')).toThrow(/invalid access policy .*bad\.yaml/);
+    expect(() => loadPolicyFile('missing.yaml', dir)).toThrow(/cannot read the access policy file .*missing\.yaml/);
+  });
+});
+
+describe('Function: crossAccountIam', () => {
+  const roleArn = 'arn:aws:iam::444455556666:role/timebox/timebox-revoker';
+  const credentials = (expiration: string) => ({
+    Credentials: {
+      AccessKeyId: 'ASIASPOKE',
+      SecretAccessKey: 's',
+      SessionToken: 't',
+      Expiration: new Date(expiration),
+    },
+  });
+
+  function setup(now: { t: number }) {
+    const made: { credentials?: () => Promise<AwsCredentials> }[] = [];
+    const iamFor = crossAccountIam({
+      hubAccount: '111122223333',
+      partition: 'aws',
+      sts: new STSClient({ region: 'us-east-1' }),
+      iam: (creds) => {
+        made.push(creds ? { credentials: creds } : {});
+        return new IAMClient({ region: 'us-east-1' });
+      },
+      now: () => now.t,
+    });
+    return { iamFor, made };
+  }
+
+  it('uses the function role in the hub account, without assuming anything', async () => {
+    const { iamFor, made } = setup({ t: Date.parse('2026-11-24T10:00:00Z') });
+    const a = await iamFor('111122223333');
+    const b = await iamFor('111122223333');
+    expect(a).toBe(b);
+    expect(made).toEqual([{}]);
+    expect(sts.commandCalls(AssumeRoleCommand)).toHaveLength(0);
+  });
+
+  it('assumes timebox/timebox-revoker in another account once, and again only shortly before expiry', async () => {
+    // Prepare
+    const now = { t: Date.parse('2026-11-24T10:00:00Z') };
+    sts
+      .on(AssumeRoleCommand)
+      .resolvesOnce(credentials('2026-11-24T11:00:00Z'))
+      .resolvesOnce(credentials('2026-11-24T12:00:00Z'));
+    const { iamFor, made } = setup(now);
+    // Act
+    const client = await iamFor('444455556666');
+    expect(await iamFor('444455556666')).toBe(client);
+    const provider = made[1]?.credentials;
+    if (!provider) throw new Error('no credentials provider');
+    const [first, second] = await Promise.all([provider(), provider()]);
+    now.t = Date.parse('2026-11-24T10:54:00Z');
+    const cached = await provider();
+    now.t = Date.parse('2026-11-24T10:56:00Z');
+    const renewed = await provider();
+    // Assess
+    expect(sts.commandCalls(AssumeRoleCommand).map((c) => c.args[0].input)).toEqual([
+      { RoleArn: roleArn, RoleSessionName: 'timebox-revoker', DurationSeconds: 3600 },
+      { RoleArn: roleArn, RoleSessionName: 'timebox-revoker', DurationSeconds: 3600 },
+    ]);
+    expect(first).toBe(second);
+    expect(cached).toBe(first);
+    expect(renewed.expiration.toISOString()).toBe('2026-11-24T12:00:00.000Z');
+  });
+
+  it('turns an STS refusal into a domain error naming the role', async () => {
+    sts.on(AssumeRoleCommand).rejects(Object.assign(new Error('not authorized'), { name: 'AccessDenied' }));
+    const { iamFor, made } = setup({ t: Date.parse('2026-11-24T10:00:00Z') });
+    await iamFor('444455556666');
+    await expect(made[1]?.credentials?.()).rejects.toMatchObject({
+      code: 'AWS.ACCESS_DENIED',
+      message: expect.stringContaining(roleArn),
+    });
+  });
+});
+
+describe('Function: accessProviders', () => {
+  it('wires aws-role and grpc always, gcp-role only when TIMEBOX_GCP is set', () => {
+    const cfg = commonConfig(loadConfig(CommonEnvSchema, envDummy()));
+    const deps = {
+      policy: () => {
+        throw new Error('not read at construction');
+      },
+      signer: NO_SIGNER,
+      log: new RecordingLog(),
+    };
+    expect(Object.keys(accessProviders(cfg, deps)).sort()).toEqual(['aws-role', 'grpc']);
+    const gcp = JSON.stringify({
+      audience:
+        '//iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/timebox/providers/aws-hub',
+      serviceAccount: 'timebox-broker@acme-ops.iam.gserviceaccount.com',
+    });
+    const withGcp = commonConfig(loadConfig(CommonEnvSchema, envDummy({ [ENV.gcp]: gcp })));
+    expect(Object.keys(accessProviders(withGcp, deps)).sort()).toEqual(['aws-role', 'gcp-role', 'grpc']);
+  });
+});
+
+describe('Constant: NO_SIGNER', () => {
+  it('refuses to sign or serve keys with a clear error', async () => {
+    await expect(NO_SIGNER.sign({})).rejects.toMatchObject({ code: 'SIGNER.UNAVAILABLE' });
+    await expect(NO_SIGNER.jwks()).rejects.toMatchObject({ code: 'SIGNER.UNAVAILABLE' });
+  });
+});
