@@ -68,11 +68,15 @@ export interface Comparison {
   cedarErrors: number;
 }
 
-/** Compares decisions already made (index-aligned with `requests`), re-asking Cedar only to explain disagreements. */
+/**
+ * Compares decisions already made (index-aligned with `requests`, so the timed runs can keep only the verdicts);
+ * a disagreement is decided again by both engines to explain it.
+ */
 export function compareDecisions(
   requests: readonly GenRequest[],
-  timebox: readonly Decision[],
+  timebox: readonly Decision['decision'][],
   cedarDecisions: readonly CedarDecision[],
+  compiled: CompiledPolicy,
   engine: CedarEngine,
   cedarErrors = 0,
 ): Comparison {
@@ -80,18 +84,19 @@ export function compareDecisions(
   const cedarCounts = { allow: 0, deny: 0 };
   const disagreements: Disagreement[] = [];
   requests.forEach((request, index) => {
-    const t = timebox[index] as Decision;
+    const t = timebox[index] as Decision['decision'];
     const c = cedarDecisions[index] as CedarDecision;
-    counts[t.decision]++;
+    counts[t]++;
     cedarCounts[c]++;
-    if (asCedar(t.decision) === c) return;
+    if (asCedar(t) === c) return;
+    const again = decideTimebox(compiled, timeboxCall(request));
     const answer = engine.answer(engine.call(request));
     disagreements.push({
       index,
       request,
-      timebox: t.decision,
-      timeboxRule: t.rule,
-      timeboxReasons: t.reasons.map((r) => `${r.code}: ${r.message}`),
+      timebox: t,
+      timeboxRule: again.rule,
+      timeboxReasons: again.reasons.map((r) => `${r.code}: ${r.message}`),
       cedar: c,
       cedarPolicies: answer.type === 'success' ? answer.response.diagnostics.reason : [],
       cedarErrors:
@@ -121,14 +126,14 @@ export function compareEngines(
 ): Comparison {
   const compiled = loadTimebox(policyYaml(policy));
   const engine = new CedarEngine(cedarModel);
-  const timebox = requests.map((r) => decideTimebox(compiled, timeboxCall(r)));
+  const timebox = requests.map((r) => decideTimebox(compiled, timeboxCall(r)).decision);
   let errors = 0;
   const cedarDecisions = requests.map((r) => {
     const answer = engine.answer(engine.call(r));
     if (answer.type === 'success') errors += answer.response.diagnostics.errors.length;
     return decisionOf(answer);
   });
-  return compareDecisions(requests, timebox, cedarDecisions, engine, errors);
+  return compareDecisions(requests, timebox, cedarDecisions, compiled, engine, errors);
 }
 
 /** One disagreement, readably. */

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CedarEngine, cedarRule } from '../../../bench/lib/cedar';
 import { compareEngines, decideTimebox, loadTimebox, timeboxCall } from '../../../bench/lib/compare';
@@ -137,6 +138,18 @@ describe('Module: bench/lib/compare', () => {
       expect(cmp.timebox['needs-approval']).toBeGreaterThan(100);
       expect(cmp.timebox.deny).toBeGreaterThan(200);
       expect(cmp.cedar.allow).toBe(cmp.timebox.allow + cmp.timebox['needs-approval']);
+    }, 120_000);
+
+    it('agrees on tiny policies for any seed', () => {
+      const TINY = { rules: 20, principals: 120, groups: 6, targets: 10 };
+      fc.assert(
+        fc.property(fc.integer({ min: 0, max: 2 ** 31 - 1 }), (seed) => {
+          const policy = generatePolicy(seed, TINY);
+          const cmp = compareEngines(policy, sampleRequests(policy, 200, seed + 1));
+          expect(cmp.disagreements.slice(0, 1)).toEqual([]);
+        }),
+        { numRuns: 8 },
+      );
     }, 120_000);
 
     it('catches an encoding that drops a condition', () => {
