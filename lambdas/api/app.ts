@@ -134,7 +134,8 @@ interface Ctx {
 }
 interface Route {
   method: 'GET' | 'POST';
-  pattern: RegExp;
+  /** Path template; `{id}` matches one path segment. */
+  path: string;
   /** Public routes skip `authenticate` (keys, revocations, health). */
   public?: boolean;
   handle: (ctx: Ctx) => Promise<ApiResponse>;
@@ -170,7 +171,7 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
   const routes: Route[] = [
     {
       method: 'POST',
-      pattern: /^\/v1\/requests$/,
+      path: '/v1/requests',
       handle: async (ctx) => {
         parseQuery(NoQuery, ctx.req.query);
         const body = parseBody(RequestBody, ctx.req.body, ctx.headers);
@@ -192,12 +193,12 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     },
     {
       method: 'GET',
-      pattern: /^\/v1\/requests$/,
+      path: '/v1/requests',
       handle: async (ctx) => ok(ctx, { grants: (await listGrants(deps, ctx)).map(grantView) }),
     },
     {
       method: 'GET',
-      pattern: /^\/v1\/requests\/([^/]+)$/,
+      path: '/v1/requests/{id}',
       handle: async (ctx) => {
         parseQuery(NoQuery, ctx.req.query);
         return ok(ctx, { grant: grantView(await visible(ctx)) });
@@ -205,7 +206,7 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     },
     {
       method: 'POST',
-      pattern: /^\/v1\/requests\/([^/]+)\/approve$/,
+      path: '/v1/requests/{id}/approve',
       handle: async (ctx) => {
         const { comment } = parseBody(OptionalComment, ctx.req.body, ctx.headers);
         await visible(ctx);
@@ -214,7 +215,7 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     },
     {
       method: 'POST',
-      pattern: /^\/v1\/requests\/([^/]+)\/deny$/,
+      path: '/v1/requests/{id}/deny',
       handle: async (ctx) => {
         const { comment } = parseBody(RequiredComment, ctx.req.body, ctx.headers);
         await visible(ctx);
@@ -223,7 +224,7 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     },
     {
       method: 'POST',
-      pattern: /^\/v1\/requests\/([^/]+)\/cancel$/,
+      path: '/v1/requests/{id}/cancel',
       handle: async (ctx) => {
         const { comment } = parseBody(OptionalComment, ctx.req.body, ctx.headers);
         await visible(ctx);
@@ -232,7 +233,7 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     },
     {
       method: 'POST',
-      pattern: /^\/v1\/requests\/([^/]+)\/revoke$/,
+      path: '/v1/requests/{id}/revoke',
       handle: async (ctx) => {
         const { reason } = parseBody(RevokeBody, ctx.req.body, ctx.headers);
         await visible(ctx);
@@ -241,7 +242,7 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     },
     {
       method: 'POST',
-      pattern: /^\/v1\/requests\/([^/]+)\/extend$/,
+      path: '/v1/requests/{id}/extend',
       handle: async (ctx) => {
         const body = parseBody(ExtendBody, ctx.req.body, ctx.headers);
         await visible(ctx);
@@ -254,7 +255,7 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     },
     {
       method: 'POST',
-      pattern: /^\/v1\/grants\/([^/]+)\/credentials$/,
+      path: '/v1/grants/{id}/credentials',
       handle: async (ctx) => {
         parseBody(EmptyBody, ctx.req.body, ctx.headers);
         const g = await visible(ctx);
@@ -265,7 +266,7 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     },
     {
       method: 'POST',
-      pattern: /^\/v1\/grants\/([^/]+)\/console$/,
+      path: '/v1/grants/{id}/console',
       handle: async (ctx) => {
         parseBody(EmptyBody, ctx.req.body, ctx.headers);
         const g = await visible(ctx);
@@ -280,11 +281,11 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
         return ok(ctx, { url: consoleUrl(credential.secret), expiresAt: credential.expiresAt.toISOString() });
       },
     },
-    { method: 'GET', pattern: /^\/v1\/audit$/, handle: (ctx) => audit(deps, ctx) },
-    { method: 'GET', pattern: /^\/v1\/audit\/verify$/, handle: (ctx) => verify(deps, ctx) },
+    { method: 'GET', path: '/v1/audit', handle: (ctx) => audit(deps, ctx) },
+    { method: 'GET', path: '/v1/audit/verify', handle: (ctx) => verify(deps, ctx) },
     {
       method: 'GET',
-      pattern: /^\/\.well-known\/jwks\.json$/,
+      path: '/.well-known/jwks.json',
       public: true,
       // Keys rotate rarely and verifiers cache them; five minutes bounds how long a retired key lingers.
       handle: async (ctx) =>
@@ -292,7 +293,7 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     },
     {
       method: 'GET',
-      pattern: /^\/\.well-known\/timebox\/revocations\.json$/,
+      path: '/.well-known/timebox/revocations.json',
       public: true,
       // Services poll this; a short cache keeps a revocation from waiting on stale copies.
       handle: async (ctx) =>
@@ -303,18 +304,21 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     },
     {
       method: 'GET',
-      pattern: /^\/healthz$/,
+      path: '/healthz',
       public: true,
       handle: async (ctx) => json(200, { ok: true }, { requestId: ctx.req.requestId }),
     },
   ];
+
+  const patterns = new Map(routes.map((r) => [r, templatePattern(r.path)]));
+  const match = (r: Route, path: string) => (patterns.get(r) as RegExp).exec(path);
 
   return async (req: ApiRequest): Promise<ApiResponse> => {
     const requestId = typeof req.requestId === 'string' && req.requestId ? req.requestId.slice(0, 128) : 'unknown';
     let log = scopedLog(deps.log, { requestId });
     try {
       const path = typeof req.path === 'string' ? req.path : '';
-      const matching = routes.filter((r) => r.pattern.test(path));
+      const matching = routes.filter((r) => match(r, path));
       if (matching.length === 0) throw new HttpError(404, 'not-found', 'ROUTE.NOT_FOUND', 'no such route');
       const method = typeof req.method === 'string' ? req.method.toUpperCase() : '';
       const route = matching.find((r) => r.method === method);
@@ -325,11 +329,11 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
       const body = typeof req.body === 'string' ? req.body : undefined;
       if (body !== undefined && Buffer.byteLength(body, 'utf8') > MAX_BODY_BYTES)
         throw new HttpError(413, 'invalid', 'REQUEST.TOO_LARGE', `the body is larger than ${MAX_BODY_BYTES} bytes`);
-      const id = route.pattern.exec(path)?.[1] ?? '';
+      const id = match(route, path)?.[1] ?? '';
       if (id) log = scopedLog(log, { grantId: id.slice(0, 64) });
       const who = route.public ? ANONYMOUS : await deps.authenticate(req);
       const res = await route.handle({ req: { ...req, body }, headers: lowerCaseHeaders(req.headers), who, id, log });
-      log.info('api request', { method, path: route.pattern.source, status: res.status, principal: who.id });
+      log.info('api request', { method, route: route.path, status: res.status, principal: who.id });
       return res;
     } catch (e) {
       if (isTimeboxError(e)) {
@@ -349,6 +353,12 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
       );
     }
   };
+}
+
+/** `/v1/requests/{id}/approve` -> an anchored pattern capturing the id segment. */
+function templatePattern(template: string): RegExp {
+  const escaped = template.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace('{id}', '([^/]+)');
+  return new RegExp(`^${escaped}$`);
 }
 
 const ANONYMOUS: Principal = { id: 'anonymous', groups: [], mfa: false, attributes: {} };
