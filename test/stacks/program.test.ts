@@ -16,6 +16,7 @@ import {
   promiseOf,
   REGION,
   type Recorded,
+  resolveAll,
   SPOKE_ACCOUNT,
 } from './helpers/pulumi-mocks';
 
@@ -54,7 +55,7 @@ const config = () =>
 beforeAll(async () => {
   world = await installMocks();
   out = await timebox({ config: config(), projectDir: project, distDir: dist });
-  await Promise.all(Object.values(out).map((o) => promiseOf(o)));
+  await resolveAll(out);
   await world.settle();
 });
 

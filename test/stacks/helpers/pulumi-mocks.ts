@@ -52,6 +52,14 @@ export function promiseOf<T>(o: pulumi.Output<T> | T): Promise<T> {
   return new Promise((resolve) => pulumi.output(o).apply((v) => resolve(v as T)));
 }
 
+/** Resolves every value of an outputs object (stack outputs). */
+export async function resolveAll(outputs: object): Promise<Record<string, unknown>> {
+  const entries = await Promise.all(
+    Object.entries(outputs).map(async ([k, v]) => [k, await promiseOf(v as unknown)] as const),
+  );
+  return Object.fromEntries(entries);
+}
+
 function physicalName(type: string, logical: string, inputs: Record<string, unknown>): string {
   if (typeof inputs.name === 'string') return inputs.name;
   if (type === 'aws:s3/bucket:Bucket' && typeof inputs.bucket === 'string') return inputs.bucket;

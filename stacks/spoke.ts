@@ -1,0 +1,182 @@
+import { resolve } from 'node:path';
+import * as aws from '@pulumi/aws';
+import * as pulumi from '@pulumi/pulumi';
+import { z } from 'zod';
+import { ROLE_PATH } from '../core/builders/aws';
+import type { AwsRoleTarget } from '../core/policy/types';
+import { CONFIG_NAMESPACE, ConfigError, namespaceConfig } from './config';
+import { REVOKER_ROLE_NAME, revokerRolePolicy, revokerTrustPolicy } from './policies';
+import { namePrefix, readPolicyFile } from './program';
+import { Boundary, Targets } from './targets';
+
+/**
+ * A spoke account: the account's aws-role targets (boundary-capped, trusting the hub's api role) and the
+ * `timebox-revoker` role the hub's functions assume to write and clean up revocation denies there. Deployed by the
+ * spoke program (stacks/spoke/), one stack per account, or by any program with an explicit provider per account.
+ */
+
+const ROLE_ARN = /^arn:(aws[a-z-]*):iam::(\d{12}):role\/[\w+=,.@/-]+$/;
+
+/** The hub broker roles a spoke trusts (the hub stack's `brokerRoleArns` output). */
+export const HubRolesSchema = z.strictObject({
+  api: z.string().regex(ROLE_ARN, 'must be an IAM role ARN'),
+  revoke: z.string().regex(ROLE_ARN, 'must be an IAM role ARN'),
+  sweeper: z.string().regex(ROLE_ARN, 'must be an IAM role ARN'),
+});
+export type HubRoles = z.output<typeof HubRolesSchema>;
+
+export interface SpokeAccountArgs {
+  /** This (spoke) account's id and partition. */
+  account: string;
+  partition: string;
+  /** aws-role targets of access.yaml that name this account. */
+  targets: AwsRoleTarget[];
+  hubRoles: HubRoles;
+  /** Name of the boundary policy (under /timebox/). */
+  boundaryName: string;
+}
+
+export class SpokeAccount extends pulumi.ComponentResource {
+  public readonly boundary: Boundary;
+  public readonly targets: Targets;
+  public readonly revoker: aws.iam.Role;
+  public readonly revokerPolicy: aws.iam.RolePolicy;
+
+  constructor(name: string, args: SpokeAccountArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('timebox:aws:SpokeAccount', name, {}, opts);
+    validateSpokeArgs(args);
+    const child = { parent: this };
+    // The boundary's own deny on tampering with /timebox/ roles and policies covers the revoker role too.
+    this.boundary = new Boundary(
+      `${name}-boundary`,
+      { targets: args.targets, protectedArns: [], policyName: args.boundaryName },
+      child,
+    );
+    this.targets = new Targets(
+      `${name}-targets`,
+      { targets: args.targets, boundaryArn: this.boundary.arn, brokerRoleArns: [args.hubRoles.api] },
+      child,
+    );
+    this.revoker = new aws.iam.Role(
+      `${name}-revoker`,
+      {
+        name: REVOKER_ROLE_NAME,
+        path: ROLE_PATH,
+        description: 'Timebox hub functions write and clean up revocation denies on the target roles of this account',
+        assumeRolePolicy: JSON.stringify(
+          revokerTrustPolicy([args.hubRoles.api, args.hubRoles.revoke, args.hubRoles.sweeper]),
+        ),
+        maxSessionDuration: 3600,
+      },
+      child,
+    );
+    this.revokerPolicy = new aws.iam.RolePolicy(
+      `${name}-revoker-policy`,
+      {
+        name: 'timebox-revoker',
+        role: this.revoker.id,
+        policy: this.boundary.arn.apply((boundaryArn) =>
+          JSON.stringify(revokerRolePolicy({ partition: args.partition, account: args.account, boundaryArn })),
+        ),
+      },
+      child,
+    );
+    this.registerOutputs({
+      targetRoleArns: this.targets.roleArns,
+      revokerRoleArn: this.revoker.arn,
+      boundaryArn: this.boundary.arn,
+    });
+  }
+}
+
+/** Checks the arguments before any resource is declared. */
+export function validateSpokeArgs(args: SpokeAccountArgs): void {
+  const problems: string[] = [];
+  const hub = new Set<string>();
+  for (const [h, arn] of Object.entries(args.hubRoles)) {
+    const m = ROLE_ARN.exec(arn);
+    if (!m) {
+      problems.push(`hubRoles.${h}: ${arn} is not an IAM role ARN`);
+      continue;
+    }
+    if (m[1] !== args.partition) problems.push(`hubRoles.${h}: ${arn} is not in partition ${args.partition}`);
+    hub.add(m[2] as string);
+  }
+  if (hub.size > 1) problems.push(`hubRoles: the hub roles are in several accounts (${[...hub].join(', ')})`);
+  if (hub.has(args.account))
+    problems.push(`hubRoles: ${args.account} is the hub account; its targets are created by the hub stack`);
+  for (const t of args.targets) {
+    if (t.account !== args.account) problems.push(`target ${t.name} is in account ${t.account}, not ${args.account}`);
+    if (t.partition !== args.partition) problems.push(`target ${t.name} is in partition ${t.partition}`);
+  }
+  if (problems.length > 0) throw new Error(`invalid SpokeAccount arguments:\n${problems.join('\n')}`);
+}
+
+const SpokeConfigSchema = z.strictObject({
+  /** access.yaml, relative to the spoke project directory (stacks/spoke): usually ../../access.yaml. */
+  policyFile: z.string().min(1, 'name the access policy file, e.g. ../../access.yaml'),
+  hubRoles: HubRolesSchema,
+});
+export type SpokeConfig = z.output<typeof SpokeConfigSchema>;
+
+/** Parses the spoke stack's `timebox:*` keys; throws naming each bad key. */
+export function parseSpokeConfig(raw: Record<string, string | undefined>): SpokeConfig {
+  const input: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [k, v] of Object.entries(raw)) {
+    if (v === undefined) continue;
+    if (k === 'hubRoles') {
+      try {
+        input[k] = JSON.parse(v);
+      } catch {
+        problems.push(`${CONFIG_NAMESPACE}:hubRoles: must be JSON (the hub stack's brokerRoleArns output)`);
+      }
+    } else {
+      input[k] = v;
+    }
+  }
+  const parsed = SpokeConfigSchema.safeParse(input);
+  if (!parsed.success) {
+    for (const i of parsed.error.issues) {
+      if (i.path[0] === 'hubRoles' && problems.length > 0) continue;
+      const where = i.path.length > 0 ? i.path.join('.') : '(config)';
+      problems.push(`${CONFIG_NAMESPACE}:${where}: ${i.message}`);
+    }
+  }
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
+  return parsed.data;
+}
+
+export interface SpokeProgramOptions {
+  config?: SpokeConfig;
+  projectDir?: string;
+  stack?: string;
+}
+
+/** The spoke program: this account's targets and revoker, from the same access.yaml as the hub. */
+export async function spoke(opts: SpokeProgramOptions = {}) {
+  const cfg = opts.config ?? parseSpokeConfig(namespaceConfig(CONFIG_NAMESPACE));
+  const projectDir = opts.projectDir ?? process.cwd();
+  const { policy } = readPolicyFile(resolve(projectDir, cfg.policyFile), cfg.policyFile);
+  const [caller, part] = await Promise.all([aws.getCallerIdentity({}), aws.getPartition({})]);
+  const account = caller.accountId;
+  const targets = Object.values(policy.targets).filter(
+    (t): t is AwsRoleTarget => t.kind === 'aws-role' && t.account === account,
+  );
+  if (targets.length === 0)
+    pulumi.log.warn(`access.yaml names no aws-role target in account ${account}: only the revoker role is created`);
+  const prefix = namePrefix(`spoke-${opts.stack ?? pulumi.getStack()}`);
+  const s = new SpokeAccount('spoke', {
+    account,
+    partition: part.partition,
+    targets,
+    hubRoles: cfg.hubRoles,
+    boundaryName: `${prefix}-boundary`,
+  });
+  return {
+    account,
+    targetRoleArns: s.targets.roleArns,
+    revokerRoleArn: s.revoker.arn,
+    boundaryArn: s.boundary.arn,
+  };
+}
