@@ -56,6 +56,10 @@ export class AuditTrail extends pulumi.ComponentResource {
     super('timebox:aws:AuditTrail', name, {}, opts);
     validateAuditArgs(args);
     const child = { parent: this };
+    // The trail's evidence outlives the stack: on `pulumi destroy` the bucket, everything that keeps it private,
+    // versioned and expiring, and the key its objects are encrypted with are left in place (without the key the
+    // retained logs could never be read again once KMS finished deleting it).
+    const retained = { ...child, retainOnDelete: true };
     const arn = trailArn(args);
 
     this.key = new aws.kms.Key(
@@ -66,16 +70,15 @@ export class AuditTrail extends pulumi.ComponentResource {
         deletionWindowInDays: 30,
         policy: JSON.stringify(trailKeyPolicy({ ...args, trailArn: arn })),
       },
-      child,
+      retained,
     );
 
-    // The trail bucket is evidence: kept when the stack is destroyed.
-    this.bucket = new aws.s3.Bucket(`${name}-bucket`, {}, { ...child, retainOnDelete: true });
-    this.publicAccessBlock = privateBucket(`${name}-bucket`, this.bucket, this.key, child);
+    this.bucket = new aws.s3.Bucket(`${name}-bucket`, {}, retained);
+    this.publicAccessBlock = privateBucket(`${name}-bucket`, this.bucket, this.key, retained);
     new aws.s3.BucketVersioning(
       `${name}-bucket-versioning`,
       { bucket: this.bucket.id, versioningConfiguration: { status: 'Enabled' } },
-      child,
+      retained,
     );
     new aws.s3.BucketLifecycleConfiguration(
       `${name}-bucket-lifecycle`,
@@ -93,7 +96,7 @@ export class AuditTrail extends pulumi.ComponentResource {
           },
         ],
       },
-      child,
+      retained,
     );
     this.bucketPolicy = new aws.s3.BucketPolicy(
       `${name}-bucket-policy`,
@@ -104,7 +107,7 @@ export class AuditTrail extends pulumi.ComponentResource {
         ),
       },
       // S3 refuses bucket policies while Block Public Access is being set; order them.
-      { ...child, dependsOn: [this.publicAccessBlock] },
+      { ...retained, dependsOn: [this.publicAccessBlock] },
     );
 
     this.trail = new aws.cloudtrail.Trail(

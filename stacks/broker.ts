@@ -141,7 +141,7 @@ export class Broker extends pulumi.ComponentResource {
         {
           name: brokerResourceName(args.namePrefix, h),
           description: `Timebox ${h} function`,
-          assumeRolePolicy: JSON.stringify(lambdaTrustPolicy(account)),
+          assumeRolePolicy: JSON.stringify(lambdaTrustPolicy()),
         },
         child,
       );

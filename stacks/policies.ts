@@ -209,16 +209,13 @@ function capabilityStatements(cap: Capability, c: BrokerContext): Statement[] {
   }
 }
 
-/** Trust policy of every broker Lambda role: only the Lambda service, only for this account. */
-export function lambdaTrustPolicy(account: string): PolicyDocument {
-  return doc([
-    {
-      Effect: 'Allow',
-      Principal: { Service: 'lambda.amazonaws.com' },
-      Action: 'sts:AssumeRole',
-      Condition: { StringEquals: { 'aws:SourceAccount': account } },
-    },
-  ]);
+/**
+ * Trust policy of every broker Lambda role: only the Lambda service. No aws:SourceAccount condition: a function can
+ * only be given this role by someone allowed iam:PassRole on it in this account, so the condition would add nothing
+ * but the risk of a key Lambda does not send.
+ */
+export function lambdaTrustPolicy(): PolicyDocument {
+  return doc([{ Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' }]);
 }
 
 /** The inline policy of one handler's role: its log group plus the capabilities it is listed with. */

@@ -255,14 +255,9 @@ describe('Function: handlerPolicy', () => {
 });
 
 describe('Function: lambdaTrustPolicy', () => {
-  it('trusts only the Lambda service of this account', () => {
-    expect(lambdaTrustPolicy(ACCOUNT).Statement).toEqual([
-      {
-        Effect: 'Allow',
-        Principal: { Service: 'lambda.amazonaws.com' },
-        Action: 'sts:AssumeRole',
-        Condition: { StringEquals: { 'aws:SourceAccount': ACCOUNT } },
-      },
+  it('trusts only the Lambda service', () => {
+    expect(lambdaTrustPolicy().Statement).toEqual([
+      { Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' },
     ]);
   });
 });

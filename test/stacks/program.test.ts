@@ -399,6 +399,24 @@ describe('Program: timebox (hub stack)', () => {
       expect(world.one(T.bucket, 'audit-bucket').options.retainOnDelete).toBe(true);
     });
 
+    it('keeps the evidence on destroy: the trail bucket, its protections and the key that decrypts it', () => {
+      const retained = (type: string, name: string) => world.one(type, name).options.retainOnDelete;
+      expect(retained(T.bucket, 'audit-bucket')).toBe(true);
+      expect(retained(T.pab, 'audit-bucket-pab')).toBe(true);
+      expect(retained(T.bucketPolicy, 'audit-bucket-policy')).toBe(true);
+      expect(
+        retained(
+          'aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration',
+          'audit-bucket-sse',
+        ),
+      ).toBe(true);
+      expect(retained(T.key, 'audit-key')).toBe(true);
+      // Working files and the token key are not evidence: they go (the key after KMS's waiting period).
+      expect(retained(T.bucket, 'audit-results')).toBe(false);
+      expect(retained(T.key, 'broker-signing-key')).toBe(false);
+      expect(world.one(T.key, 'broker-signing-key').inputs.deletionWindowInDays).toBe(30);
+    });
+
     it('versions the trail bucket and expires logs after the retention period', () => {
       expect(
         world.one('aws:s3/bucketVersioning:BucketVersioning', 'audit-bucket-versioning').inputs.versioningConfiguration,
