@@ -1,13 +1,13 @@
 import { sessionPolicyJson } from './builders/aws';
 import { formatDuration } from './duration';
 import { isTimeboxError } from './errors';
-import { type CompiledPolicy, type CompiledRule, subjectMembers, subjectToString } from './policy/compile';
+import { type CompiledPolicy, type CompiledRule, subjectToString } from './policy/compile';
 import { windowCovers } from './policy/hours';
 import type { Rule, Target } from './policy/types';
 import { normalizePrincipalId, type Principal } from './principal';
 import { type Reason, reason } from './reasons';
 import { resolveScope } from './scope/resolve';
-import type { EffectiveScope } from './scope/types';
+import type { EffectiveScope, ScopeResult } from './scope/types';
 
 /** What is being asked for. `duration` in milliseconds; `startAt` absent means "as soon as decided". */
 export interface AccessRequest {
@@ -111,7 +111,13 @@ function evaluateRule(
   const { settings } = compiled.policy;
   const reasons: Reason[] = [];
 
-  const scoped = resolveScope(target, rule.scopes, request.scopes);
+  let scoped: ScopeResult;
+  if (request.scopes.length > 0) scoped = resolveScope(target, rule.scopes, request.scopes);
+  else {
+    const cached = candidate.wholeScope.get(target.name);
+    scoped = cached ?? resolveScope(target, rule.scopes, request.scopes);
+    if (!cached) candidate.wholeScope.set(target.name, deepFreeze(scoped));
+  }
   if (!scoped.ok) reasons.push(...scoped.reasons);
 
   const cap = Math.min(
@@ -139,19 +145,18 @@ function evaluateRule(
 
   let approval: ApprovalRequirement | null = null;
   if (rule.approval.kind === 'approvers') {
-    const pool = subjectMembers(compiled, rule.approval.from);
-    pool.delete(principalId);
+    const eligibleApprovers = candidate.approvers.size - (candidate.approvers.has(principalId) ? 1 : 0);
     approval = {
       count: rule.approval.count,
       from: rule.approval.from.map(subjectToString),
       requireMfa: rule.approval.requireMfa || rule.require.mfa,
     };
     // Asserted-only group members cannot be counted here; the policy check makes the file alone sufficient.
-    if (pool.size < rule.approval.count)
+    if (eligibleApprovers < rule.approval.count)
       reasons.push(
         reason(
           'APPROVAL.NOT_ENOUGH_APPROVERS',
-          `needs ${rule.approval.count} approvers other than the requester but only ${pool.size} are eligible`,
+          `needs ${rule.approval.count} approvers other than the requester but only ${eligibleApprovers} are eligible`,
         ),
       );
   }
@@ -210,6 +215,15 @@ function conditionReasons(candidate: CompiledRule, who: Principal, start: Date, 
       ),
     );
   return out;
+}
+
+/** Cached scope answers are shared between decisions; freezing them keeps one caller from changing another's. */
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
 }
 
 function some<T>(set: ReadonlySet<T>, pred: (v: T) => boolean): boolean {

@@ -1,5 +1,6 @@
 import { compileCidrs } from '../net';
 import { normalizePrincipalId } from '../principal';
+import type { ScopeResult } from '../scope/types';
 import type { Policy, Rule, Subject, Target } from './types';
 
 /**
@@ -12,6 +13,10 @@ export interface CompiledRule {
   whoGroups: ReadonlySet<string>;
   whoPrincipals: ReadonlySet<string>;
   ipAllowed?: (ip: string) => boolean;
+  /** Principals the policy file names as approvers (empty for auto rules); computed once, not per decision. */
+  approvers: ReadonlySet<string>;
+  /** The effective scope of a request with no scopes, per target: the same answer every time, so kept. */
+  wholeScope: Map<string, ScopeResult>;
 }
 
 export interface CompiledPolicy {
@@ -50,6 +55,8 @@ export function compilePolicy(policy: Policy): CompiledPolicy {
       whoGroups: new Set(rule.who.filter(isGroup).map((s) => s.name)),
       whoPrincipals: new Set(rule.who.filter(isPrincipal).map((s) => normalizePrincipalId(s.id))),
       ...(rule.when.sourceIp ? { ipAllowed: compileCidrs(rule.when.sourceIp) } : {}),
+      approvers: new Set<string>(),
+      wholeScope: new Map(),
     };
     for (const t of rule.targets) {
       const list = byTarget.get(t) ?? [];
@@ -57,7 +64,7 @@ export function compilePolicy(policy: Policy): CompiledPolicy {
       byTarget.set(t, list);
     }
   }
-  return {
+  const compiledPolicy: CompiledPolicy = {
     policy,
     groupsOf: (id) => groupsByPrincipal.get(normalizePrincipalId(id)) ?? EMPTY,
     membersOf: (g) => members.get(g) ?? EMPTY,
@@ -65,6 +72,11 @@ export function compilePolicy(policy: Policy): CompiledPolicy {
     target: (name) => (Object.hasOwn(policy.targets, name) ? policy.targets[name] : undefined),
     rule: (name) => rulesByName.get(name),
   };
+  for (const list of byTarget.values())
+    for (const c of list)
+      if (c.rule.approval.kind === 'approvers' && c.approvers.size === 0)
+        c.approvers = subjectMembers(compiledPolicy, c.rule.approval.from);
+  return compiledPolicy;
 }
 
 function isGroup(s: Subject): s is { kind: 'group'; name: string } {

@@ -139,7 +139,9 @@ describe('Class: GrantService with GcpAccessProvider', () => {
 
     // Act: permission granted (pulumi up), the sweeper retries.
     crm.readOnly.delete(PROJECT);
-    await w.service.retryCleanup(grant.id);
+    expect(await w.service.retryCleanup(grant.id)).toBe(false); // retries back off for a minute after a failure
+    w.clock.advance(60_000);
+    expect(await w.service.retryCleanup(grant.id)).toBe(true);
 
     // Assess
     expect(crm.bindings(PROJECT)).toHaveLength(2);
