@@ -8,7 +8,7 @@ import { formatProblem, loadPolicy } from '../core/policy/load';
 import type { AwsRoleTarget, Policy } from '../core/policy/types';
 import { glueName } from './athena';
 import { AuditTrail, trailArn } from './audit';
-import { Broker, brokerRoleArn, EVENT_BUS, REQUIRED_HANDLERS, SCHEDULER_GROUP } from './broker';
+import { Broker, brokerRoleArn, REQUIRED_HANDLERS, SCHEDULER_GROUP } from './broker';
 import { readStackConfig, type StackConfig } from './config';
 import { checkBundles, HANDLERS } from './functions';
 import { GcpAccess, gcpTargetsFromPolicy } from './gcp';
@@ -231,7 +231,7 @@ export async function timebox(opts: ProgramOptions = {}): Promise<TimeboxOutputs
     dlqUrl: broker.deadLetterQueue.url,
     brokerRoleArns: broker.roleArns,
     boundaryArn: boundaryResource.arn,
-    eventBus: pulumi.output(EVENT_BUS),
+    eventBus: broker.eventBus.name,
     alarmTopic: broker.alarmTopic.arn,
   };
 }
