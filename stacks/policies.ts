@@ -101,9 +101,11 @@ function capabilityStatements(cap: Capability, c: BrokerContext): Statement[] {
         },
         { Sid: 'EventsIndexes', Effect: 'Allow', Action: 'dynamodb:Query', Resource: `${c.eventsTableArn}/index/*` },
         {
+          // BatchGetItem: the projection reads the grant views an awaiting-approval index page points at.
           Sid: 'GrantsProjection',
           Effect: 'Allow',
           Action: [
+            'dynamodb:BatchGetItem',
             'dynamodb:DeleteItem',
             'dynamodb:GetItem',
             'dynamodb:PutItem',
