@@ -103,6 +103,17 @@ export interface EventPublisher {
   publish(events: GrantEvent[], grant: Grant): Promise<void>;
 }
 
+/** An ES256 public key as published in a JWKS (RFC 7517), `kid` its RFC 7638 thumbprint. */
+export interface PublicJwk {
+  kty: 'EC';
+  crv: 'P-256';
+  x: string;
+  y: string;
+  kid: string;
+  alg: 'ES256';
+  use: 'sig';
+}
+
 /** Signs JWTs (ES256) and serves the public keys. */
 export interface TokenSigner {
   sign(claims: Record<string, unknown>): Promise<string>;

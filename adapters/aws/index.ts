@@ -1,7 +1,7 @@
 /** The AWS adapters, for the Lambda composition root and the stack (dynalite stays out: ./dynalite is local-only). */
 export { DynamoEventStore, DynamoProjectionStore, documentClient, dueAtOf, eventAtKey } from './dynamodb';
 export { awsCall, awsErrorName, isAwsError, translateAwsError } from './errors';
-export { derToJose, type KmsPublicJwk, KmsTokenSigner } from './kms';
+export { derToJose, KmsTokenSigner } from './kms';
 export { type RevocationOutcome, type RoleRef, RoleRevoker } from './revocation';
 export { atExpression, EventBridgeGrantScheduler, SCHEDULE_RETRY, scheduleName } from './scheduler';
 export { AwsRoleProvider, type AwsRoleProviderOptions, CONSOLE_ENDPOINTS, sessionSeconds } from './sts';

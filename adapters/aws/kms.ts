@@ -2,7 +2,7 @@ import { createHash, createPublicKey } from 'node:crypto';
 import { GetPublicKeyCommand, type KMSClient, SignCommand } from '@aws-sdk/client-kms';
 import { calculateJwkThumbprint } from 'jose';
 import { UnavailableError } from '../../core/errors';
-import type { TokenSigner } from '../../core/ports';
+import type { PublicJwk, TokenSigner } from '../../core/ports';
 import { awsCall } from './errors';
 
 /**
@@ -10,17 +10,6 @@ import { awsCall } from './errors';
  * digest (`MessageType: DIGEST`) and returns an ASN.1 DER ECDSA signature, which JWS wants as raw r||s
  * (RFC 7518 section 3.4), so it is converted here.
  */
-
-/** The public half of the key as published in the JWKS (same shape as the local signer's). */
-export interface KmsPublicJwk {
-  kty: 'EC';
-  crv: 'P-256';
-  x: string;
-  y: string;
-  kid: string;
-  alg: 'ES256';
-  use: 'sig';
-}
 
 const P256_BYTES = 32;
 
@@ -77,7 +66,7 @@ export function derToJose(der: Uint8Array, size = P256_BYTES): Buffer {
 }
 
 export class KmsTokenSigner implements TokenSigner {
-  private publicKey?: Promise<KmsPublicJwk>;
+  private publicKey?: Promise<PublicJwk>;
 
   constructor(
     private readonly client: KMSClient,
@@ -108,7 +97,7 @@ export class KmsTokenSigner implements TokenSigner {
     return { keys: [{ ...(await this.jwk()) }] };
   }
 
-  private jwk(): Promise<KmsPublicJwk> {
+  private jwk(): Promise<PublicJwk> {
     this.publicKey ??= this.fetchJwk().catch((e: unknown) => {
       this.publicKey = undefined;
       throw e;
@@ -116,7 +105,7 @@ export class KmsTokenSigner implements TokenSigner {
     return this.publicKey;
   }
 
-  private async fetchJwk(): Promise<KmsPublicJwk> {
+  private async fetchJwk(): Promise<PublicJwk> {
     const out = await awsCall('kms:GetPublicKey', this.keyId, () =>
       this.client.send(new GetPublicKeyCommand({ KeyId: this.keyId })),
     );

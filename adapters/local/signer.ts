@@ -13,18 +13,7 @@ import {
   SignJWT,
 } from 'jose';
 import { ValidationError } from '../../core/errors';
-import type { TokenSigner } from '../../core/ports';
-
-/** The public half of the signing key as published in the JWKS. */
-export interface PublicSigningJwk {
-  kty: 'EC';
-  crv: 'P-256';
-  x: string;
-  y: string;
-  kid: string;
-  alg: 'ES256';
-  use: 'sig';
-}
+import type { PublicJwk, TokenSigner } from '../../core/ports';
 
 // Group and other permission bits: a signing key anyone else on the host can read is a key anyone can sign with.
 const LOOSE_BITS = 0o077;
@@ -36,7 +25,7 @@ const LOOSE_BITS = 0o077;
 export class LocalTokenSigner implements TokenSigner {
   private constructor(
     private readonly privateKey: CryptoKey,
-    private readonly publicJwk: PublicSigningJwk,
+    private readonly publicJwk: PublicJwk,
   ) {}
 
   /** Loads the key at `path`, creating it (mode 0600, parent directory 0700) when the file does not exist. */

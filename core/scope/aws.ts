@@ -11,6 +11,8 @@
  * colon-bounded globbing where only a segment-final `*` crosses a colon. See `containedTokens` for how.
  */
 
+import { forbiddenCharacter } from './chars';
+
 export interface ActionPattern {
   source: string;
   /** Service prefix as written (compared case-insensitively). */
@@ -44,11 +46,8 @@ const ARN_PART_WITH_WILDCARDS = /^[a-z0-9*?-]*$/;
 /** Explains the first character that can never appear in a scope, or undefined. */
 function badCharacter(p: string): string | undefined {
   for (let i = 0; i < p.length; i++) {
-    const c = p.charCodeAt(i);
-    if (c === 0) return 'contains a NUL character';
-    if (c < 0x20 || c === 0x7f) return 'contains a control character';
-    if (c === 0x20) return 'contains whitespace';
-    if (c > 0x7f) return 'contains a non-ASCII character';
+    const why = forbiddenCharacter(p.charCodeAt(i));
+    if (why) return why;
   }
   return undefined;
 }

@@ -14,6 +14,8 @@
  * a retry, while accepting one could let a path that the token never named through the interceptor.
  */
 
+import { forbiddenCharacter } from './chars';
+
 export type GrpcPattern =
   | { readonly kind: 'exact'; readonly source: string; readonly path: string }
   | { readonly kind: 'service'; readonly source: string; readonly service: string; readonly prefix: string }
@@ -84,10 +86,11 @@ export function isValidMethodPath(path: string): boolean {
 function badCharacter(p: string): string | undefined {
   for (let i = 0; i < p.length; i++) {
     const c = p.charCodeAt(i);
-    if (c === 0) return 'contains a NUL character';
-    if (c < 0x20 || c === 0x7f) return 'contains a control character';
-    if (c === 0x20) return 'contains whitespace';
-    if (c > 0x7f) return 'contains a non-ASCII character (names are ASCII; look-alike letters are refused)';
+    const why = forbiddenCharacter(
+      c,
+      'contains a non-ASCII character (names are ASCII; look-alike letters are refused)',
+    );
+    if (why) return why;
     if (c !== SLASH && c !== DOT && c !== 0x2a && !isNameChar(c)) {
       return `contains ${JSON.stringify(p[i])}, which is not allowed in a method path (letters, digits, _ and - only)`;
     }

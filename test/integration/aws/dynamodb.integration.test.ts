@@ -10,6 +10,7 @@ import { foldGrant, type Grant } from '../../../core/grant/state';
 import { grantIdGenerator } from '../../../core/ids';
 import { type DynamoFixture, dynamoTables } from '../../helpers/dynalite';
 import { FakeProvider, FakeScheduler, RecordingLog, RecordingPublisher } from '../../helpers/memory';
+import { raceGate } from '../../helpers/race';
 import { alice, bob, carol, compileYaml, dan, requestDummy, WORLD_POLICY, world } from '../../helpers/world';
 
 const MIN = 60_000;
@@ -418,22 +419,6 @@ class GatedEventStore extends DynamoEventStore {
     await this.gate?.(e);
     return super.append(e);
   }
-}
-
-function raceGate(n: number) {
-  let waiting: (() => void)[] = [];
-  let armed = true;
-  return async () => {
-    if (!armed) return;
-    await new Promise<void>((resolve) => {
-      waiting.push(resolve);
-      if (waiting.length === n) {
-        armed = false;
-        for (const r of waiting) r();
-        waiting = [];
-      }
-    });
-  };
 }
 
 describe('Class: GrantService over DynamoDB', () => {

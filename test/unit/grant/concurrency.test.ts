@@ -1,27 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { verifyChain } from '../../../core/grant/chain';
-import type { GrantEvent } from '../../../core/grant/events';
+import { raceGate } from '../../helpers/race';
 import { alice, carol, dan, erin, requestDummy, world } from '../../helpers/world';
 
 const MIN = 60_000;
 const adminScope = { target: 'user-service', scopes: ['/acme.admin.*'], duration: 20 * MIN, reason: 'INC-9' };
-
-/** Holds the first `n` appends until all `n` have read the stream, so they race on the same sequence number. */
-function raceGate(n: number) {
-  let waiting: (() => void)[] = [];
-  let armed = true;
-  return async (_e: GrantEvent) => {
-    if (!armed) return;
-    await new Promise<void>((resolve) => {
-      waiting.push(resolve);
-      if (waiting.length === n) {
-        armed = false;
-        for (const r of waiting) r();
-        waiting = [];
-      }
-    });
-  };
-}
 
 describe('Concurrency', () => {
   it('two approvals racing on the same sequence number: one conflicts, retries, and both count', async () => {
