@@ -1,4 +1,5 @@
-import type { z } from 'zod';
+import type * as zc from 'zod/v4/core';
+import * as z from '../adapters/zod';
 
 /**
  * The environment contract between the Pulumi stack (which sets these on each Lambda) and the handlers (which
@@ -34,8 +35,8 @@ export const ENV = {
 export type EnvName = (typeof ENV)[keyof typeof ENV];
 
 /** Parses `process.env` with a schema; throws one line per missing or bad variable. */
-export function parseEnv<T extends z.ZodType>(schema: T, env: NodeJS.ProcessEnv = process.env): z.output<T> {
-  const r = schema.safeParse(env);
+export function parseEnv<T extends zc.$ZodType>(schema: T, env: NodeJS.ProcessEnv = process.env): zc.output<T> {
+  const r = z.safeParse(schema, env);
   if (!r.success) {
     const lines = r.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`);
     throw new Error(`invalid Lambda configuration:\n${lines.join('\n')}`);

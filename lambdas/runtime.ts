@@ -5,23 +5,25 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
-import { z } from 'zod';
+import type * as zc from 'zod/v4/core';
 import { DynamoEventStore, DynamoProjectionStore, documentClient } from '../adapters/aws/dynamodb';
 import { awsCall } from '../adapters/aws/errors';
 import { EventBridgeGrantScheduler } from '../adapters/aws/scheduler';
 import { AwsRoleProvider } from '../adapters/aws/sts';
-import { createGcpProvider, type GcpConfig, GcpConfigJsonSchema } from '../adapters/gcp';
+import { type GcpConfig, GcpConfigJsonSchema } from '../adapters/gcp/config';
 import { GrpcTokenProvider } from '../adapters/grpc/provider';
+import * as z from '../adapters/zod';
 import { systemClock } from '../core/clock';
 import { parseDuration } from '../core/duration';
 import { UnavailableError } from '../core/errors';
 import { GrantService } from '../core/grant/service';
 import { grantIdGenerator } from '../core/ids';
 import { type CompiledPolicy, compilePolicy } from '../core/policy/compile';
-import { formatProblem, loadPolicy } from '../core/policy/load';
+import { readPolicyBundle } from '../core/policy/json';
 import type { AwsRoleTarget, TargetKind } from '../core/policy/types';
 import type { AccessProvider, EventStore, Log, ProjectionStore, TokenSigner } from '../core/ports';
 import { ENV, parseEnv } from './config';
+import { lazyGcpProvider } from './gcp-lazy';
 import { LogPublisher, PowertoolsLog } from './log';
 
 /**
@@ -30,34 +32,34 @@ import { LogPublisher, PowertoolsLog } from './log';
  * entry, so the revoke and sweeper bundles do not carry it (esbuild drops what an entry never reaches).
  */
 
-const arn = z.string().regex(/^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:\d{12}:.+$/, 'must be an ARN');
-const nonEmpty = z.string().min(1, 'must not be empty');
-const durationEnv = z.string().transform((text, ctx) => {
-  const r = parseDuration(text);
-  if (!r.ok) {
-    ctx.addIssue({ code: 'custom', message: r.message });
-    return z.NEVER;
-  }
-  return r.ms;
-});
+const arn = z.string().check(z.regex(/^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:\d{12}:.+$/, 'must be an ARN'));
+const nonEmpty = z.string().check(z.minLength(1, 'must not be empty'));
+const durationEnv = z.pipe(
+  z.string(),
+  z.transform((text: string, ctx) => {
+    const r = parseDuration(text);
+    if (!r.ok) {
+      ctx.issues.push({ code: 'custom', message: r.message, input: text });
+      return z.NEVER;
+    }
+    return r.ms;
+  }),
+);
 
 /** Variables every function reads (see LAMBDA_ENV in ./config.ts). */
 export const CommonEnvSchema = z.object({
   [ENV.eventsTable]: nonEmpty,
   [ENV.grantsTable]: nonEmpty,
-  [ENV.policyFile]: nonEmpty.default('./access.yaml'),
+  [ENV.policyFile]: z._default(nonEmpty, './policy.json'),
   [ENV.issuer]: z.url({ protocol: /^https?$/ }),
   [ENV.schedulerGroup]: nonEmpty,
   [ENV.schedulerRoleArn]: arn,
   [ENV.schedulerDlqArn]: arn,
   [ENV.revokeFunctionArn]: arn,
   // Five minutes: a revoked grant's token keeps working at most this long where the revocation feed is not read.
-  [ENV.tokenTtl]: durationEnv.default(5 * 60_000),
-  [ENV.gcp]: GcpConfigJsonSchema.optional(),
-  [ENV.accountId]: z
-    .string()
-    .regex(/^\d{12}$/, 'an AWS account id is 12 digits')
-    .optional(),
+  [ENV.tokenTtl]: z._default(durationEnv, 5 * 60_000),
+  [ENV.gcp]: z.optional(GcpConfigJsonSchema),
+  [ENV.accountId]: z.optional(z.string().check(z.regex(/^\d{12}$/, 'an AWS account id is 12 digits'))),
 });
 
 export interface CommonConfig {
@@ -74,7 +76,7 @@ export interface CommonConfig {
 }
 
 /** The common configuration from parsed variables (frozen: nothing may change it after the cold start). */
-export function commonConfig(env: z.output<typeof CommonEnvSchema>): Readonly<CommonConfig> {
+export function commonConfig(env: zc.output<typeof CommonEnvSchema>): Readonly<CommonConfig> {
   const [, partition, , , schedulerAccount] = env[ENV.schedulerRoleArn].split(':') as [
     string,
     string,
@@ -101,16 +103,17 @@ export function commonConfig(env: z.output<typeof CommonEnvSchema>): Readonly<Co
 }
 
 /** Parses and freezes the environment of a function; a bad variable fails the cold start naming it. */
-export function loadConfig<S extends z.ZodType>(
+export function loadConfig<S extends zc.$ZodType>(
   schema: S,
   env: NodeJS.ProcessEnv = process.env,
-): Readonly<z.output<S>> {
+): Readonly<zc.output<S>> {
   return Object.freeze(parseEnv(schema, env));
 }
 
 /**
- * Reads and compiles the access policy file once. A relative path is resolved against the bundle's directory
- * (the stack packages access.yaml next to index.js), not the working directory, which Lambda does not promise.
+ * Reads and compiles the policy bundle once (access.yaml as validated by the stack at preview, see
+ * core/policy/json.ts). A relative path is resolved against the bundle's directory (the stack packages
+ * policy.json next to index.js), not the working directory, which Lambda does not promise.
  */
 export function loadPolicyFile(file: string, baseDir: string): CompiledPolicy {
   const path = isAbsolute(file) ? file : join(baseDir, file);
@@ -118,12 +121,13 @@ export function loadPolicyFile(file: string, baseDir: string): CompiledPolicy {
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new Error(`cannot read the access policy file ${path}: ${e instanceof Error ? e.message : String(e)}`);
+    throw new Error(`cannot read the policy bundle ${path}: ${e instanceof Error ? e.message : String(e)}`);
   }
-  const loaded = loadPolicy(text, { fileName: path });
-  if (!loaded.ok)
-    throw new Error(`invalid access policy ${path}:\n${loaded.problems.map((p) => formatProblem(p)).join('\n')}`);
-  return compilePolicy(loaded.policy);
+  try {
+    return compilePolicy(readPolicyBundle(text).policy);
+  } catch (e) {
+    throw new Error(`invalid policy bundle ${path}: ${e instanceof Error ? e.message : String(e)}`);
+  }
 }
 
 /** Powertools Logger (JSON lines, Lambda context on each line once added) and the core Log over it. */
@@ -239,7 +243,7 @@ export function accessProviders(
   return {
     'aws-role': new AwsRoleProvider({ sts, iamFor, targets, log: deps.log }),
     grpc: new GrpcTokenProvider({ signer: deps.signer, issuer: cfg.issuer, tokenTtlMs: cfg.tokenTtlMs }),
-    ...(cfg.gcp ? { 'gcp-role': createGcpProvider(cfg.gcp, { log: deps.log }) } : {}),
+    ...(cfg.gcp ? { 'gcp-role': lazyGcpProvider(cfg.gcp, { log: deps.log }) } : {}),
   };
 }
 

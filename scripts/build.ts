@@ -54,6 +54,33 @@ export const englishOnlyZod: Plugin = {
   },
 };
 
+/**
+ * Code a function loads only on first use, emitted as a separate file next to each function's index.js.
+ * The import that reaches it (from `importer`) is left as a run-time require of `./<file>`.
+ */
+export const LAZY_CHUNKS = [{ file: 'gcp.js', entry: 'adapters/gcp/provider.ts', importer: 'lambdas/gcp-lazy.ts' }];
+
+/** Leaves each lazy chunk's import as `require('./<file>')`, resolved next to the bundle at run time. */
+const lazyChunks = (root: string): Plugin => ({
+  name: 'lazy-chunks',
+  setup(b) {
+    b.onResolve({ filter: /.*/ }, (args) => {
+      const chunk = LAZY_CHUNKS.find(
+        (c) =>
+          args.importer === join(root, c.importer) &&
+          join(args.resolveDir, args.path).replace(/\.js$/, '.ts') === join(root, c.entry),
+      );
+      return chunk ? { path: `./${chunk.file}`, external: true } : undefined;
+    });
+  },
+});
+
+/**
+ * In Lambda the role's credentials are always in the environment; the SDK's full default chain (SSO, INI, IMDS,
+ * web identity, and the nested STS/SSO clients it needs) is replaced by an environment-only provider.
+ */
+const LAMBDA_ALIASES = { '@aws-sdk/credential-provider-node': './lambdas/aws-credentials.ts' };
+
 export interface LambdaBundle {
   name: string;
   file: string;
@@ -77,10 +104,24 @@ export async function buildLambdas(root: string, outRoot: string): Promise<Lambd
       minify: true,
       metafile: true,
       mainFields: ['module', 'main'],
-      plugins: [englishOnlyZod],
+      plugins: [englishOnlyZod, lazyChunks(root)],
+      alias: LAMBDA_ALIASES,
+      absWorkingDir: root,
       entryPoints: [join(root, entry)],
       outfile: file,
     });
+    for (const chunk of LAZY_CHUNKS) {
+      await build({
+        ...common,
+        minify: true,
+        mainFields: ['module', 'main'],
+        plugins: [englishOnlyZod],
+        alias: LAMBDA_ALIASES,
+        absWorkingDir: root,
+        entryPoints: [join(root, chunk.entry)],
+        outfile: join(outdir, chunk.file),
+      });
+    }
     writeFileSync(join(outdir, 'meta.json'), JSON.stringify(result.metafile));
     out.push({ name, file, bytes: statSync(file).size, metafile: result.metafile });
   }

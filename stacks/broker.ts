@@ -48,8 +48,8 @@ export interface BrokerArgs {
   spokeAccounts: string[];
   /** Directory holding `<handler>/index.js` bundles (dist/lambdas). */
   distDir: string;
-  /** The access policy file, packaged into every bundle as access.yaml. */
-  policyText: string;
+  /** The validated policy as a policy bundle (core/policy/json.ts), packaged into every function. */
+  policyBundleJson: string;
   /** Handlers to deploy; defaults to every entry of HANDLERS. */
   handlers?: string[];
   identity: IdentityConfig;
@@ -246,7 +246,7 @@ export class Broker extends pulumi.ComponentResource {
           runtime: LAMBDA_RUNTIME.runtime,
           architectures: [LAMBDA_RUNTIME.architecture],
           handler: LAMBDA_RUNTIME.handler,
-          code: lambdaArchive(args.distDir, h, args.policyText),
+          code: lambdaArchive(args.distDir, h, args.policyBundleJson),
           timeout: spec.timeout,
           memorySize: spec.memorySize,
           environment: { variables: handlerEnvironment(h, available) },

@@ -61,9 +61,12 @@ export const DEFAULT_AUDIT_REGIONS = [
  * The identity mapping handed to the api Lambda as TIMEBOX_IDENTITY: the api's own schema (lambdas/api/identity.ts),
  * plus one check that only matters at deploy time: a mapping that accepts nobody is a mistake, not a policy.
  */
-export const IdentitySchema = IdentityConfigSchema.refine((i) => i.roles.length > 0 || i.iamUsers, {
-  message: 'no caller could ever be mapped: add a role pattern or set iamUsers: true',
-});
+export const IdentitySchema = IdentityConfigSchema.check(
+  // The api's schema is zod/mini (it ships in the Lambda bundle): checks are added with .check, not .refine.
+  z.refine((i: z.output<typeof IdentityConfigSchema>) => i.roles.length > 0 || i.iamUsers, {
+    message: 'no caller could ever be mapped: add a role pattern or set iamUsers: true',
+  }),
+);
 export type IdentityConfig = z.output<typeof IdentitySchema>;
 
 const durationText = (min: number, max: number, what: string) =>

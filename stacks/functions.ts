@@ -41,8 +41,18 @@ export const HANDLERS: Record<string, HandlerSpec> = {
 /** Lambda settings shared by every function (Node 20 on Graviton). */
 export const LAMBDA_RUNTIME = { runtime: 'nodejs20.x', architecture: 'arm64', handler: 'index.handler' } as const;
 
-/** The file name the policy has inside each bundle; TIMEBOX_POLICY_FILE points at it. */
-export const BUNDLED_POLICY_FILE = 'access.yaml';
+/**
+ * The file name the policy has inside each bundle; TIMEBOX_POLICY_FILE points at it. It is the policy bundle
+ * (core/policy/json.ts): access.yaml validated at preview, so functions carry no YAML parser.
+ */
+export const BUNDLED_POLICY_FILE = 'policy.json';
+
+/**
+ * Code a function loads only when needed, built next to index.js (scripts/build.ts LAZY_CHUNKS): `gcp.js` holds the
+ * GCP provider and google-auth-library, read only when a function with TIMEBOX_GCP set first touches a GCP grant.
+ */
+export const LAZY_CHUNKS = ['gcp.js'] as const;
+export type LazyChunk = (typeof LAZY_CHUNKS)[number];
 
 export class MissingBundleError extends Error {
   constructor(missing: string[]) {
@@ -51,10 +61,19 @@ export class MissingBundleError extends Error {
   }
 }
 
-/** Checks that every handler's bundle exists; throws one error naming all that are missing. */
-export function checkBundles(distDir: string, handlers: string[], cwd: string = process.cwd()): void {
+/**
+ * Checks that every handler's bundle exists, and the lazy chunks the deployment needs (`gcp.js` when GCP is
+ * configured: without it the first GCP grant would fail at run time); throws one error naming all that are missing.
+ */
+export function checkBundles(
+  distDir: string,
+  handlers: string[],
+  cwd: string = process.cwd(),
+  chunks: readonly LazyChunk[] = [],
+): void {
+  const files = ['index.js', 'index.js.map', ...chunks.flatMap((c) => [c, `${c}.map`])];
   const missing = handlers.flatMap((h) =>
-    ['index.js', 'index.js.map']
+    files
       .map((f) => join(distDir, h, f))
       .filter((p) => !existsSync(p))
       .map((p) => relative(cwd, p) || p),
@@ -62,13 +81,20 @@ export function checkBundles(distDir: string, handlers: string[], cwd: string = 
   if (missing.length > 0) throw new MissingBundleError(missing);
 }
 
-/** The code of one function: its bundle, source map and the policy file, as the handler expects them. */
-export function lambdaArchive(distDir: string, handler: string, policyText: string): pulumi.asset.AssetArchive {
-  return new pulumi.asset.AssetArchive({
-    'index.js': new pulumi.asset.FileAsset(join(distDir, handler, 'index.js')),
-    'index.js.map': new pulumi.asset.FileAsset(join(distDir, handler, 'index.js.map')),
-    [BUNDLED_POLICY_FILE]: new pulumi.asset.StringAsset(policyText),
-  });
+/**
+ * The code of one function: its bundle, the lazy chunks the build emitted next to it, source maps, and the policy
+ * bundle (core/policy/json.ts) as policy.json.
+ */
+export function lambdaArchive(distDir: string, handler: string, policyBundleJson: string): pulumi.asset.AssetArchive {
+  const files: Record<string, pulumi.asset.Asset> = {};
+  for (const f of ['index.js', ...LAZY_CHUNKS]) {
+    const path = join(distDir, handler, f);
+    if (f !== 'index.js' && !existsSync(path)) continue;
+    files[f] = new pulumi.asset.FileAsset(path);
+    files[`${f}.map`] = new pulumi.asset.FileAsset(`${path}.map`);
+  }
+  files[BUNDLED_POLICY_FILE] = new pulumi.asset.StringAsset(policyBundleJson);
+  return new pulumi.asset.AssetArchive(files);
 }
 
 /**

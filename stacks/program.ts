@@ -4,6 +4,7 @@ import * as aws from '@pulumi/aws';
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
 import { roleArn } from '../core/builders/aws';
+import { policyBundle } from '../core/policy/json';
 import { formatProblem, loadPolicy } from '../core/policy/load';
 import type { AwsRoleTarget, Policy } from '../core/policy/types';
 import { glueName } from './athena';
@@ -112,7 +113,7 @@ export async function timebox(opts: ProgramOptions = {}): Promise<TimeboxOutputs
   const { text: policyText, policy } = readPolicyFile(resolve(projectDir, cfg.policyFile), cfg.policyFile);
   const distDir = opts.distDir ?? join(projectDir, 'dist', 'lambdas');
   const handlers = Object.keys(HANDLERS);
-  checkBundles(distDir, handlers, projectDir);
+  checkBundles(distDir, handlers, projectDir, cfg.gcp ? ['gcp.js'] : []);
   const prefix = namePrefix(opts.stack ?? pulumi.getStack());
 
   const [caller, part, reg] = await Promise.all([aws.getCallerIdentity({}), aws.getPartition({}), aws.getRegion({})]);
@@ -158,7 +159,7 @@ export async function timebox(opts: ProgramOptions = {}): Promise<TimeboxOutputs
     namePrefix: prefix,
     spokeAccounts: cfg.spokeAccounts,
     distDir,
-    policyText,
+    policyBundleJson: JSON.stringify(policyBundle(policy, policyText)),
     handlers,
     identity: cfg.identity,
     tokenTtl: cfg.tokenTtl,

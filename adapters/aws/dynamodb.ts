@@ -10,11 +10,11 @@ import {
   type QueryCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { z } from 'zod';
 import { ConcurrencyError, UnavailableError, ValidationError } from '../../core/errors';
 import type { GrantEvent } from '../../core/grant/events';
 import type { Grant } from '../../core/grant/state';
 import type { EventPage, EventQuery, EventStore, ListOptions, ProjectionStore } from '../../core/ports';
+import * as z from '../zod';
 import { awsCall, isAwsError, translateAwsError } from './errors';
 
 /**
@@ -44,8 +44,8 @@ const DAY_MS = 86_400_000;
 const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 const storedEvent = z.looseObject({
-  grantId: z.string().min(1),
-  seq: z.number().int().positive(),
+  grantId: z.string().check(z.minLength(1)),
+  seq: z.number().check(z.int(), z.positive()),
   at: z.string(),
   type: z.string(),
   hash: z.string(),
@@ -56,8 +56,8 @@ const storedEvent = z.looseObject({
 
 const cursorSchema = z.object({
   q: z.string(),
-  p: z.number().int().nonnegative(),
-  k: z.record(z.string(), z.union([z.string(), z.number()])).optional(),
+  p: z.number().check(z.int(), z.nonnegative()),
+  k: z.optional(z.record(z.string(), z.union([z.string(), z.number()]))),
 });
 
 function clampLimit(limit: number | undefined, fallback: number): number {

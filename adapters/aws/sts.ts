@@ -1,6 +1,5 @@
 import type { IAMClient } from '@aws-sdk/client-iam';
 import { AssumeRoleCommand, type AssumeRoleCommandInput, type STSClient } from '@aws-sdk/client-sts';
-import { z } from 'zod';
 import { GRANT_TAG, ROLE_PATH, sessionPolicyJson } from '../../core/builders/aws';
 import { REVOCATION_SKEW_MS } from '../../core/builders/aws-iam';
 import { StateError, UnavailableError, ValidationError } from '../../core/errors';
@@ -14,6 +13,7 @@ import type {
   IssuedCredential,
   Log,
 } from '../../core/ports';
+import * as z from '../zod';
 import { awsCall, translateAwsError } from './errors';
 import { type RoleRef, RoleRevoker } from './revocation';
 
@@ -44,7 +44,7 @@ export const CONSOLE_ENDPOINTS: Record<string, { federation: string; console: st
   'aws-cn': { federation: 'https://signin.amazonaws.cn/federation', console: 'https://console.amazonaws.cn/' },
 };
 
-const SigninTokenResponse = z.object({ SigninToken: z.string().min(1) });
+const SigninTokenResponse = z.object({ SigninToken: z.string().check(z.minLength(1)) });
 
 export interface AwsRoleProviderOptions {
   sts: STSClient;

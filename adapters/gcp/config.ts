@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from '../zod';
 import { MembersConfigSchema } from './members';
 
 /**
@@ -21,48 +21,58 @@ export const GcpConfigSchema = z.strictObject({
   /** `//iam.googleapis.com/projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<provider>`. */
   audience: z
     .string()
-    .regex(
-      AUDIENCE,
-      'must be //iam.googleapis.com/projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<provider>',
+    .check(
+      z.regex(
+        AUDIENCE,
+        'must be //iam.googleapis.com/projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<provider>',
+      ),
     ),
   /** The broker service account the federated AWS role impersonates. */
   serviceAccount: z
     .string()
-    .regex(SERVICE_ACCOUNT, 'must be a user-managed service account email (<id>@<project>.iam.gserviceaccount.com)'),
+    .check(
+      z.regex(SERVICE_ACCOUNT, 'must be a user-managed service account email (<id>@<project>.iam.gserviceaccount.com)'),
+    ),
   /** Pool and provider resource names, for logs and humans. */
-  pool: z.string().max(300).optional(),
-  provider: z.string().max(300).optional(),
+  pool: z.optional(z.string().check(z.maxLength(300))),
+  provider: z.optional(z.string().check(z.maxLength(300))),
   /** Projects the broker was granted on; a grant on any other project is refused before any call. */
-  projects: z.array(z.string().regex(GCP_PROJECT_ID, 'must be a GCP project id')).max(500).optional(),
-  members: MembersConfigSchema.default({ explicit: {}, rules: [] }),
+  projects: z.optional(
+    z.array(z.string().check(z.regex(GCP_PROJECT_ID, 'must be a GCP project id'))).check(z.maxLength(500)),
+  ),
+  members: z._default(MembersConfigSchema, { explicit: {}, rules: [] }),
   /** Lifetime of the impersonated access token (GCP allows up to 3600 s without an org policy change). */
-  tokenLifetimeSeconds: z.number().int().min(600).max(3600).default(3600),
+  tokenLifetimeSeconds: z._default(z.number().check(z.int(), z.minimum(600), z.maximum(3600)), 3600),
   /** Etag conflict retries (read-modify-write of one project policy): bounded exponential backoff with full jitter. */
-  retry: z
-    .strictObject({
-      maxAttempts: z.number().int().min(1).max(10).default(6),
-      baseDelayMs: z.number().int().min(1).max(5_000).default(100),
-      maxDelayMs: z.number().int().min(1).max(30_000).default(3_000),
-    })
-    .default({ maxAttempts: 6, baseDelayMs: 100, maxDelayMs: 3_000 }),
+  retry: z._default(
+    z.strictObject({
+      maxAttempts: z._default(z.number().check(z.int(), z.minimum(1), z.maximum(10)), 6),
+      baseDelayMs: z._default(z.number().check(z.int(), z.minimum(1), z.maximum(5_000)), 100),
+      maxDelayMs: z._default(z.number().check(z.int(), z.minimum(1), z.maximum(30_000)), 3_000),
+    }),
+    { maxAttempts: 6, baseDelayMs: 100, maxDelayMs: 3_000 },
+  ),
   /** Warn (log + audit) when a policy holds this many conditional bindings; GCP allows 100. */
-  warnAtConditionalBindings: z.number().int().min(1).max(100).default(90),
+  warnAtConditionalBindings: z._default(z.number().check(z.int(), z.minimum(1), z.maximum(100)), 90),
 });
 
 export type GcpConfig = z.output<typeof GcpConfigSchema>;
 
 /** The TIMEBOX_GCP variable as it arrives: a JSON string. */
-export const GcpConfigJsonSchema = z
-  .string()
-  .transform((text, ctx) => {
-    try {
-      return JSON.parse(text) as unknown;
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'TIMEBOX_GCP is not valid JSON' });
-      return z.NEVER;
-    }
-  })
-  .pipe(GcpConfigSchema);
+export const GcpConfigJsonSchema = z.pipe(
+  z.pipe(
+    z.string(),
+    z.transform((text: string, ctx) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        ctx.issues.push({ code: 'custom', message: 'TIMEBOX_GCP is not valid JSON', input: text });
+        return z.NEVER;
+      }
+    }),
+  ),
+  GcpConfigSchema,
+);
 
 /** Parses TIMEBOX_GCP; throws one line per problem, naming the field. */
 export function parseGcpConfig(json: string): GcpConfig {

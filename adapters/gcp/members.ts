@@ -1,5 +1,5 @@
-import { z } from 'zod';
 import { isValidPrincipalId, normalizePrincipalId } from '../../core/principal';
+import * as z from '../zod';
 import { GCP_CODES, GcpError } from './errors';
 
 /**
@@ -32,51 +32,63 @@ export function parseMember(member: string): { type: MemberType; email: string }
   return { type, email };
 }
 
-const memberString = z
-  .string()
-  .max(300)
-  .transform((s, ctx) => {
+const memberString = z.pipe(
+  z.string().check(z.maxLength(300)),
+  z.transform((s: string, ctx) => {
     const parsed = parseMember(s.trim());
     if (!parsed) {
-      ctx.addIssue({
+      ctx.issues.push({
         code: 'custom',
         message: `"${s.slice(0, 80)}" is not a single-identity member (user:<email>, group:<email> or serviceAccount:<email>.gserviceaccount.com)`,
+        input: s,
       });
       return z.NEVER;
     }
     return `${parsed.type}:${parsed.email}`;
-  });
+  }),
+);
 
 const suffix = z
-  .string()
-  .min(2)
-  .max(255)
-  .transform((s) => s.toLowerCase())
-  .refine((s) => /^@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/.test(s), {
-    message: 'must be an email domain suffix such as "@corp.com"',
-  });
+  .pipe(
+    z.string().check(z.minLength(2), z.maxLength(255)),
+    z.transform((s: string) => s.toLowerCase()),
+  )
+  .check(
+    z.refine((s) => /^@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/.test(s), {
+      message: 'must be an email domain suffix such as "@corp.com"',
+    }),
+  );
 
 export const MemberRuleSchema = z.strictObject({
   /** Principal ids ending with this (`@corp.com`) map by this rule. */
   suffix,
   /** What the resulting email is: a Google account or a service account. Groups only via `explicit`. */
-  type: z.enum(['user', 'serviceAccount']).default('user'),
+  type: z._default(z.enum(['user', 'serviceAccount']), 'user'),
   /** Replace the suffix, when Google identities live on another domain (`@corp.com` -> `@corp.example`). */
-  replaceWith: suffix.optional(),
+  replaceWith: z.optional(suffix),
 });
 export type MemberRule = z.output<typeof MemberRuleSchema>;
 
-export const MembersConfigSchema = z
-  .strictObject({
+const membersConfig = z.pipe(
+  z.strictObject({
     /** Principal id (any case) -> member; checked before the rules. */
-    explicit: z.record(z.string().min(1).max(128), memberString).default({}),
+    explicit: z._default(z.record(z.string().check(z.minLength(1), z.maxLength(128)), memberString), {}),
     /** Tried in order; the first whose suffix matches wins. */
-    rules: z.array(MemberRuleSchema).max(50).default([]),
-  })
-  .transform((c) => ({
+    rules: z._default(z.array(MemberRuleSchema).check(z.maxLength(50)), []),
+  }),
+  z.transform((c: { explicit: Record<string, string>; rules: MemberRule[] }) => ({
     explicit: Object.fromEntries(Object.entries(c.explicit).map(([k, v]) => [normalizePrincipalId(k), v])),
     rules: c.rules,
-  }));
+  })),
+);
+/**
+ * The members mapping, for TIMEBOX_GCP (GcpConfigSchema) and for the stack's `timebox:gcp` config. zod/mini schemas
+ * have no `.default()` method; the stack's classic-zod schema (stacks/gcp.ts) calls `MembersConfigSchema.default()`,
+ * so that one method is provided here until it uses `z._default(MembersConfigSchema, ...)`.
+ */
+export const MembersConfigSchema = Object.assign(membersConfig, {
+  default: (value: z.output<typeof membersConfig>) => z._default(membersConfig, value),
+});
 export type MembersConfig = z.output<typeof MembersConfigSchema>;
 
 /** The GCP member a principal id maps to; throws GCP.MEMBER_UNMAPPED when no entry or rule gives a valid one. */

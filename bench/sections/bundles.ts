@@ -5,14 +5,29 @@
  * init would fail here instead of looking fast. Median of 5 samples per bundle.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { policyBundle } from '../../core/policy/json';
+import { formatProblem, loadPolicy } from '../../core/policy/load';
 import { buildLambdas } from '../../scripts/build';
 import type { SectionContext } from '../lib/harness';
 
 const ROOT = join(__dirname, '..', '..');
 const SAMPLES = 5;
+
+/**
+ * Writes the policy bundle the stack would package for a policy file (stacks/program.ts) to `<dir>/policy.json`
+ * and returns its path: functions read that, never access.yaml.
+ */
+export function writePolicyBundle(dir: string, policyYamlFile: string): string {
+  const text = readFileSync(policyYamlFile, 'utf8');
+  const loaded = loadPolicy(text, { fileName: policyYamlFile });
+  if (!loaded.ok) throw new Error(loaded.problems.map((p) => formatProblem(p)).join('\n'));
+  const file = join(dir, 'policy.json');
+  writeFileSync(file, JSON.stringify(policyBundle(loaded.policy, text)));
+  return file;
+}
 
 /** What the stack sets on each function, with made-up values: enough for every entry's config to parse. */
 export function dummyLambdaEnv(policyFile: string): NodeJS.ProcessEnv {
@@ -70,7 +85,7 @@ export default async function bundlesSection(ctx?: SectionContext): Promise<Reco
   const out = mkdtempSync(join(tmpdir(), 'timebox-bundles-'));
   try {
     const bundles = await buildLambdas(ROOT, out);
-    const env = dummyLambdaEnv(join(ROOT, 'test/fixtures/policies/design-example.yaml'));
+    const env = dummyLambdaEnv(writePolicyBundle(out, join(ROOT, 'test/fixtures/policies/design-example.yaml')));
     const samples = ctx?.quick ? 3 : SAMPLES;
     let kbMax = 0;
     let initMax = 0;

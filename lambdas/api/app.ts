@@ -1,5 +1,5 @@
-import { z } from 'zod';
 import { revocationFeed } from '../../adapters/grpc/revocations';
+import * as z from '../../adapters/zod';
 import type { Clock } from '../../core/clock';
 import type { Decision } from '../../core/decide';
 import { parseDuration } from '../../core/duration';
@@ -8,7 +8,6 @@ import type { GrantService, RequestOutcome } from '../../core/grant/service';
 import type { Grant } from '../../core/grant/state';
 import { isGrantId } from '../../core/ids';
 import type { CompiledPolicy } from '../../core/policy/compile';
-import { TARGET_NAME } from '../../core/policy/schema';
 import type { EventStore, IssuedCredential, Log, ProjectionStore, TokenSigner } from '../../core/ports';
 import { normalizePrincipalId, type Principal } from '../../core/principal';
 import { scopedLog } from '../log';
@@ -54,66 +53,75 @@ function withoutControls(s: string, allowLines: boolean): boolean {
   return true;
 }
 const freeText = (max: number) =>
-  z
-    .string()
-    .min(1)
-    .max(max)
-    .refine((s) => withoutControls(s, true), 'must not contain control characters other than tab and line breaks');
+  z.string().check(
+    z.minLength(1),
+    z.maxLength(max),
+    z.refine((s) => withoutControls(s, true), 'must not contain control characters other than tab and line breaks'),
+  );
 const line = (max: number) =>
-  z
-    .string()
-    .min(1)
-    .max(max)
-    .refine((s) => withoutControls(s, false), 'must not contain control characters');
-const durationText = z.string().min(1).max(32);
+  z.string().check(
+    z.minLength(1),
+    z.maxLength(max),
+    z.refine((s) => withoutControls(s, false), 'must not contain control characters'),
+  );
+const durationText = z.string().check(z.minLength(1), z.maxLength(32));
+
+/**
+ * Target names as core/policy/schema.ts TARGET_NAME defines them (a unit test keeps the two equal). Importing that
+ * module would put the policy file's whole classic-zod schema, and classic zod, into the API bundle.
+ */
+export const TARGET_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 const RequestBody = z.strictObject({
-  target: z.string().regex(TARGET_NAME, 'a target name is 1-63 of a-z, 0-9 and -'),
-  scopes: z.array(line(1024)).max(50).optional(),
+  target: z.string().check(z.regex(TARGET_NAME, 'a target name is 1-63 of a-z, 0-9 and -')),
+  scopes: z.optional(z.array(line(1024)).check(z.maxLength(50))),
   duration: durationText,
   reason: freeText(1000),
-  ticket: line(128).optional(),
-  startAt: z.iso.datetime({ offset: true }).optional(),
+  ticket: z.optional(line(128)),
+  startAt: z.optional(z.iso.datetime({ offset: true })),
 });
-const OptionalComment = z.strictObject({ comment: freeText(1000).optional() });
+const OptionalComment = z.strictObject({ comment: z.optional(freeText(1000)) });
 const RequiredComment = z.strictObject({ comment: freeText(1000) });
 const RevokeBody = z.strictObject({ reason: freeText(1000) });
 const ExtendBody = z.strictObject({ duration: durationText, reason: freeText(1000) });
 const EmptyBody = z.strictObject({});
 
 const STATUSES = ['pending', 'approved', 'active', 'expired', 'revoked', 'denied', 'cancelled', 'lapsed'] as const;
-const flag = z.enum(['true', 'false']).transform((v) => v === 'true');
+const flag = z.pipe(
+  z.enum(['true', 'false']),
+  z.transform((v: 'true' | 'false') => v === 'true'),
+);
 const intIn = (min: number, max: number) =>
-  z
-    .string()
-    .regex(/^\d{1,6}$/, 'must be a whole number')
-    .transform(Number)
-    .pipe(z.number().int().min(min).max(max));
-const instant = z.iso.datetime({ offset: true }).transform((s) => new Date(s));
+  z.pipe(
+    z.pipe(z.string().check(z.regex(/^\d{1,6}$/, 'must be a whole number')), z.transform(Number)),
+    z.number().check(z.int(), z.minimum(min), z.maximum(max)),
+  );
+const instant = z.pipe(
+  z.iso.datetime({ offset: true }),
+  z.transform((s: string) => new Date(s)),
+);
 
 const ListQuery = z.strictObject({
-  mine: flag.optional(),
-  approvable: flag.optional(),
-  status: z.enum(STATUSES).optional(),
-  limit: intIn(1, 100).optional(),
+  mine: z.optional(flag),
+  approvable: z.optional(flag),
+  status: z.optional(z.enum(STATUSES)),
+  limit: z.optional(intIn(1, 100)),
 });
 const AuditQuery = z.strictObject({
-  grant: z.string().max(64).optional(),
-  actor: line(128).optional(),
-  target: z.string().regex(TARGET_NAME).optional(),
-  since: instant.optional(),
-  until: instant.optional(),
-  limit: intIn(1, 1000).optional(),
-  cursor: z
-    .string()
-    .max(2048)
-    .regex(/^[A-Za-z0-9_\-=+/.:#]+$/, 'is not a cursor this API returned')
-    .optional(),
+  grant: z.optional(z.string().check(z.maxLength(64))),
+  actor: z.optional(line(128)),
+  target: z.optional(z.string().check(z.regex(TARGET_NAME))),
+  since: z.optional(instant),
+  until: z.optional(instant),
+  limit: z.optional(intIn(1, 1000)),
+  cursor: z.optional(
+    z.string().check(z.maxLength(2048), z.regex(/^[A-Za-z0-9_\-=+/.:#]+$/, 'is not a cursor this API returned')),
+  ),
 });
 const VerifyQuery = z.strictObject({
-  grant: z.string().max(64).optional(),
-  since: instant.optional(),
-  until: instant.optional(),
+  grant: z.optional(z.string().check(z.maxLength(64))),
+  since: z.optional(instant),
+  until: z.optional(instant),
 });
 const NoQuery = z.strictObject({});
 
@@ -525,16 +533,32 @@ export function decisionView(d: Decision) {
 
 const StsCredentials = z.union([
   z.object({ AccessKeyId: z.string(), SecretAccessKey: z.string(), SessionToken: z.string() }),
-  z.object({ accessKeyId: z.string(), secretAccessKey: z.string(), sessionToken: z.string() }).transform((c) => ({
-    AccessKeyId: c.accessKeyId,
-    SecretAccessKey: c.secretAccessKey,
-    SessionToken: c.sessionToken,
-  })),
+  z.pipe(
+    z.object({ accessKeyId: z.string(), secretAccessKey: z.string(), sessionToken: z.string() }),
+    z.transform((c: { accessKeyId: string; secretAccessKey: string; sessionToken: string }) => ({
+      AccessKeyId: c.accessKeyId,
+      SecretAccessKey: c.secretAccessKey,
+      SessionToken: c.sessionToken,
+    })),
+  ),
 ]);
-const TokenSecret = z.union([z.string().min(1), z.object({ token: z.string().min(1) }).transform((t) => t.token)]);
-const UrlSecret = z
-  .union([z.string(), z.object({ url: z.string() }).transform((u) => u.url)])
-  .pipe(z.string().regex(/^https:\/\//, 'a console URL is https'));
+const TokenSecret = z.union([
+  z.string().check(z.minLength(1)),
+  z.pipe(
+    z.object({ token: z.string().check(z.minLength(1)) }),
+    z.transform((t: { token: string }) => t.token),
+  ),
+]);
+const UrlSecret = z.pipe(
+  z.union([
+    z.string(),
+    z.pipe(
+      z.object({ url: z.string() }),
+      z.transform((u: { url: string }) => u.url),
+    ),
+  ]),
+  z.string().check(z.regex(/^https:\/\//, 'a console URL is https')),
+);
 
 /**
  * What each target kind hands the caller: the AWS CLI `credential_process` document (Version 1, with

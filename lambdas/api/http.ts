@@ -1,4 +1,5 @@
-import type { z } from 'zod';
+import type * as zc from 'zod/v4/core';
+import * as z from '../../adapters/zod';
 import { type ErrorKind, TimeboxError } from '../../core/errors';
 
 /**
@@ -108,11 +109,11 @@ const JSON_MEDIA_TYPE = /^application\/json\s*(?:;\s*charset\s*=\s*"?utf-8"?\s*)
  * Parses a JSON body against a zod schema. An empty body counts as `{}` (routes whose fields are all optional
  * accept a bare POST); anything else must be `application/json`, valid JSON and match the schema exactly.
  */
-export function parseBody<S extends z.ZodType>(
+export function parseBody<S extends zc.$ZodType>(
   schema: S,
   body: string | undefined,
   headers: Map<string, string>,
-): z.output<S> {
+): zc.output<S> {
   let value: unknown = {};
   if (body !== undefined && body.length > 0) {
     const type = headers.get('content-type');
@@ -127,13 +128,13 @@ export function parseBody<S extends z.ZodType>(
       throw badRequest('REQUEST.INVALID_JSON', 'the body is not valid JSON');
     }
   }
-  const r = schema.safeParse(value);
+  const r = z.safeParse(schema, value);
   if (!r.success) throw badRequest('REQUEST.INVALID_BODY', describeIssues(r.error), { issues: issues(r.error) });
   return r.data;
 }
 
 /** Parses query parameters against a zod schema; a parameter given twice is refused rather than guessed at. */
-export function parseQuery<S extends z.ZodType>(schema: S, query: ApiRequest['query']): z.output<S> {
+export function parseQuery<S extends zc.$ZodType>(schema: S, query: ApiRequest['query']): zc.output<S> {
   const flat: Record<string, string> = {};
   for (const [k, v] of Object.entries(query ?? {})) {
     if (v === undefined) continue;
@@ -142,16 +143,16 @@ export function parseQuery<S extends z.ZodType>(schema: S, query: ApiRequest['qu
       flat[k] = v[0] as string;
     } else flat[k] = v;
   }
-  const r = schema.safeParse(flat);
+  const r = z.safeParse(schema, flat);
   if (!r.success) throw badRequest('REQUEST.INVALID_QUERY', describeIssues(r.error), { issues: issues(r.error) });
   return r.data;
 }
 
-function issues(error: z.ZodError): { path: string; message: string }[] {
+function issues(error: zc.$ZodError): { path: string; message: string }[] {
   return error.issues.slice(0, 20).map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
 }
 
-function describeIssues(error: z.ZodError): string {
+function describeIssues(error: zc.$ZodError): string {
   return issues(error)
     .slice(0, 5)
     .map((i) => (i.path ? `${i.path}: ${i.message}` : i.message))

@@ -1,4 +1,5 @@
-import { z } from 'zod';
+import type * as zc from 'zod/v4/core';
+import * as z from '../../adapters/zod';
 import { TimeboxError } from '../../core/errors';
 import { isValidPrincipalId, type Principal, principal } from '../../core/principal';
 import type { ApiRequest } from './http';
@@ -19,47 +20,51 @@ const ROLE_PATTERN = /^[\w+=,.@*-]{1,64}$/;
 
 export const IdentityConfigSchema = z.strictObject({
   /** Accounts callers may come from (12 digits each). A caller from any other account is refused. */
-  accounts: z.array(z.string().regex(/^\d{12}$/, 'an AWS account id is 12 digits')).min(1),
+  accounts: z.array(z.string().check(z.regex(/^\d{12}$/, 'an AWS account id is 12 digits'))).check(z.minLength(1)),
   /** Roles whose sessions are people, first match wins. */
-  roles: z
-    .array(
+  roles: z._default(
+    z.array(
       z.strictObject({
         /** Role name pattern, `*` matching any run of characters, e.g. `AWSReservedSSO_*`. Case-sensitive. */
-        pattern: z.string().regex(ROLE_PATTERN, 'a role name pattern is 1-64 of [A-Za-z0-9+=,.@_-] and *'),
+        pattern: z.string().check(z.regex(ROLE_PATTERN, 'a role name pattern is 1-64 of [A-Za-z0-9+=,.@_-] and *')),
         /** True only where every session of the role is MFA-authenticated (e.g. Identity Center with MFA required). */
         mfa: z.boolean(),
         /** Assert group `sso:<PermissionSetName>` taken from an `AWSReservedSSO_<name>_<hash>` role name. */
-        groupsFromPermissionSet: z.boolean().optional(),
+        groupsFromPermissionSet: z.optional(z.boolean()),
       }),
-    )
-    .default([]),
+    ),
+    [],
+  ),
   /** Accept IAM users (principal id = user name, never MFA: API Gateway does not pass the MFA context). */
-  iamUsers: z.boolean().default(false),
+  iamUsers: z._default(z.boolean(), false),
 });
 
-export type IdentityConfig = z.output<typeof IdentityConfigSchema>;
+export type IdentityConfig = zc.output<typeof IdentityConfigSchema>;
 
 /** TIMEBOX_IDENTITY as it arrives: a JSON string. */
-export const IdentityConfigJsonSchema = z
-  .string()
-  .transform((text, ctx) => {
-    try {
-      return JSON.parse(text) as unknown;
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'is not valid JSON' });
-      return z.NEVER;
-    }
-  })
-  .pipe(IdentityConfigSchema);
+export const IdentityConfigJsonSchema = z.pipe(
+  z.pipe(
+    z.string(),
+    z.transform((text: string, ctx) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        ctx.issues.push({ code: 'custom', message: 'is not valid JSON', input: text });
+        return z.NEVER;
+      }
+    }),
+  ),
+  IdentityConfigSchema,
+);
 
 /** The part of API Gateway REST `requestContext.identity` (IAM auth) this mapping reads. */
 const CallerSchema = z.object({
-  userArn: z.string().max(2048).nullish(),
-  accountId: z.string().max(32).nullish(),
-  sourceIp: z.string().max(64).nullish(),
-  userAgent: z.string().max(1024).nullish(),
+  userArn: z.nullish(z.string().check(z.maxLength(2048))),
+  accountId: z.nullish(z.string().check(z.maxLength(32))),
+  sourceIp: z.nullish(z.string().check(z.maxLength(64))),
+  userAgent: z.nullish(z.string().check(z.maxLength(1024))),
 });
-export type CallerIdentity = z.input<typeof CallerSchema>;
+export type CallerIdentity = zc.input<typeof CallerSchema>;
 
 const unmapped = (kind: 'unauthenticated' | 'forbidden', message: string) =>
   new TimeboxError(kind, 'IDENTITY.UNMAPPED', message);

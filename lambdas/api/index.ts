@@ -1,6 +1,6 @@
 import { KMSClient } from '@aws-sdk/client-kms';
-import { z } from 'zod';
 import { KmsTokenSigner } from '../../adapters/aws/kms';
+import * as z from '../../adapters/zod';
 import { systemClock } from '../../core/clock';
 import { ENV } from '../config';
 import {
@@ -21,8 +21,8 @@ import { awsAuthenticator, IdentityConfigJsonSchema } from './identity';
  * a bad variable or policy file fails the cold start with a message that names it.
  */
 const env = loadConfig(
-  CommonEnvSchema.extend({
-    [ENV.kmsKeyId]: z.string().min(1, 'must not be empty'),
+  z.extend(CommonEnvSchema, {
+    [ENV.kmsKeyId]: z.string().check(z.minLength(1, 'must not be empty')),
     [ENV.identity]: IdentityConfigJsonSchema,
   }),
 );

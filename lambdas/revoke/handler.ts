@@ -1,4 +1,5 @@
-import { z } from 'zod';
+import type * as zc from 'zod/v4/core';
+import * as z from '../../adapters/zod';
 import type { Clock } from '../../core/clock';
 import { ConcurrencyError, isTimeboxError, UnavailableError } from '../../core/errors';
 import type { GrantService } from '../../core/grant/service';
@@ -9,10 +10,10 @@ import { scopedLog } from '../log';
 
 /** The input every per-grant schedule carries (adapters/aws/scheduler.ts sets it as the target's Input). */
 export const RevokeEventSchema = z.object({
-  grantId: z.string().regex(GRANT_ID_PATTERN, 'is not a grant id'),
+  grantId: z.string().check(z.regex(GRANT_ID_PATTERN, 'is not a grant id')),
   action: z.enum(['expire', 'activate']),
 });
-export type RevokeEvent = z.output<typeof RevokeEventSchema>;
+export type RevokeEvent = zc.output<typeof RevokeEventSchema>;
 
 export type RevokeOutcome =
   | { outcome: 'done'; grantId: string; action: RevokeEvent['action']; status: Grant['status'] }

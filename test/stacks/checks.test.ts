@@ -1,3 +1,5 @@
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { AwsRoleTarget } from '../../core/policy/types';
 import { CLOUDTRAIL_COLUMNS, namedQueries, projectionParameters } from '../../stacks/athena';
@@ -32,7 +34,7 @@ function brokerArgsDummy(partial: Partial<BrokerArgs> = {}): BrokerArgs {
     namePrefix: 'timebox-prod',
     spokeAccounts: [],
     distDir: '/nonexistent',
-    policyText: 'version: 1',
+    policyBundleJson: '{}',
     identity: { accounts: [ACCOUNT], roles: [], iamUsers: true },
     tokenTtl: '5m',
     boundaryArn: 'arn:aws:iam::111122223333:policy/timebox/b',
@@ -74,6 +76,17 @@ describe('Function: checkBundles', () => {
       'Lambda bundles are missing (revoke/index.js, revoke/index.js.map): run npm run build first',
     );
     expect(() => checkBundles(dist, ['api'], dist)).not.toThrow();
+  });
+
+  it('requires the lazy GCP chunk only when the deployment uses GCP', () => {
+    // Prepare: a build whose gcp.js is gone
+    const dist = fakeBundles(['api']);
+    rmSync(join(dist, 'api', 'gcp.js'));
+    // Act / Assess
+    expect(() => checkBundles(dist, ['api'], dist)).not.toThrow();
+    expect(() => checkBundles(dist, ['api'], dist, ['gcp.js'])).toThrow(
+      'Lambda bundles are missing (api/gcp.js): run npm run build first',
+    );
   });
 });
 

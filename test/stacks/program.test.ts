@@ -1,5 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { targetRolePolicy } from '../../core/builders/aws-iam';
+import { sha256Hex } from '../../core/canonical';
+import { readPolicyBundle } from '../../core/policy/json';
+import { loadPolicy } from '../../core/policy/load';
 import { ENV, LAMBDA_ENV } from '../../lambdas/config';
 import { handlerPolicy } from '../../stacks/policies';
 // Importing the program declares nothing: resources register only when timebox() runs, after setMocks.
@@ -58,6 +61,13 @@ beforeAll(async () => {
   await resolveAll(out);
   await world.settle();
 });
+
+/** The policy as the program validates it from POLICY_YAML. */
+function expectedPolicy() {
+  const loaded = loadPolicy(POLICY_YAML);
+  if (!loaded.ok) throw new Error('POLICY_YAML does not load');
+  return JSON.parse(JSON.stringify(loaded.policy));
+}
 
 const fnNamed = (h: string) => world.one(T.fn, `broker-${h}`);
 const roleNamed = (h: string) => world.one(T.role, `broker-${h}-role`);
@@ -210,7 +220,7 @@ describe('Program: timebox (hub stack)', () => {
       expect(HANDLERS.filter((h) => actions(h).includes('iam:DeleteRolePolicy'))).toEqual(['sweeper']);
     });
 
-    it('runs every function on Node 20, arm64, with its bundle, source map and access.yaml', async () => {
+    it('runs every function on Node 20, arm64, with its bundle, lazy GCP chunk, source maps and policy bundle', async () => {
       for (const h of HANDLERS) {
         const f = fnNamed(h).inputs;
         expect(f.runtime).toBe('nodejs20.x');
@@ -219,10 +229,14 @@ describe('Program: timebox (hub stack)', () => {
         expect(f.name).toBe(`timebox-prod-${h}`);
         // The mocks hand back the archive object; its assets (and their path/text) are promises.
         const assets = await (f.code as { assets: Promise<Record<string, { path: unknown; text: unknown }>> }).assets;
-        expect(Object.keys(assets).sort()).toEqual(['access.yaml', 'index.js', 'index.js.map']);
+        expect(Object.keys(assets).sort()).toEqual(['gcp.js', 'gcp.js.map', 'index.js', 'index.js.map', 'policy.json']);
         expect(await assets['index.js']?.path).toBe(`${dist}/${h}/index.js`);
         expect(await assets['index.js.map']?.path).toBe(`${dist}/${h}/index.js.map`);
-        expect(await assets['access.yaml']?.text).toBe(POLICY_YAML);
+        expect(await assets['gcp.js']?.path).toBe(`${dist}/${h}/gcp.js`);
+        // The policy as validated at preview, tied to the exact access.yaml text; functions parse no YAML.
+        const bundle = readPolicyBundle((await assets['policy.json']?.text) as string);
+        expect(bundle.sourceSha256).toBe(sha256Hex(POLICY_YAML));
+        expect(bundle.policy).toEqual(expectedPolicy());
       }
     });
 

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { coldRequire, dummyLambdaEnv } from '../../../bench/sections/bundles';
+import { coldRequire, dummyLambdaEnv, writePolicyBundle } from '../../../bench/sections/bundles';
 import { buildLambdas, bundleProblems, type LambdaBundle, MAX_BUNDLE_BYTES } from '../../../scripts/build';
 import fixture from '../../unit/lambdas/fixtures/apigw-rest-iam-event.json';
 
@@ -14,7 +14,9 @@ import fixture from '../../unit/lambdas/fixtures/apigw-rest-iam-event.json';
  */
 
 const ROOT = join(__dirname, '..', '..', '..');
-const POLICY = join(ROOT, 'test/fixtures/policies/design-example.yaml');
+const POLICY_YAML = join(ROOT, 'test/fixtures/policies/design-example.yaml');
+/** The policy bundle the stack packages for that file, written next to the bundles in beforeAll. */
+let POLICY: string;
 /**
  * Where the bundles are today (about 1.1-1.2 MB; see the README for what they are made of): held here so growth
  * is noticed. The 400 KB target (MAX_BUNDLE_BYTES) is not met with the AWS SDK, zod 4, yaml and
@@ -31,6 +33,7 @@ const packageIn = (b: LambdaBundle, pkg: string) => inputsOf(b).some((p) => p.in
 beforeAll(async () => {
   out = mkdtempSync(join(tmpdir(), 'timebox-lambdas-'));
   bundles = await buildLambdas(ROOT, out);
+  POLICY = writePolicyBundle(out, POLICY_YAML);
 }, 240_000);
 
 afterAll(() => {
@@ -109,8 +112,10 @@ describe('Lambda bundles', () => {
   it('fails a cold start whose configuration is wrong, naming the variable', () => {
     const env = { ...dummyLambdaEnv(POLICY), TIMEBOX_IDENTITY: '{"accounts":[]}' };
     expect(() => coldRequire(byName('api').file, env)).toThrow(/TIMEBOX_IDENTITY/);
-    const noPolicy = dummyLambdaEnv(join(out, 'missing.yaml'));
-    expect(() => coldRequire(byName('revoke').file, noPolicy)).toThrow(/cannot read the access policy file/);
+    const noPolicy = dummyLambdaEnv(join(out, 'missing.json'));
+    expect(() => coldRequire(byName('revoke').file, noPolicy)).toThrow(/cannot read the policy bundle/);
+    const yaml = dummyLambdaEnv(POLICY_YAML);
+    expect(() => coldRequire(byName('sweeper').file, yaml)).toThrow(/invalid policy bundle .*design-example\.yaml/);
   });
 
   it('answers API Gateway events that need no AWS call', () => {

@@ -219,6 +219,9 @@ export function fakeBundles(handlers: string[]): string {
     mkdirSync(join(dir, h), { recursive: true });
     writeFileSync(join(dir, h, 'index.js'), `exports.handler = async () => ${JSON.stringify(h)};\n`);
     writeFileSync(join(dir, h, 'index.js.map'), '{"version":3,"sources":[],"mappings":""}\n');
+    // The lazily loaded GCP chunk, as `npm run build` emits it next to every index.js.
+    writeFileSync(join(dir, h, 'gcp.js'), 'exports.createGcpProvider = () => ({});\n');
+    writeFileSync(join(dir, h, 'gcp.js.map'), '{"version":3,"sources":[],"mappings":""}\n');
   }
   return dir;
 }

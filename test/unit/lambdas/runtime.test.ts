@@ -5,6 +5,8 @@ import { IAMClient } from '@aws-sdk/client-iam';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
+import { policyBundle } from '../../../core/policy/json';
+import { formatProblem, loadPolicy } from '../../../core/policy/load';
 import { ENV, LAMBDA_ENV } from '../../../lambdas/config';
 import {
   type AwsCredentials,
@@ -44,7 +46,7 @@ describe('Function: commonConfig', () => {
     expect(cfg).toEqual({
       eventsTable: 'timebox-events',
       grantsTable: 'timebox-grants',
-      policyFile: './access.yaml',
+      policyFile: './policy.json',
       issuer: 'https://abc123defg.execute-api.eu-west-1.amazonaws.com/prod',
       scheduler: {
         group: 'timebox',
@@ -89,16 +91,37 @@ describe('Function: commonConfig', () => {
 describe('Function: loadPolicyFile', () => {
   const dir = mkdtempSync(join(tmpdir(), 'timebox-policy-'));
 
+  /** The policy bundle the stack packages for a policy file (stacks/program.ts). */
+  function bundleJson(yaml: string): string {
+    const loaded = loadPolicy(yaml);
+    if (!loaded.ok) throw new Error(loaded.problems.map((p) => formatProblem(p)).join('\n'));
+    return JSON.stringify(policyBundle(loaded.policy, yaml));
+  }
+
   it('resolves a relative path against the bundle directory, not the working directory', () => {
-    writeFileSync(join(dir, 'access.yaml'), WORLD_POLICY);
-    const compiled = loadPolicyFile('./access.yaml', dir);
+    // Prepare
+    writeFileSync(join(dir, 'policy.json'), bundleJson(WORLD_POLICY));
+    // Act
+    const compiled = loadPolicyFile('./policy.json', dir);
+    // Assess
     expect(compiled.target('prod-logs')?.kind).toBe('aws-role');
   });
 
-  it('fails with every problem located when the file is invalid, and names a missing file', () => {
-    writeFileSync(join(dir, 'bad.yaml'), 'version: 1\ntargets: {}\nrules: [{name: x}]\n');
-    expect(() => loadPolicyFile(join(dir, 'bad.yaml'), '/elsewhere')).toThrow(/invalid access policy .*bad\.yaml/);
-    expect(() => loadPolicyFile('missing.yaml', dir)).toThrow(/cannot read the access policy file .*missing\.yaml/);
+  it('refuses a file that is not a policy bundle, access.yaml included, naming it', () => {
+    // Prepare
+    writeFileSync(join(dir, 'access.yaml'), WORLD_POLICY);
+    writeFileSync(join(dir, 'other.json'), JSON.stringify({ format: 'timebox-policy', version: 2 }));
+    // Act / Assess
+    expect(() => loadPolicyFile(join(dir, 'access.yaml'), '/elsewhere')).toThrow(
+      /invalid policy bundle .*access\.yaml: the policy bundle is not JSON/,
+    );
+    expect(() => loadPolicyFile('other.json', dir)).toThrow(
+      /invalid policy bundle .*other\.json: not a Timebox policy bundle/,
+    );
+  });
+
+  it('names a missing file', () => {
+    expect(() => loadPolicyFile('missing.json', dir)).toThrow(/cannot read the policy bundle .*missing\.json/);
   });
 });
 
