@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { isTimeboxError } from '../core/errors';
+import { registerAudit } from './commands/audit';
 import { registerCheck } from './commands/check';
 import { registerPlan } from './commands/plan';
 import { CliError, EXIT } from './errors';
@@ -12,6 +13,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerCheck(program);
   registerPlan(program);
+  registerAudit(program);
   return program;
 }
 

@@ -1,0 +1,328 @@
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { Timeline } from '../../../adapters/aws/athena';
+import { ApiClient } from '../../../cli/client';
+import { CSV_COLUMNS, csvField, parseInstant, registerAudit, toCsv, windows } from '../../../cli/commands/audit';
+import type { GrantEvent } from '../../../core/grant/events';
+import { principal } from '../../../core/principal';
+import type { ApiRequest, ApiResponse } from '../../../lambdas/api/app';
+import { runCli } from '../../helpers/cli';
+import { alice, carol, dan, requestDummy } from '../../helpers/world';
+import { apiWorld } from '../lambdas/api-world';
+
+const AUDREY = principal({ id: 'audrey@corp.com' });
+const ENDPOINT = 'http://127.0.0.1:8787';
+
+/**
+ * The CLI against the real API handler in process: fetch is replaced by a call of the handler, and the bearer
+ * token names the caller (what the local broker's authenticator does with real tokens).
+ */
+function cliWorld(opts: { timeline?: (req: ApiRequest) => Promise<ApiResponse> } = {}) {
+  const w = apiWorld();
+  const calls: string[] = [];
+  const people = { audrey: AUDREY, alice };
+  vi.stubGlobal('fetch', async (url: URL | string, init: RequestInit) => {
+    const u = new URL(String(url));
+    calls.push(`${init.method} ${u.pathname}${u.search}`);
+    const headers = Object.fromEntries(Object.entries((init.headers ?? {}) as Record<string, string>));
+    const who = people[(headers.authorization ?? '').replace('Bearer ', '') as keyof typeof people];
+    const req: ApiRequest = {
+      method: init.method ?? 'GET',
+      path: u.pathname,
+      query: Object.fromEntries(u.searchParams),
+      headers,
+      body: typeof init.body === 'string' ? init.body : undefined,
+      sourceIp: '127.0.0.1',
+      userAgent: 'timebox-cli',
+      requestId: `req-${calls.length}`,
+      ...(who ? { auth: who } : {}),
+    };
+    const res = u.pathname === '/v1/audit/timeline' && opts.timeline ? await opts.timeline(req) : await w.api(req);
+    return new Response(res.body, { status: res.status, headers: res.headers });
+  });
+  const run = async (args: string[], as: 'audrey' | 'alice' = 'audrey') => {
+    let stdout = '';
+    process.exitCode = undefined;
+    const program = new Command('timebox').exitOverride();
+    registerAudit(program, {
+      client: () =>
+        new ApiClient(new URL(ENDPOINT), async ({ headers }) => ({ ...headers, authorization: `Bearer ${as}` })),
+      now: () => w.clock.now(),
+      sleep: async (ms) => {
+        w.clock.advance(ms);
+      },
+      out: (text) => {
+        stdout += text;
+      },
+    });
+    await program.parseAsync(args, { from: 'user' });
+    const code = process.exitCode ?? 0;
+    process.exitCode = undefined;
+    return { code, stdout };
+  };
+  return { ...w, run, calls };
+}
+
+afterEach(() => {
+  vi.unstubAllGlobals();
+});
+
+/** alice's break-glass request approved by carol and dan, then revoked; plus an auto-approved one. */
+async function history(w: ReturnType<typeof cliWorld>) {
+  const { grant: g1 } = await w.service.request(
+    alice,
+    requestDummy({
+      target: 'user-service',
+      scopes: ['/acme.admin.*'],
+      duration: 20 * 60_000,
+      reason: 'INC-7, "db" down\nagain',
+    }),
+  );
+  w.clock.advance(60_000);
+  await w.service.approve(g1.id, carol);
+  await w.service.approve(g1.id, dan);
+  w.clock.advance(60_000);
+  await w.service.revoke(g1.id, carol, 'done');
+  const { grant: g2 } = await w.service.request(alice, requestDummy());
+  w.clock.advance(60_000);
+  return { g1: g1.id, g2: g2.id };
+}
+
+/** A minimal RFC 4180 reader, to check the export round-trips. */
+function readCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let field = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i] as string;
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') {
+        field += '"';
+        i++;
+      } else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') {
+      row.push(field);
+      field = '';
+    } else if (c === '\r' && text[i + 1] === '\n') {
+      row.push(field);
+      rows.push(row);
+      row = [];
+      field = '';
+      i++;
+    } else field += c;
+  }
+  return rows;
+}
+
+describe('Function: parseInstant', () => {
+  const now = new Date('2026-11-24T10:00:00Z');
+  it('reads ISO-8601 with a zone, or a duration ago', () => {
+    expect(parseInstant('--since', '2026-11-01T00:00:00Z', now)).toEqual(new Date('2026-11-01T00:00:00Z'));
+    expect(parseInstant('--since', '7d', now)).toEqual(new Date('2026-11-17T10:00:00Z'));
+    expect(parseInstant('--since', undefined, now)).toBeUndefined();
+  });
+  it('refuses times without a zone and anything else', () => {
+    expect(() => parseInstant('--since', '2026-11-01T00:00:00', now)).toThrow(/--since/);
+    expect(() => parseInstant('--since', 'yesterday', now)).toThrow(/--since/);
+  });
+});
+
+describe('Function: windows', () => {
+  it('cuts a long range into 31-day windows the broker accepts', () => {
+    const w = windows(new Date('2026-01-01T00:00:00Z'), new Date('2026-03-15T00:00:00Z'));
+    expect(w.map((x) => x.since.toISOString().slice(0, 10))).toEqual(['2026-01-01', '2026-02-01', '2026-03-04']);
+    expect(w[2]?.until).toEqual(new Date('2026-03-15T00:00:00Z'));
+  });
+});
+
+describe('Function: toCsv', () => {
+  it('quotes fields per RFC 4180 and ends lines with CRLF', () => {
+    expect(csvField('plain')).toBe('plain');
+    expect(csvField('a,b')).toBe('"a,b"');
+    expect(csvField('say "hi"')).toBe('"say ""hi"""');
+    expect(csvField('two\nlines')).toBe('"two\nlines"');
+    expect(toCsv([])).toBe(`${CSV_COLUMNS.join(',')}\r\n`);
+  });
+});
+
+describe('Command: audit', () => {
+  it('lists lifecycle events across grants for an auditor, filtered by who', async () => {
+    const w = cliWorld();
+    const { g1 } = await history(w);
+    const { code, stdout } = await w.run(['audit', '--who', 'carol@corp.com', '--since', '1h']);
+    expect(code).toBe(0);
+    const lines = stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^AT\s+GRANT\s+SEQ\s+EVENT\s+WHO/);
+    expect(lines.slice(1).map((l) => l.split(/\s{2,}/)[3])).toEqual(['approved', 'revoked']);
+    expect(stdout).toContain(g1);
+    expect(w.calls[0]).toContain('actor=carol%40corp.com');
+  });
+
+  it('lists one grant with --grant as JSON', async () => {
+    const w = cliWorld();
+    const { g1 } = await history(w);
+    const { stdout } = await w.run(['audit', '--grant', g1, '--json'], 'alice');
+    const events = JSON.parse(stdout) as GrantEvent[];
+    expect(events.map((e) => e.type)).toEqual(['requested', 'approved', 'approved', 'activated', 'revoked']);
+  });
+
+  it('shows the merged timeline of a grant, waiting while the CloudTrail query runs, with the lag note', async () => {
+    let asked = 0;
+    const w = cliWorld({
+      timeline: async (req) => {
+        asked++;
+        const t: Timeline = {
+          grantId: String(req.query.grant),
+          entries: [
+            {
+              at: '2026-11-24T10:00:00.000Z',
+              kind: 'lifecycle',
+              who: 'alice@corp.com',
+              what: 'requested',
+              service: 'timebox',
+              seq: 1,
+            },
+            ...(asked > 1
+              ? [
+                  {
+                    at: '2026-11-24T10:03:10Z',
+                    kind: 'cloud' as const,
+                    who: 'alice@corp.com',
+                    what: 's3:GetBucketPolicy',
+                    service: 's3',
+                    resource: 'arn:aws:s3:::prod-logs',
+                    sourceIp: '10.1.2.3',
+                    errorCode: 'AccessDenied',
+                    eventId: 'e2',
+                    via: 'grant-session' as const,
+                  },
+                ]
+              : []),
+          ],
+          cloud:
+            asked > 1
+              ? { status: 'complete', window: { from: 'a', until: 'b' }, queryExecutionId: 'q-1' }
+              : { status: 'running', queryExecutionId: 'q-1' },
+          notes: ['CloudTrail delivers events about 5 minutes after the call'],
+        };
+        return { status: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(t) };
+      },
+    });
+    const { code, stdout } = await w.run(['audit', 'tb-01jd4x7z8y9k2m3n4p5q6r7s8t']);
+    expect(code).toBe(0);
+    expect(asked).toBe(2);
+    expect(stdout).toMatch(/TIME\s+WHO\s+EVENT\/ACTION\s+SERVICE\s+RESOURCE\s+SOURCE IP\s+ERROR/);
+    expect(stdout).toMatch(/s3:GetBucketPolicy\s+s3\s+arn:aws:s3:::prod-logs\s+10\.1\.2\.3\s+AccessDenied/);
+    expect(stdout).toContain('note: CloudTrail delivers events about 5 minutes');
+  });
+
+  it('exits 4 when the CloudTrail query is still running after --wait', async () => {
+    const w = cliWorld({
+      timeline: async () => ({
+        status: 200,
+        headers: {},
+        body: JSON.stringify({
+          grantId: 'tb-x',
+          entries: [],
+          cloud: { status: 'running', queryExecutionId: 'q' },
+          notes: [],
+        }),
+      }),
+    });
+    const { code, stdout } = await w.run(['audit', 'tb-01jd4x7z8y9k2m3n4p5q6r7s8t', '--wait', '10s']);
+    expect(code).toBe(4);
+    expect(stdout).toContain('still running');
+  });
+});
+
+describe('Command: audit verify', () => {
+  it('reports every chain intact and exits 0', async () => {
+    const w = cliWorld();
+    await history(w);
+    const { code, stdout } = await w.run(['audit', 'verify', '--since', '1h']);
+    expect(code).toBe(0);
+    expect(stdout).toBe('verified 2 grants: every chain is intact\n');
+  });
+
+  it('names the grant, seq and problem of a break, and exits 1', async () => {
+    const w = cliWorld();
+    const { g1 } = await history(w);
+    const stream = w.events.streams.get(g1) as GrantEvent[];
+    (stream[1] as GrantEvent & { data: { comment?: string } }).data.comment = 'rewritten later';
+    const { code, stdout } = await w.run(['audit', 'verify', '--since', '1h']);
+    expect(code).toBe(1);
+    expect(stdout).toContain(`BROKEN ${g1} seq 2 hash-mismatch: event 2 content does not match its hash`);
+    expect(stdout).toContain('1 break in 1 of 2 grants');
+    const one = await w.run(['audit', 'verify', '--grant', g1, '--json']);
+    expect(one.code).toBe(1);
+    expect(JSON.parse(one.stdout)).toMatchObject({
+      ok: false,
+      broken: [{ grantId: g1, seq: 2, problem: 'hash-mismatch' }],
+    });
+  });
+
+  it('splits ranges longer than the broker accepts', async () => {
+    const w = cliWorld();
+    await history(w);
+    await w.run(['audit', 'verify', '--since', '40d']);
+    expect(w.calls.filter((c) => c.startsWith('GET /v1/audit/verify'))).toHaveLength(2);
+  });
+});
+
+describe('Command: audit export', () => {
+  it('writes CSV with a header and RFC 4180 quoting that reads back to the same values, to a 0600 file', async () => {
+    const w = cliWorld();
+    await history(w);
+    const file = join(mkdtempSync(join(tmpdir(), 'timebox-export-')), 'evidence.csv');
+    const { code } = await w.run(['audit', 'export', '--format', 'csv', '--since', '1h', '--out', file]);
+    expect(code).toBe(0);
+    const rows = readCsv(readFileSync(file, 'utf8'));
+    expect(rows[0]).toEqual([...CSV_COLUMNS]);
+    expect(rows).toHaveLength(1 + w.events.allEvents().length);
+    const requested = rows.find((r) => r[3] === 'requested' && r[6] === 'user-service') as string[];
+    expect(JSON.parse(requested[9] as string).reason).toBe('INC-7, "db" down\nagain');
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+  });
+
+  it('writes one JSON array, or JSON lines, filtered by actor and target', async () => {
+    const w = cliWorld();
+    await history(w);
+    const arr = await w.run(['audit', 'export', '--format', 'json', '--since', '1h', '--actor', 'dan@corp.com']);
+    expect((JSON.parse(arr.stdout) as GrantEvent[]).map((e) => [e.type, e.actor.id])).toEqual([
+      ['approved', 'dan@corp.com'],
+    ]);
+    const lines = await w.run(['audit', 'export', '--format', 'jsonl', '--since', '1h', '--target', 'prod-logs']);
+    const events = lines.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as GrantEvent);
+    expect(new Set(events.map((e) => e.target))).toEqual(new Set(['prod-logs']));
+    expect(events.length).toBeGreaterThan(1);
+  });
+
+  it('refuses an unknown format and a non-auditor', async () => {
+    const w = cliWorld();
+    await history(w);
+    await expect(w.run(['audit', 'export', '--format', 'xml', '--since', '1h'])).rejects.toThrow(/--format/);
+    await expect(w.run(['audit', 'export', '--format', 'csv', '--since', '1h'], 'alice')).rejects.toMatchObject({
+      error: { code: 'AUDIT.AUDITORS_ONLY' },
+    });
+  });
+});
+
+describe('Command: timebox audit (registered)', () => {
+  it('is part of the timebox command and refuses a bad --since before calling the broker', async () => {
+    const r = await runCli(['audit', 'export', '--format', 'csv', '--since', 'last tuesday'], {
+      TIMEBOX_ENDPOINT: 'http://127.0.0.1:9',
+      TIMEBOX_TOKEN: 'x',
+    });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--since');
+  });
+});
