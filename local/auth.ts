@@ -1,0 +1,228 @@
+import { type CryptoKey, decodeProtectedHeader, type JWTPayload, jwtVerify } from 'jose';
+import { DAY, formatDuration, HOUR } from '../core/duration';
+import { TimeboxError } from '../core/errors';
+import { GROUP_NAME } from '../core/policy/schema';
+import { isValidPrincipalId, normalizePrincipalId, type Principal, principal } from '../core/principal';
+import type { ApiRequest } from '../lambdas/api/http';
+import { HttpError } from '../lambdas/api/http';
+
+/**
+ * Local-mode identity: per-user bearer tokens ("session tokens") signed by the broker's local key. `timebox login
+ * --local` mints one (it reads the key from TIMEBOX_HOME, so the broker need not run); the broker verifies it on
+ * every call but /healthz, the JWKS and the revocation feed.
+ *
+ * A session token is typed `timebox-session+jwt`, has the broker URL as audience and a fixed issuer, so it can never
+ * pass as a gRPC grant token (services accept only `typ: JWT` for their own audience), and a grant token, typed
+ * `JWT`, never passes as a session token (RFC 8725 section 3.11, explicit typing).
+ */
+
+export const SESSION_TOKEN_TYPE = 'timebox-session+jwt';
+export const SESSION_ISSUER = 'timebox-local-login';
+export const DEFAULT_SESSION_TTL_MS = 12 * HOUR;
+/** A login lasts at most a week: a token on disk is a credential, and local mode is for trying Timebox out. */
+export const MAX_SESSION_TTL_MS = 7 * DAY;
+
+/** What `login --local` asserts about the user; the policy file's groups are added at decision time. */
+export interface SessionIdentity {
+  id: string;
+  groups: string[];
+  mfa: boolean;
+}
+
+/** Claims of a session token (plus the registered ones jose sets). */
+export interface SessionClaims extends JWTPayload {
+  sub: string;
+  groups: string[];
+  mfa: boolean;
+}
+
+/** Anything that signs with an explicit `typ` (LocalTokenSigner). */
+export interface TypedSigner {
+  sign(claims: Record<string, unknown>, opts?: { typ?: string }): Promise<string>;
+}
+
+/** Checks the identity fields; throws a ValidationError-like TimeboxError naming the field. */
+export function checkIdentity(who: SessionIdentity): SessionIdentity {
+  if (!isValidPrincipalId(who.id))
+    throw new TimeboxError('invalid', 'LOGIN.INVALID_PRINCIPAL', `"${who.id}" is not a principal id`);
+  for (const g of who.groups)
+    if (!GROUP_NAME.test(g))
+      throw new TimeboxError('invalid', 'LOGIN.INVALID_GROUP', `"${g}" is not a group name (a-z, 0-9, _ and -)`);
+  return { id: normalizePrincipalId(who.id), groups: [...new Set(who.groups)].sort(), mfa: who.mfa };
+}
+
+/** Mints a session token for `audience` (the broker URL), valid for `ttlMs` from `now`. */
+export async function mintSessionToken(
+  signer: TypedSigner,
+  args: { who: SessionIdentity; audience: string; ttlMs: number; now: Date },
+): Promise<{ token: string; expiresAt: Date }> {
+  const who = checkIdentity(args.who);
+  if (!(args.ttlMs >= 60_000 && args.ttlMs <= MAX_SESSION_TTL_MS))
+    throw new TimeboxError(
+      'invalid',
+      'LOGIN.INVALID_TTL',
+      `a login lasts between 1m and ${formatDuration(MAX_SESSION_TTL_MS)}, not ${formatDuration(args.ttlMs)}`,
+    );
+  const iat = Math.floor(args.now.getTime() / 1000);
+  const exp = iat + Math.floor(args.ttlMs / 1000);
+  const claims: SessionClaims = {
+    iss: SESSION_ISSUER,
+    sub: who.id,
+    aud: args.audience,
+    iat,
+    nbf: iat,
+    exp,
+    groups: who.groups,
+    mfa: who.mfa,
+  };
+  return { token: await signer.sign(claims, { typ: SESSION_TOKEN_TYPE }), expiresAt: new Date(exp * 1000) };
+}
+
+/** What the transport puts in `ApiRequest.auth`: the verified caller, or why the bearer token was refused. */
+export type LocalAuth = { identity: SessionIdentity } | { error: TimeboxError };
+
+const BEARER = /^Bearer +([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/i;
+// A session token is a few hundred characters; anything far larger is refused before any parsing.
+const MAX_TOKEN_CHARS = 4096;
+// Verified tokens are remembered (the signature is checked once per token, not once per call); expiry is still
+// checked on every call.
+const CACHE_SIZE = 1024;
+
+const refuse = (code: string, message: string): TimeboxError =>
+  new HttpError(401, 'unauthenticated', code, message, {}, { 'www-authenticate': 'Bearer realm="timebox"' });
+
+/**
+ * Verifies session tokens against the broker's public key. Every refusal is a 401 with a stable code; the reason a
+ * token failed is named (expired, wrong key, wrong type...), which helps the user and tells an attacker nothing
+ * they could not decode from the token themselves.
+ */
+export class SessionVerifier {
+  private readonly cache = new Map<string, { identity: SessionIdentity; expMs: number }>();
+  private readonly audiences: string[];
+  private readonly now: () => Date;
+
+  constructor(private readonly opts: { key: CryptoKey; audiences: string[]; now?: () => Date }) {
+    if (opts.audiences.length === 0) throw new Error('SessionVerifier needs at least one audience');
+    this.audiences = opts.audiences.map((a) => a.replace(/\/+$/, ''));
+    this.now = opts.now ?? (() => new Date());
+  }
+
+  /** The `authorization` header's verdict, or undefined when there is no header (the route decides if it needs one). */
+  async fromHeader(authorization: string | undefined): Promise<LocalAuth | undefined> {
+    if (authorization === undefined) return undefined;
+    if (authorization.length > MAX_TOKEN_CHARS)
+      return { error: refuse('AUTH.MALFORMED_TOKEN', 'the bearer token is too long') };
+    const token = BEARER.exec(authorization.trim())?.[1];
+    if (!token)
+      return { error: refuse('AUTH.MALFORMED_TOKEN', 'the authorization header is not "Bearer <session token>"') };
+    return this.verify(token);
+  }
+
+  /** Verifies one token: signature (ES256 only), type, issuer, audience, expiry, and the identity claims. */
+  async verify(token: string): Promise<LocalAuth> {
+    const nowMs = this.now().getTime();
+    const cached = this.cache.get(token);
+    if (cached) {
+      if (cached.expMs > nowMs) return { identity: cached.identity };
+      this.cache.delete(token);
+      return { error: expired() };
+    }
+    let header: { alg?: unknown; typ?: unknown };
+    try {
+      header = decodeProtectedHeader(token);
+    } catch {
+      return { error: refuse('AUTH.MALFORMED_TOKEN', 'the bearer token is not a JWT') };
+    }
+    if (header.alg !== 'ES256')
+      return { error: refuse('AUTH.BAD_ALGORITHM', 'session tokens are signed with ES256; this one is not') };
+    if (header.typ !== SESSION_TOKEN_TYPE)
+      return {
+        error: refuse(
+          'AUTH.WRONG_TOKEN_TYPE',
+          `this is not a session token (typ ${JSON.stringify(header.typ ?? null)}); run timebox login --local`,
+        ),
+      };
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, this.opts.key, {
+        algorithms: ['ES256'],
+        typ: SESSION_TOKEN_TYPE,
+        issuer: SESSION_ISSUER,
+        audience: this.audiences,
+        requiredClaims: ['exp', 'iat', 'sub'],
+        currentDate: new Date(nowMs),
+        // The broker and the CLI that minted the token usually share one clock; a little slack only for nbf/iat.
+        clockTolerance: 5,
+      }));
+    } catch (e) {
+      return { error: refusal(e) };
+    }
+    // jose tolerates clock skew on exp too; the exact instant is enforced here: a login never outlives its expiry.
+    const expMs = (payload.exp as number) * 1000;
+    if (expMs <= nowMs) return { error: expired() };
+    const identity = identityOf(payload);
+    if (!identity) return { error: refuse('AUTH.INVALID_CLAIMS', 'the session token claims are malformed') };
+    if (this.cache.size >= CACHE_SIZE) {
+      const oldest = this.cache.keys().next();
+      if (!oldest.done) this.cache.delete(oldest.value);
+    }
+    this.cache.set(token, { identity, expMs });
+    return { identity };
+  }
+}
+
+function expired(): TimeboxError {
+  return refuse('AUTH.TOKEN_EXPIRED', 'the session token has expired; run timebox login --local again');
+}
+
+function refusal(e: unknown): TimeboxError {
+  const code = (e as { code?: unknown })?.code;
+  const claim = (e as { claim?: unknown })?.claim;
+  switch (code) {
+    case 'ERR_JWT_EXPIRED':
+      return expired();
+    case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
+      return refuse(
+        'AUTH.BAD_SIGNATURE',
+        "the session token was not signed by this broker's key (log in with the broker's TIMEBOX_HOME)",
+      );
+    case 'ERR_JOSE_ALG_NOT_ALLOWED':
+    case 'ERR_JOSE_NOT_SUPPORTED':
+      return refuse('AUTH.BAD_ALGORITHM', 'session tokens are signed with ES256; this one is not');
+    case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
+      if (claim === 'aud')
+        return refuse('AUTH.WRONG_AUDIENCE', 'the session token is for another broker URL; log in to this one');
+      if (claim === 'typ') return refuse('AUTH.WRONG_TOKEN_TYPE', 'this is not a session token');
+      if (claim === 'nbf' || claim === 'iat') return refuse('AUTH.NOT_YET_VALID', 'the session token is not valid yet');
+      return refuse('AUTH.INVALID_CLAIMS', `the session token's ${String(claim ?? 'claims')} claim is not valid`);
+    default:
+      return refuse('AUTH.MALFORMED_TOKEN', 'the bearer token is not a valid session token');
+  }
+}
+
+function identityOf(p: JWTPayload): SessionIdentity | undefined {
+  const groups = p.groups;
+  if (typeof p.sub !== 'string' || !isValidPrincipalId(p.sub)) return undefined;
+  if (!Array.isArray(groups) || groups.length > 100) return undefined;
+  if (!groups.every((g) => typeof g === 'string' && GROUP_NAME.test(g))) return undefined;
+  if (typeof p.mfa !== 'boolean') return undefined;
+  return { id: normalizePrincipalId(p.sub), groups: groups as string[], mfa: p.mfa };
+}
+
+/**
+ * The API's `authenticate` for local mode: reads only `req.auth`, which the HTTP adapter filled from the verified
+ * bearer token, and adds the transport facts (source IP, user agent) to the principal.
+ */
+export async function localAuthenticate(req: ApiRequest): Promise<Principal> {
+  const auth = req.auth as LocalAuth | undefined;
+  if (auth === undefined)
+    throw refuse('AUTH.MISSING_TOKEN', 'this call needs a bearer token: run timebox login --local --as <you>');
+  if ('error' in auth) throw auth.error;
+  return principal({
+    id: auth.identity.id,
+    groups: auth.identity.groups,
+    mfa: auth.identity.mfa,
+    ...(req.sourceIp ? { sourceIp: req.sourceIp } : {}),
+    ...(req.userAgent ? { userAgent: req.userAgent } : {}),
+  });
+}
