@@ -1,4 +1,4 @@
-import * as z from 'zod/mini';
+import * as z from '../zod';
 import { ValidationError } from '../../core/errors';
 import type { EventType } from '../../core/grant/events';
 import { isValidPrincipalId, normalizePrincipalId } from '../../core/principal';

@@ -1,4 +1,4 @@
-import * as z from 'zod/mini';
+import * as z from '../zod';
 import type { Clock } from '../../core/clock';
 import { isTimeboxError } from '../../core/errors';
 import type { GrantService } from '../../core/grant/service';
