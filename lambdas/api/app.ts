@@ -1,3 +1,4 @@
+import { type CloudActionSource, grantTimeline } from '../../adapters/aws/athena';
 import { revocationFeed } from '../../adapters/grpc/revocations';
 import * as z from '../../adapters/zod';
 import type { Clock } from '../../core/clock';
@@ -5,7 +6,7 @@ import type { Decision } from '../../core/decide';
 import { parseDuration } from '../../core/duration';
 import { isTimeboxError, type TimeboxError } from '../../core/errors';
 import type { GrantService, RequestOutcome } from '../../core/grant/service';
-import type { Grant } from '../../core/grant/state';
+import { foldGrant, type Grant } from '../../core/grant/state';
 import { isGrantId } from '../../core/ids';
 import type { CompiledPolicy } from '../../core/policy/compile';
 import type { EventStore, IssuedCredential, Log, ProjectionStore, TokenSigner } from '../../core/ports';
@@ -37,6 +38,8 @@ export interface ApiDeps {
   clock: Clock;
   log: Log;
   policy: () => CompiledPolicy;
+  /** AWS calls made under a grant (CloudTrail through Athena); absent locally, where timelines are lifecycle only. */
+  cloudActions?: CloudActionSource;
 }
 
 // ---- bodies and queries --------------------------------------------------------------------------------------
@@ -123,6 +126,7 @@ const VerifyQuery = z.strictObject({
   since: z.optional(instant),
   until: z.optional(instant),
 });
+const TimelineQuery = z.strictObject({ grant: z.string().check(z.maxLength(64)) });
 const NoQuery = z.strictObject({});
 
 /** The widest audit window one query may span; DynamoDB reads one `byTime` partition per day. */
@@ -291,6 +295,17 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     },
     { method: 'GET', path: '/v1/audit', handle: (ctx) => audit(deps, ctx) },
     { method: 'GET', path: '/v1/audit/verify', handle: (ctx) => verify(deps, ctx) },
+    {
+      // One grant's lifecycle events and AWS calls, merged; the same visibility as the grant itself.
+      method: 'GET',
+      path: '/v1/audit/timeline',
+      handle: async (ctx) => {
+        const q = parseQuery(TimelineQuery, ctx.req.query);
+        if (!isGrantId(q.grant)) throw notFound(q.grant);
+        const events = await service.history(q.grant, ctx.who);
+        return ok(ctx, await grantTimeline(foldGrant(events), events, deps.cloudActions));
+      },
+    },
     {
       method: 'GET',
       path: '/.well-known/jwks.json',

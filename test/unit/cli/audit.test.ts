@@ -3,12 +3,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { Timeline } from '../../../adapters/aws/athena';
+import {
+  CLOUDTRAIL_LAG_NOTE,
+  type CloudActionSource,
+  NOT_CONFIGURED_NOTE,
+  type Timeline,
+} from '../../../adapters/aws/athena';
 import { ApiClient } from '../../../cli/client';
 import { CSV_COLUMNS, csvField, parseInstant, registerAudit, toCsv, windows } from '../../../cli/commands/audit';
+import { TimeboxError } from '../../../core/errors';
 import type { GrantEvent } from '../../../core/grant/events';
-import { principal } from '../../../core/principal';
-import type { ApiRequest, ApiResponse } from '../../../lambdas/api/app';
+import { type Principal, principal } from '../../../core/principal';
+import { type ApiRequest, type ApiResponse, createApi } from '../../../lambdas/api/app';
 import { runCli } from '../../helpers/cli';
 import { alice, carol, dan, requestDummy } from '../../helpers/world';
 import { apiWorld } from '../lambdas/api-world';
@@ -20,10 +26,30 @@ const ENDPOINT = 'http://127.0.0.1:8787';
  * The CLI against the real API handler in process: fetch is replaced by a call of the handler, and the bearer
  * token names the caller (what the local broker's authenticator does with real tokens).
  */
-function cliWorld(opts: { timeline?: (req: ApiRequest) => Promise<ApiResponse> } = {}) {
-  const w = apiWorld();
+function cliWorld(opts: { timeline?: (req: ApiRequest) => Promise<ApiResponse>; cloud?: CloudActionSource } = {}) {
+  const base = apiWorld();
+  // The same API, with a cloud source when the test gives one (the deployed API has Athena; the local one has not).
+  const w = opts.cloud
+    ? {
+        ...base,
+        api: createApi({
+          service: base.service,
+          authenticate: async (req) => {
+            if (!req.auth) throw new TimeboxError('unauthenticated', 'IDENTITY.UNMAPPED', 'no verified caller');
+            return req.auth as Principal;
+          },
+          signer: base.signer,
+          projections: base.projections,
+          events: base.events,
+          clock: base.clock,
+          log: base.log,
+          policy: base.policy,
+          cloudActions: opts.cloud,
+        }),
+      }
+    : base;
   const calls: string[] = [];
-  const people = { audrey: AUDREY, alice };
+  const people = { audrey: AUDREY, alice, mallory: principal({ id: 'mallory@corp.com' }) };
   vi.stubGlobal('fetch', async (url: URL | string, init: RequestInit) => {
     const u = new URL(String(url));
     calls.push(`${init.method} ${u.pathname}${u.search}`);
@@ -43,7 +69,7 @@ function cliWorld(opts: { timeline?: (req: ApiRequest) => Promise<ApiResponse> }
     const res = u.pathname === '/v1/audit/timeline' && opts.timeline ? await opts.timeline(req) : await w.api(req);
     return new Response(res.body, { status: res.status, headers: res.headers });
   });
-  const run = async (args: string[], as: 'audrey' | 'alice' = 'audrey') => {
+  const run = async (args: string[], as: 'audrey' | 'alice' | 'mallory' = 'audrey') => {
     let stdout = '';
     process.exitCode = undefined;
     const program = new Command('timebox').exitOverride();
@@ -238,6 +264,63 @@ describe('Command: audit', () => {
     const { code, stdout } = await w.run(['audit', 'tb-01jd4x7z8y9k2m3n4p5q6r7s8t', '--wait', '10s']);
     expect(code).toBe(4);
     expect(stdout).toContain('still running');
+  });
+});
+
+describe('Route: GET /v1/audit/timeline', () => {
+  it('answers the requester with lifecycle events only, and says why, when no cloud source is configured', async () => {
+    const w = cliWorld();
+    const { g2 } = await history(w);
+    const { code, stdout } = await w.run(['audit', g2, '--json'], 'alice');
+    expect(code).toBe(0);
+    const t = JSON.parse(stdout) as Timeline;
+    expect(t.cloud.status).toBe('not-configured');
+    expect(t.notes).toEqual([NOT_CONFIGURED_NOTE]);
+    expect(t.entries.map((e) => e.what)).toEqual((await w.events.read(g2)).map((e) => e.type));
+  });
+
+  it('merges the cloud source in when there is one', async () => {
+    const calls: string[] = [];
+    const w = cliWorld({
+      cloud: {
+        forGrant: async (g) => {
+          calls.push(g.id);
+          return {
+            queryExecutionId: 'q-7',
+            window: { from: g.activatedAt ?? '', until: g.expiresAt ?? '' },
+            truncated: false,
+            actions: [
+              {
+                at: `${new Date(Date.parse(g.activatedAt ?? '') + 5000).toISOString().slice(0, 19)}Z`,
+                eventId: 'e1',
+                eventSource: 'sts.amazonaws.com',
+                eventName: 'GetCallerIdentity',
+                region: 'us-east-1',
+                sourceIp: '10.1.2.3',
+                sourceIdentity: 'alice@corp.com',
+                resources: [],
+                via: 'grant-session',
+              },
+            ],
+          };
+        },
+      },
+    });
+    const { g2 } = await history(w);
+    const { stdout } = await w.run(['audit', g2]);
+    expect(calls).toEqual([g2]);
+    expect(stdout).toMatch(/alice@corp\.com\s+sts:GetCallerIdentity\s+sts\s+10\.1\.2\.3/);
+    expect(stdout).toContain(`note: ${CLOUDTRAIL_LAG_NOTE}`);
+  });
+
+  it('answers 404 to someone who may not read the grant, as for a grant that does not exist', async () => {
+    const w = cliWorld();
+    const { g2 } = await history(w);
+    await expect(w.run(['audit', g2], 'mallory')).rejects.toMatchObject({
+      status: 404,
+      error: { code: 'GRANT.NOT_FOUND' },
+    });
+    await expect(w.run(['audit', 'not-a-grant'], 'alice')).rejects.toMatchObject({ status: 404 });
   });
 });
 
