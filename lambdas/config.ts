@@ -30,6 +30,26 @@ export const ENV = {
    * is used. Revocation calls IAM directly in this account and through `timebox/timebox-revoker` in all others.
    */
   accountId: 'TIMEBOX_ACCOUNT_ID',
+  /** Athena workgroup of the audit trail (stacks/audit.ts); absent: timelines show lifecycle events only. */
+  athenaWorkgroup: 'TIMEBOX_ATHENA_WORKGROUP',
+  /** Glue database holding the `cloudtrail` table. */
+  athenaDatabase: 'TIMEBOX_ATHENA_DATABASE',
+  /** Comma-separated regions the CloudTrail table projects (timebox:auditRegions). */
+  auditRegions: 'TIMEBOX_AUDIT_REGIONS',
+  /** ARN of the secret holding the Slack app's signing secret (plain text). */
+  slackSigningSecretArn: 'TIMEBOX_SLACK_SIGNING_SECRET_ARN',
+  /** ARN of the secret holding the Slack bot token (xoxb-..., plain text). */
+  slackBotTokenArn: 'TIMEBOX_SLACK_BOT_TOKEN_ARN',
+  /** ARN of the secret holding the Slack user id -> principal mapping (JSON). */
+  slackUsersArn: 'TIMEBOX_SLACK_USERS_ARN',
+  /** Slack channel id approval requests and notices go to (not a secret). */
+  slackChannel: 'TIMEBOX_SLACK_CHANNEL',
+  /** Slack workspace (team) id; when set, interactions from other workspaces are refused. */
+  slackTeamId: 'TIMEBOX_SLACK_TEAM_ID',
+  /** ARN of the secret holding the signed webhooks (JSON: [{name, url, secret, events?}]). */
+  webhooksSecretArn: 'TIMEBOX_WEBHOOKS_SECRET_ARN',
+  /** How long before a request lapses or a grant expires the notifier reminds (default 15m). */
+  reminderLead: 'TIMEBOX_REMINDER_LEAD',
 } as const;
 
 export type EnvName = (typeof ENV)[keyof typeof ENV];
@@ -48,7 +68,10 @@ export function parseEnv<T extends zc.$ZodType>(schema: T, env: NodeJS.ProcessEn
  * Which variables each Lambda reads (lambdas/runtime.ts and each entry's schema). `required` must be set by the
  * stack; `optional` have defaults or switch a feature off when absent. AWS_REGION is set by Lambda itself.
  */
-export const LAMBDA_ENV: Record<'api' | 'revoke' | 'sweeper', { required: EnvName[]; optional: EnvName[] }> = {
+export const LAMBDA_ENV: Record<
+  'api' | 'revoke' | 'sweeper' | 'notifier' | 'slack',
+  { required: EnvName[]; optional: EnvName[] }
+> = {
   api: {
     required: [
       ENV.eventsTable,
@@ -61,7 +84,16 @@ export const LAMBDA_ENV: Record<'api' | 'revoke' | 'sweeper', { required: EnvNam
       ENV.kmsKeyId,
       ENV.identity,
     ],
-    optional: [ENV.policyFile, ENV.tokenTtl, ENV.gcp, ENV.accountId, ENV.eventBus],
+    optional: [
+      ENV.policyFile,
+      ENV.tokenTtl,
+      ENV.gcp,
+      ENV.accountId,
+      ENV.eventBus,
+      ENV.athenaWorkgroup,
+      ENV.athenaDatabase,
+      ENV.auditRegions,
+    ],
   },
   revoke: {
     required: [
@@ -86,5 +118,26 @@ export const LAMBDA_ENV: Record<'api' | 'revoke' | 'sweeper', { required: EnvNam
       ENV.revokeFunctionArn,
     ],
     optional: [ENV.policyFile, ENV.tokenTtl, ENV.gcp, ENV.accountId, ENV.eventBus],
+  },
+  /** Lifecycle events from the bus to Slack and signed webhooks; reminders on a schedule (reads the projection). */
+  notifier: {
+    required: [ENV.grantsTable],
+    optional: [ENV.slackBotTokenArn, ENV.slackUsersArn, ENV.slackChannel, ENV.webhooksSecretArn, ENV.reminderLead],
+  },
+  /** Slack's interactivity endpoint: approve/deny through GrantService, so it has the common part too. */
+  slack: {
+    required: [
+      ENV.eventsTable,
+      ENV.grantsTable,
+      ENV.issuer,
+      ENV.schedulerGroup,
+      ENV.schedulerRoleArn,
+      ENV.schedulerDlqArn,
+      ENV.revokeFunctionArn,
+      ENV.slackSigningSecretArn,
+      ENV.slackUsersArn,
+      ENV.eventBus,
+    ],
+    optional: [ENV.policyFile, ENV.tokenTtl, ENV.gcp, ENV.accountId, ENV.slackTeamId],
   },
 };
