@@ -1,4 +1,5 @@
 import { formatDuration } from '../core/duration';
+import type { GrantEvent } from '../core/grant/events';
 import type { Grant } from '../core/grant/state';
 
 /** Plain-text table with a header row; columns padded to their widest cell. */
@@ -76,4 +77,70 @@ export function grantDetails(g: Grant, now: Date): string {
   const present = rows.filter((r): r is [string, string] => r[1] !== undefined);
   const width = Math.max(...present.map(([k]) => k.length));
   return present.map(([k, v]) => `${`${k}:`.padEnd(width + 2)}${v}`).join('\n');
+}
+
+/** One line saying where a grant stands, for `request`, `--wait` and the decision commands. */
+export function statusLine(g: Grant, now: Date): string {
+  switch (g.status) {
+    case 'pending': {
+      const need = g.approval
+        ? `${g.approvals.length}/${g.approval.count} approvals from ${g.approval.from.join(', ')}`
+        : 'a decision';
+      return `${g.id} pending: ${need} (lapses ${relative(g.pendingUntil, now)})`;
+    }
+    case 'approved':
+      return `${g.id} approved: starts ${relative(g.startAt ?? g.requestedAt, now)}`;
+    case 'active':
+      return `${g.id} active on ${g.target.name} until ${g.expiresAt} (${relative(g.expiresAt, now)})`;
+    default:
+      return `${g.id} ${g.status}${g.endedBy ? ` by ${g.endedBy}` : ''}${g.endReason ? `: ${g.endReason}` : ''}`;
+  }
+}
+
+/** What the requester can do next with a grant, as commands to copy. */
+export function nextSteps(g: Grant): string[] {
+  if (g.status === 'pending') return [`ask an approver to run: timebox approve ${g.id}`];
+  if (g.status !== 'active') return [];
+  switch (g.target.kind) {
+    case 'grpc':
+      return [`token for the service: timebox token ${g.id}`];
+    case 'aws-role':
+      return [`credentials: timebox credentials ${g.id}`, `console: timebox console ${g.id}`];
+    case 'gcp-role':
+      return [`binding details: timebox credentials ${g.id}`];
+  }
+}
+
+/** A lifecycle event as a table row for `show`: sequence, time, type, actor, and what it says. */
+export function eventRow(e: GrantEvent): string[] {
+  return [String(e.seq), e.at, e.type, e.actor.id, eventDetail(e)];
+}
+
+export const EVENT_HEADERS = ['SEQ', 'AT', 'EVENT', 'ACTOR', 'DETAIL'];
+
+function eventDetail(e: GrantEvent): string {
+  switch (e.type) {
+    case 'requested':
+      return `${e.data.decision}${e.data.rule ? ` (rule ${e.data.rule})` : ''}${e.data.reasons.length ? `: ${e.data.reasons.map((r) => r.code).join(', ')}` : ''}`;
+    case 'approved':
+      return `${e.data.approvals}/${e.data.required}${e.data.comment ? `: ${e.data.comment}` : ''}`;
+    case 'denied':
+      return e.data.comment;
+    case 'cancelled':
+      return e.data.comment ?? '';
+    case 'lapsed':
+      return e.data.reason.code;
+    case 'activated':
+      return `until ${e.data.expiresAt}`;
+    case 'credentials-issued':
+      return `${e.data.kind}, until ${e.data.expiresAt}`;
+    case 'revoked':
+      return e.data.reason;
+    case 'expired':
+      return `at ${e.data.expiresAt}`;
+    case 'access-failed':
+      return `${e.data.step}: ${e.data.error.code}`;
+    default:
+      return '';
+  }
 }

@@ -1,8 +1,13 @@
 import { Command, CommanderError } from 'commander';
 import { isTimeboxError } from '../core/errors';
+import { registerAccess } from './commands/access';
 import { registerAudit } from './commands/audit';
 import { registerCheck } from './commands/check';
+import { registerGrants } from './commands/grants';
+import { registerLogin } from './commands/login';
 import { registerPlan } from './commands/plan';
+import { registerRequest } from './commands/request';
+import { registerServe } from './commands/serve';
 import { CliError, EXIT } from './errors';
 
 /** Builds the `timebox` command tree. Each command group registers itself; see cli/commands/. */
@@ -11,6 +16,11 @@ export function buildProgram(): Command {
     .description('Just-in-time, time-boxed access for AWS, GCP and gRPC services')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
+  registerRequest(program);
+  registerGrants(program);
+  registerAccess(program);
+  registerLogin(program);
+  registerServe(program);
   registerCheck(program);
   registerPlan(program);
   registerAudit(program);

@@ -1,0 +1,101 @@
+import { existsSync } from 'node:fs';
+import type { Command } from 'commander';
+import { LocalTokenSigner } from '../../adapters/local/signer';
+import { formatDuration } from '../../core/duration';
+import { isTimeboxError } from '../../core/errors';
+import { DEFAULT_SESSION_TTL_MS, MAX_SESSION_TTL_MS, mintSessionToken } from '../../local/auth';
+import { resolveHome, signingKeyPath } from '../../local/paths';
+import { resolveEndpoint, saveToken } from '../endpoint';
+import { CliError } from '../errors';
+import { collect, durationFlag, err, out, printJson, run } from './shared';
+
+interface LoginOpts {
+  local?: boolean;
+  as: string;
+  mfa?: boolean;
+  group: string[];
+  print?: boolean;
+  ttl?: string;
+  home?: string;
+  endpoint?: string;
+  json?: boolean;
+}
+
+/**
+ * `timebox login --local`: mints a session token with the local broker's key, read from TIMEBOX_HOME (so the broker
+ * need not be running), for the endpoint's URL as audience, and saves it for that endpoint (mode 0600), or with
+ * `--print` writes it to stdout instead. Whoever can
+ * read the key file can be anyone locally: that is what local mode is, a single-user trial. Deployments have no
+ * login: the CLI signs with AWS credentials (SigV4).
+ */
+export function registerLogin(program: Command): void {
+  program
+    .command('login')
+    .description('get a session token for a local broker (deployments use your AWS credentials instead)')
+    .option('--local', 'sign the token with the local broker key in TIMEBOX_HOME (the only kind of login)')
+    .requiredOption('--as <principal>', 'who you are, e.g. alice@corp.com')
+    .option('--mfa', 'the session counts as MFA (rules and approvals that require MFA)')
+    .option('--group <name>', 'a group your identity provider would assert (repeatable)', collect, [])
+    .option(
+      '--ttl <duration>',
+      `how long the login lasts (default ${formatDuration(DEFAULT_SESSION_TTL_MS)}, at most ${formatDuration(MAX_SESSION_TTL_MS)})`,
+    )
+    .option('--print', 'print the token on stdout instead of saving it (TIMEBOX_TOKEN=$(timebox login ... --print))')
+    .option('--home <dir>', 'the broker data directory (default: TIMEBOX_HOME, then ./.timebox)')
+    .option('--endpoint <url>', 'broker URL the token is for (default: TIMEBOX_ENDPOINT, then http://127.0.0.1:8787)')
+    .option('--json', 'print one JSON document on stdout')
+    .action(async (opts: LoginOpts) =>
+      run(opts, async () => {
+        if (!opts.local)
+          throw new CliError(
+            'login needs --local: only a local broker has logins; against a deployment the CLI signs each call with your AWS credentials (SigV4)',
+          );
+        const ttlMs = opts.ttl === undefined ? DEFAULT_SESSION_TTL_MS : durationFlag('--ttl', opts.ttl).ms;
+        const endpoint = resolveEndpoint(opts.endpoint);
+        const home = opts.home ?? resolveHome();
+        const keyFile = signingKeyPath(home);
+        const created = !existsSync(keyFile);
+        let signer: LocalTokenSigner;
+        try {
+          signer = await LocalTokenSigner.fromFile(keyFile);
+        } catch (e) {
+          throw new CliError(isTimeboxError(e) ? e.message : `cannot read ${keyFile}: ${(e as Error).message}`);
+        }
+        if (created)
+          err(
+            `timebox: created a new signing key at ${keyFile}; the broker must run with the same TIMEBOX_HOME (${home})`,
+          );
+        let minted: Awaited<ReturnType<typeof mintSessionToken>>;
+        try {
+          minted = await mintSessionToken(signer, {
+            who: { id: opts.as, groups: opts.group, mfa: opts.mfa === true },
+            audience: endpoint.origin,
+            ttlMs,
+            now: new Date(),
+          });
+        } catch (e) {
+          if (!isTimeboxError(e)) throw e;
+          const flag = e.code === 'LOGIN.INVALID_GROUP' ? '--group' : e.code === 'LOGIN.INVALID_TTL' ? '--ttl' : '--as';
+          throw new CliError(`${flag}: ${e.message}`);
+        }
+        // --print leaves the saved login alone, so one shell can hold several identities in TIMEBOX_TOKEN.
+        const file = opts.print ? undefined : saveToken(endpoint, minted.token);
+        const summary = {
+          endpoint: endpoint.origin,
+          principal: opts.as.trim().toLowerCase(),
+          groups: [...new Set(opts.group)].sort(),
+          mfa: opts.mfa === true,
+          expiresAt: minted.expiresAt.toISOString(),
+          ...(file ? { tokenFile: file } : {}),
+        };
+        if (opts.json) return printJson({ ...summary, ...(opts.print ? { token: minted.token } : {}) });
+        if (opts.print) {
+          out(minted.token);
+          return;
+        }
+        out(
+          `logged in to ${summary.endpoint} as ${summary.principal}${summary.mfa ? ' (MFA)' : ''}${summary.groups.length ? `, groups ${summary.groups.join(', ')}` : ''}, until ${summary.expiresAt}; token saved in ${file}`,
+        );
+      }),
+    );
+}

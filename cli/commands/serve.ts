@@ -1,0 +1,89 @@
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import type * as LocalBroker from '../../local/broker';
+import { examplePolicyPath, resolveHome } from '../../local/paths';
+import { CliError } from '../errors';
+import { durationFlag } from './shared';
+
+interface ServeOpts {
+  config?: string;
+  host: string;
+  port?: string;
+  home?: string;
+  allowRemote?: boolean;
+  publicUrl?: string;
+  sweepInterval: string;
+  tokenTtl: string;
+  verbose?: boolean;
+}
+
+/** `--port`, else PORT, else 8787. */
+export function servePort(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): number {
+  const raw = flag ?? env.PORT ?? '8787';
+  const from = flag === undefined ? (env.PORT === undefined ? 'the default' : 'PORT') : '--port';
+  if (!/^\d{1,5}$/.test(raw) || Number(raw) > 65535) throw new CliError(`${from}: "${raw}" is not a port (0-65535)`);
+  return Number(raw);
+}
+
+/**
+ * `timebox serve` (`npm start`): the local broker in the foreground until Ctrl-C. Everything it needs (dynalite,
+ * the HTTP server, the runtime) is loaded only here, so every other command starts without it.
+ */
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('run the local broker (what npm start runs): the API on http://127.0.0.1:8787, state in ./.timebox')
+    .option('-c, --config <file>', 'access policy file (default: the shipped access.example.yaml)')
+    .option('--host <address>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port (default: PORT, then 8787; 0 picks a free one)')
+    .option('--home <dir>', 'data directory: signing key, grants and audit (default: TIMEBOX_HOME, then ./.timebox)')
+    .option('--allow-remote', 'allow --host beyond loopback (bearer tokens then travel in plain http)')
+    .option('--public-url <url>', 'the URL clients use when it is not http://<host>:<port> (a TLS proxy in front)')
+    .option('--sweep-interval <duration>', 'how often the sweeper runs', '15s')
+    .option('--token-ttl <duration>', 'lifetime of each gRPC token (never beyond its grant)', '5m')
+    .option('--verbose', 'log every API call')
+    .action(async (opts: ServeOpts) => {
+      const port = servePort(opts.port);
+      const sweepIntervalMs = durationFlag('--sweep-interval', opts.sweepInterval).ms;
+      const tokenTtlMs = durationFlag('--token-ttl', opts.tokenTtl).ms;
+      if (opts.publicUrl !== undefined && !/^https?:\/\/[^/]+\/?$/.test(opts.publicUrl))
+        throw new CliError(
+          `--public-url: "${opts.publicUrl}" is not an http(s) origin such as https://timebox.corp.example`,
+        );
+      // Loaded here only: dynalite, the server and the AWS SDK stay out of every other command's start-up.
+      const { banner, startLocalBroker } = require('../../local/broker') as typeof LocalBroker;
+      const home = opts.home ? resolve(opts.home) : resolveHome();
+      const example = examplePolicyPath();
+      const configFile = opts.config ? resolve(opts.config) : example;
+      if (!configFile)
+        throw new CliError('--config: no policy file given and the shipped access.example.yaml is not next to the CLI');
+      const broker = await startLocalBroker({
+        home,
+        configFile,
+        host: opts.host,
+        port,
+        ...(opts.allowRemote ? { allowRemote: true } : {}),
+        ...(opts.publicUrl ? { publicUrl: opts.publicUrl } : {}),
+        sweepIntervalMs,
+        tokenTtlMs,
+        ...(opts.verbose ? { verbose: true } : {}),
+        out: process.stdout,
+      }).catch((e: unknown) => {
+        throw new CliError((e as Error).message);
+      });
+      process.stdout.write(`${banner(broker, { configFile, home, exampleConfig: !opts.config })}\n`);
+      await new Promise<void>((done) => {
+        const stop = () => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          process.stdout.write('stopping the broker\n');
+          broker.close().then(done, (e: unknown) => {
+            process.stderr.write(`timebox: ${(e as Error).message}\n`);
+            done();
+          });
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+    });
+}
