@@ -3,7 +3,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { DETAIL_TYPES } from '../../adapters/notify/detail';
 import { ENV } from '../../lambdas/config';
 import { REMINDERS_INPUT } from '../../lambdas/notifier/handler';
-import type { BrokerContext } from '../../stacks/policies';
+import { Notifications, notifierPolicy, parseNotificationsConfig, slackPolicy } from '../../stacks/events';
+import { type BrokerContext, wildcardAllows } from '../../stacks/policies';
+import { fakeBundles } from './helpers/pulumi-mocks';
 
 /**
  * The Notifications component under Pulumi mocks: every resource is recorded with its inputs, computed values
@@ -101,8 +103,6 @@ const CONTEXT: BrokerContext = {
 
 async function declare(raw: Record<string, string>) {
   resources.length = 0;
-  const { Notifications, parseNotificationsConfig } = await import('../../stacks/events');
-  const { fakeBundles } = await import('./helpers/pulumi-mocks');
   const n = new Notifications('notify', {
     namePrefix: 'timebox-prod',
     account: ACCOUNT,
@@ -150,7 +150,6 @@ const FULL = {
 
 describe('Function: parseNotificationsConfig', () => {
   it('names every bad key', async () => {
-    const { parseNotificationsConfig } = await import('../../stacks/events');
     expect(() =>
       parseNotificationsConfig({
         slack: '{"channel":"general"}',
@@ -168,8 +167,6 @@ describe('Function: parseNotificationsConfig', () => {
 
 describe('IAM documents', () => {
   it('lets each function read exactly its own secrets, and the notifier nothing it does not use', async () => {
-    const { notifierPolicy, slackPolicy } = await import('../../stacks/events');
-    const { wildcardAllows } = await import('../../stacks/policies');
     const p = notifierPolicy({
       logGroupArn: 'arn:aws:logs:x:log-group:n',
       grantsTableArn: CONTEXT.grantsTableArn,
