@@ -13,8 +13,11 @@ import type { EventPage, EventQuery, EventStore } from '../core/ports';
  */
 export class CachedEventStore implements EventStore {
   private readonly streams = new Map<string, readonly GrantEvent[]>();
-  /** Appends started per grant: a read that overlapped one must not be cached (it may predate the write). */
-  private readonly writes = new Map<string, number>();
+  /**
+   * Moves at the start and at the end of every append: a store read during which it moved may predate a write, so
+   * it is returned but not remembered.
+   */
+  private epoch = 0;
   hits = 0;
   misses = 0;
 
@@ -25,16 +28,14 @@ export class CachedEventStore implements EventStore {
 
   async append(event: GrantEvent): Promise<void> {
     const id = event.grantId;
-    this.writes.set(id, (this.writes.get(id) ?? 0) + 1);
+    this.epoch++;
     try {
       await this.inner.append(event);
     } catch (e) {
       this.streams.delete(id);
       throw e;
     } finally {
-      const n = (this.writes.get(id) ?? 1) - 1;
-      if (n > 0) this.writes.set(id, n);
-      else this.writes.delete(id);
+      this.epoch++;
     }
     const cached = this.streams.get(id);
     const frozen = deepFreeze(structuredClone(event));
@@ -52,9 +53,9 @@ export class CachedEventStore implements EventStore {
       return [...cached];
     }
     this.misses++;
-    const before = this.writes.get(grantId) ?? 0;
+    const epoch = this.epoch;
     const events = await this.inner.read(grantId);
-    if (events.length > 0 && before === 0 && (this.writes.get(grantId) ?? 0) === 0 && !this.streams.has(grantId))
+    if (events.length > 0 && epoch === this.epoch && !this.streams.has(grantId))
       this.remember(
         grantId,
         events.map((e) => deepFreeze(structuredClone(e))),
