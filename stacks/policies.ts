@@ -240,6 +240,67 @@ export function handlerPolicy(
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// Audit timeline (the api reads CloudTrail through Athena)
+
+/**
+ * What running the timeline query takes (Athena User Guide, "Identity and access management in Athena" and
+ * "Access to encrypted data"): queries in the Timebox workgroup only; the Glue database and table it reads; the
+ * trail's log files (read) and the workgroup's results bucket (write, read); the audit key both are encrypted with.
+ * The table uses partition projection, so no glue:GetPartitions.
+ */
+export function auditQueryPolicy(a: {
+  partition: string;
+  region: string;
+  account: string;
+  workgroup: string;
+  database: string;
+  table: string;
+  trailBucketArn: string;
+  resultsBucketArn: string;
+  keyArn: string;
+}): PolicyDocument {
+  const glue = `arn:${a.partition}:glue:${a.region}:${a.account}`;
+  return doc([
+    {
+      Sid: 'RunTimelineQueries',
+      Effect: 'Allow',
+      Action: ['athena:GetQueryExecution', 'athena:GetQueryResults', 'athena:StartQueryExecution'],
+      Resource: `arn:${a.partition}:athena:${a.region}:${a.account}:workgroup/${a.workgroup}`,
+    },
+    {
+      Sid: 'ReadTrailTable',
+      Effect: 'Allow',
+      Action: ['glue:GetDatabase', 'glue:GetTable'],
+      Resource: [`${glue}:catalog`, `${glue}:database/${a.database}`, `${glue}:table/${a.database}/${a.table}`],
+    },
+    {
+      Sid: 'ReadTrailLogs',
+      Effect: 'Allow',
+      Action: 's3:GetObject',
+      Resource: `${a.trailBucketArn}/AWSLogs/${a.account}/CloudTrail/*`,
+    },
+    {
+      Sid: 'ListBuckets',
+      Effect: 'Allow',
+      Action: ['s3:GetBucketLocation', 's3:ListBucket'],
+      Resource: [a.trailBucketArn, a.resultsBucketArn],
+    },
+    {
+      Sid: 'WriteQueryResults',
+      Effect: 'Allow',
+      Action: ['s3:AbortMultipartUpload', 's3:GetObject', 's3:PutObject'],
+      Resource: `${a.resultsBucketArn}/*`,
+    },
+    {
+      Sid: 'AuditKey',
+      Effect: 'Allow',
+      Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+      Resource: a.keyArn,
+    },
+  ]);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // Scheduler
 
 /** Trust policy of the role EventBridge Scheduler assumes to invoke the revoke function. */

@@ -7,12 +7,21 @@ import { roleArn } from '../core/builders/aws';
 import { policyBundle } from '../core/policy/json';
 import { formatProblem, loadPolicy } from '../core/policy/load';
 import type { AwsRoleTarget, Policy } from '../core/policy/types';
-import { glueName } from './athena';
+import { ENV } from '../lambdas/config';
+import { CLOUDTRAIL_TABLE, glueName } from './athena';
 import { AuditTrail, trailArn } from './audit';
-import { Broker, brokerRoleArn, REQUIRED_HANDLERS, SCHEDULER_GROUP } from './broker';
-import { readStackConfig, type StackConfig } from './config';
-import { checkBundles, HANDLERS } from './functions';
+import { Broker, brokerResourceName, brokerRoleArn, REQUIRED_HANDLERS, SCHEDULER_GROUP } from './broker';
+import { namespaceConfig, readStackConfig, type StackConfig } from './config';
+import {
+  NOTIFY_NAMESPACE,
+  Notifications,
+  type NotificationsConfig,
+  notifyHandlers,
+  parseNotificationsConfig,
+} from './events';
+import { BUNDLED_POLICY_FILE, checkBundles, HANDLERS } from './functions';
 import { GcpAccess, gcpTargetsFromPolicy } from './gcp';
+import { auditQueryPolicy, type BrokerContext } from './policies';
 import { Boundary, boundaryArn, Targets, validateTargets } from './targets';
 
 /**
@@ -29,6 +38,8 @@ export interface ProgramOptions {
   distDir?: string;
   /** Stack name (names are prefixed `timebox-<stack>`); defaults to the current stack. */
   stack?: string;
+  /** Slack and webhook settings; default the stack's `timebox-notify:*` keys (stacks/events.ts). */
+  notifications?: NotificationsConfig;
 }
 
 /** The stack outputs. */
@@ -51,6 +62,10 @@ export interface TimeboxOutputs {
   boundaryArn: pulumi.Output<string>;
   eventBus: pulumi.Output<string>;
   alarmTopic: pulumi.Output<string>;
+  /** The Slack app's interactivity Request URL, when Slack is configured. */
+  slackRequestUrl?: pulumi.Output<string>;
+  /** Secrets whose values the operator sets (name -> ARN), when notifications are configured. */
+  notificationSecrets: pulumi.Output<Record<string, string>>;
 }
 
 /** Reads and validates access.yaml; throws listing every problem (with line numbers) when it is invalid. */
@@ -113,7 +128,8 @@ export async function timebox(opts: ProgramOptions = {}): Promise<TimeboxOutputs
   const { text: policyText, policy } = readPolicyFile(resolve(projectDir, cfg.policyFile), cfg.policyFile);
   const distDir = opts.distDir ?? join(projectDir, 'dist', 'lambdas');
   const handlers = Object.keys(HANDLERS);
-  checkBundles(distDir, handlers, projectDir, cfg.gcp ? ['gcp.js'] : []);
+  const notify = opts.notifications ?? parseNotificationsConfig(namespaceConfig(NOTIFY_NAMESPACE));
+  checkBundles(distDir, [...handlers, ...notifyHandlers(notify)], projectDir);
   const prefix = namePrefix(opts.stack ?? pulumi.getStack());
 
   const [caller, part, reg] = await Promise.all([aws.getCallerIdentity({}), aws.getPartition({}), aws.getRegion({})]);
@@ -136,8 +152,12 @@ export async function timebox(opts: ProgramOptions = {}): Promise<TimeboxOutputs
       provider,
       hostProject: cfg.gcp.hostProject,
       awsAccountId: account,
+      // The slack function approves, and an approval activates: it provisions GCP bindings like the broker does.
       brokerRoleArns: Object.fromEntries(
-        REQUIRED_HANDLERS.map((h) => [h, brokerRoleArn({ partition, account, prefix, handler: h })]),
+        [...REQUIRED_HANDLERS, ...(notify.slack ? ['slack'] : [])].map((h) => [
+          h,
+          brokerRoleArn({ partition, account, prefix, handler: h }),
+        ]),
       ),
       targets: gcpTargets,
       members: cfg.gcp.members,
@@ -149,6 +169,7 @@ export async function timebox(opts: ProgramOptions = {}): Promise<TimeboxOutputs
     gcpConfig = access.configJson;
   }
 
+  const policyBundleJson = JSON.stringify(policyBundle(policy, policyText));
   const boundaryName = `${prefix}-boundary`;
   const boundary = boundaryArn({ partition, account, policyName: boundaryName });
   const broker = new Broker('broker', {
@@ -159,7 +180,7 @@ export async function timebox(opts: ProgramOptions = {}): Promise<TimeboxOutputs
     namePrefix: prefix,
     spokeAccounts: cfg.spokeAccounts,
     distDir,
-    policyBundleJson: JSON.stringify(policyBundle(policy, policyText)),
+    policyBundleJson,
     handlers,
     identity: cfg.identity,
     tokenTtl: cfg.tokenTtl,
@@ -186,6 +207,84 @@ export async function timebox(opts: ProgramOptions = {}): Promise<TimeboxOutputs
     workgroupName: prefix,
   });
 
+  // The api reads the trail through Athena for `GET /v1/audit/timeline`.
+  const apiRole = broker.roles.api as aws.iam.Role;
+  new aws.iam.RolePolicy('api-audit-query', {
+    name: 'timebox-audit-query',
+    role: apiRole.id,
+    policy: pulumi
+      .all([audit.bucket.arn, audit.resultsBucket.arn, audit.key.arn])
+      .apply(([trailBucketArn, resultsBucketArn, keyArn]) =>
+        JSON.stringify(
+          auditQueryPolicy({
+            partition,
+            region,
+            account,
+            workgroup: prefix,
+            database: glueName(`${prefix}_audit`),
+            table: CLOUDTRAIL_TABLE,
+            trailBucketArn,
+            resultsBucketArn,
+            keyArn,
+          }),
+        ),
+      ),
+  });
+
+  const revokeFunctionArn = `arn:${partition}:lambda:${region}:${account}:function:${brokerResourceName(prefix, 'revoke')}`;
+  const brokerContext: pulumi.Output<BrokerContext> = pulumi
+    .all([
+      broker.eventsTable.arn,
+      broker.grantsTable.arn,
+      broker.signingKey.arn,
+      broker.schedulerRole.arn,
+      broker.eventBus.arn,
+      broker.deadLetterQueue.arn,
+    ])
+    .apply(([eventsTableArn, grantsTableArn, signingKeyArn, schedulerRoleArn, eventBusArn, deadLetterQueueArn]) => ({
+      partition,
+      region,
+      account,
+      spokeAccounts: cfg.spokeAccounts,
+      eventsTableArn,
+      grantsTableArn,
+      signingKeyArn,
+      schedulerGroupName: SCHEDULER_GROUP,
+      schedulerRoleArn,
+      eventBusArn,
+      deadLetterQueueArn,
+      boundaryArn: boundary,
+    }));
+  const notifications = new Notifications('notify', {
+    namePrefix: prefix,
+    account,
+    config: notify,
+    distDir,
+    policyBundleJson,
+    logRetentionDays: cfg.logRetentionDays,
+    bus: { name: broker.eventBus.name, arn: broker.eventBus.arn },
+    grantsTableArn: broker.grantsTable.arn,
+    broker: {
+      context: brokerContext,
+      // The slack function runs GrantService: the same common environment as the broker's functions.
+      environment: {
+        [ENV.eventsTable]: broker.eventsTable.name,
+        [ENV.grantsTable]: broker.grantsTable.name,
+        [ENV.policyFile]: `./${BUNDLED_POLICY_FILE}`,
+        [ENV.issuer]: broker.apiUrl,
+        [ENV.schedulerGroup]: broker.schedulerGroup.name,
+        [ENV.schedulerRoleArn]: broker.schedulerRole.arn,
+        [ENV.schedulerDlqArn]: broker.deadLetterQueue.arn,
+        [ENV.revokeFunctionArn]: revokeFunctionArn,
+        [ENV.eventBus]: broker.eventBus.name,
+        [ENV.tokenTtl]: cfg.tokenTtl,
+        [ENV.accountId]: account,
+        ...(gcpConfig ? { [ENV.gcp]: gcpConfig } : {}),
+      },
+    },
+    alarmTopicArn: broker.alarmTopic.arn,
+  });
+
   // What no target role may touch, whatever access.yaml allows: the broker, its audit record and its keys.
   const scheduler = `arn:${partition}:scheduler:${region}:${account}`;
   const protectedArns: pulumi.Input<string>[] = [
@@ -201,6 +300,10 @@ export async function timebox(opts: ProgramOptions = {}): Promise<TimeboxOutputs
     broker.schedulerRole.arn,
     ...Object.values(broker.functions).map((f) => f.arn),
     ...Object.values(broker.roles).map((r) => r.arn),
+    ...Object.values(notifications.functions).map((f) => f.arn),
+    ...Object.values(notifications.roles).map((r) => r.arn),
+    ...Object.values(notifications.secrets).map((x) => x.arn),
+    ...(notifications.deadLetterQueue ? [notifications.deadLetterQueue.arn] : []),
     audit.key.arn,
     audit.bucket.arn,
     pulumi.interpolate`${audit.bucket.arn}/*`,
@@ -209,7 +312,6 @@ export async function timebox(opts: ProgramOptions = {}): Promise<TimeboxOutputs
     trailArn({ partition, region, account, trailName }),
   ];
   const boundaryResource = new Boundary('boundary', { targets: split.hub, protectedArns, policyName: boundaryName });
-  const apiRole = broker.roles.api as aws.iam.Role;
   const targets = new Targets('targets', {
     targets: split.hub,
     boundaryArn: boundaryResource.arn,
@@ -234,5 +336,9 @@ export async function timebox(opts: ProgramOptions = {}): Promise<TimeboxOutputs
     boundaryArn: boundaryResource.arn,
     eventBus: broker.eventBus.name,
     alarmTopic: broker.alarmTopic.arn,
+    ...(notifications.slackRequestUrl ? { slackRequestUrl: notifications.slackRequestUrl } : {}),
+    notificationSecrets: pulumi
+      .all(Object.entries(notifications.secrets).map(([k, x]) => x.arn.apply((arn) => [k, arn] as const)))
+      .apply((pairs) => Object.fromEntries(pairs)),
   };
 }

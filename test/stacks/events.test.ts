@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as pulumi from '@pulumi/pulumi';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DETAIL_TYPES } from '../../adapters/notify/detail';
@@ -5,7 +7,8 @@ import { ENV } from '../../lambdas/config';
 import { REMINDERS_INPUT } from '../../lambdas/notifier/handler';
 import { Notifications, notifierPolicy, parseNotificationsConfig, slackPolicy } from '../../stacks/events';
 import { type BrokerContext, wildcardAllows } from '../../stacks/policies';
-import { fakeBundles } from './helpers/pulumi-mocks';
+import { timebox } from '../../stacks/program';
+import { configDummy, fakeBundles, POLICY_YAML, projectWithPolicy, SPOKE_ACCOUNT } from './helpers/pulumi-mocks';
 
 /**
  * The Notifications component under Pulumi mocks: every resource is recorded with its inputs, computed values
@@ -68,7 +71,16 @@ beforeAll(async () => {
         return { id: `${args.name}-id`, state: { ...inputs, ...computed(args.type, args.name, inputs) } };
       },
       call(args) {
-        throw new Error(`unexpected provider call ${args.token}`);
+        switch (args.token) {
+          case 'aws:index/getCallerIdentity:getCallerIdentity':
+            return { accountId: ACCOUNT, arn: `arn:aws:iam::${ACCOUNT}:user/deployer`, userId: 'AIDADEPLOYER' };
+          case 'aws:index/getPartition:getPartition':
+            return { partition: 'aws', dnsSuffix: 'amazonaws.com', reverseDnsPrefix: 'com.amazonaws' };
+          case 'aws:index/getRegion:getRegion':
+            return { region: 'eu-west-1', name: 'eu-west-1' };
+          default:
+            throw new Error(`unexpected provider call ${args.token}`);
+        }
       },
     },
     'timebox',
@@ -343,5 +355,78 @@ describe('Class: Notifications', () => {
     expect(ofType('aws:apigatewayv2/route:Route')).toEqual([]);
     expect(ofType('aws:secretsmanager/secret:Secret').map((s) => s.inputs.name)).toEqual(['timebox-prod/webhooks']);
     expect(resources.some((r) => r.name === 'notify-reminders')).toBe(false);
+  });
+});
+
+describe('Program: timebox with notifications', () => {
+  /** Bundles for every function, in both layouts the build has written (index.js, and index.mjs with meta.json). */
+  function bundles() {
+    const dir = fakeBundles(['api', 'revoke', 'sweeper', 'notifier', 'slack']);
+    for (const h of ['api', 'revoke', 'sweeper', 'notifier', 'slack']) {
+      writeFileSync(join(dir, h, 'index.mjs'), 'export const handler = async () => null;\n');
+      writeFileSync(join(dir, h, 'index.mjs.map'), '{"version":3,"sources":[],"mappings":""}\n');
+    }
+    return dir;
+  }
+
+  it('leaves every broker route on IAM auth but the public GETs, and the Slack route alone without it', async () => {
+    resources.length = 0;
+    const out = await timebox({
+      config: configDummy({ spokeAccounts: JSON.stringify([SPOKE_ACCOUNT]) }),
+      projectDir: projectWithPolicy(POLICY_YAML),
+      distDir: bundles(),
+      stack: 'prod',
+      notifications: parseNotificationsConfig(FULL),
+    });
+    const slackUrl = await new Promise((r) => out.slackRequestUrl?.apply(r));
+    const secrets = await new Promise((r) => out.notificationSecrets.apply(r));
+    await settle();
+
+    const methods = ofType('aws:apigateway/method:Method');
+    expect(methods.length).toBeGreaterThan(3);
+    const open = methods.filter((m) => m.inputs.authorization !== 'AWS_IAM');
+    expect(open.every((m) => m.inputs.authorization === 'NONE' && m.inputs.httpMethod === 'GET')).toBe(true);
+    expect(open).toHaveLength(3);
+    expect(ofType('aws:apigatewayv2/route:Route').map((r) => [r.inputs.routeKey, r.inputs.authorizationType])).toEqual([
+      ['POST /slack/interactions', 'NONE'],
+    ]);
+    expect(slackUrl).toBe('https://abc123.execute-api.eu-west-1.amazonaws.com/slack/interactions');
+    expect(Object.keys(secrets as object).sort()).toEqual([
+      'slack-bot-token',
+      'slack-signing-secret',
+      'slack-users',
+      'webhooks',
+    ]);
+  });
+
+  it('lets the api read the trail through Athena, in its workgroup only', () => {
+    const doc = docOf(one('aws:iam/rolePolicy:RolePolicy', 'api-audit-query').inputs.policy);
+    expect(doc.Statement.find((s) => s.Sid === 'RunTimelineQueries')?.Resource).toBe(
+      `arn:aws:athena:eu-west-1:${ACCOUNT}:workgroup/timebox-prod`,
+    );
+    expect(JSON.stringify(doc)).not.toContain('"*"');
+  });
+
+  it('keeps target roles away from the notification functions, roles and secrets (permission boundary)', () => {
+    const boundary = JSON.stringify(
+      resources.find((r) => r.type === 'aws:iam/policy:Policy' && String(r.inputs.name).endsWith('-boundary'))?.inputs
+        .policy,
+    );
+    for (const arn of [
+      `arn:aws:lambda:${R}:function:timebox-prod-notifier`,
+      `arn:aws:lambda:${R}:function:timebox-prod-slack`,
+      `arn:aws:iam::${ACCOUNT}:role/timebox-prod-slack`,
+      `arn:aws:secretsmanager:${R}:secret:timebox-prod/slack-signing-secret-AbCdEf`,
+    ])
+      expect(boundary).toContain(arn);
+  });
+
+  it('gives the slack function the common environment of the broker functions', () => {
+    const env = (
+      one('aws:lambda/function:Function', 'notify-slack').inputs.environment as { variables: Record<string, string> }
+    ).variables;
+    expect(env[ENV.revokeFunctionArn]).toBe(`arn:aws:lambda:${R}:function:timebox-prod-revoke`);
+    expect(env[ENV.eventBus]).toBe('timebox');
+    expect(env[ENV.policyFile]).toBe('./policy.json');
   });
 });
