@@ -1,10 +1,10 @@
-import * as z from '../zod';
 import type { Clock } from '../../core/clock';
 import { isTimeboxError } from '../../core/errors';
 import type { GrantService } from '../../core/grant/service';
 import { isGrantId } from '../../core/ids';
 import type { Log } from '../../core/ports';
 import { principal } from '../../core/principal';
+import * as z from '../zod';
 import type { UserDirectory } from './config';
 import { grantSummary, SLACK_REFUSED_DETAIL_TYPE } from './detail';
 import { ACTION_APPROVE, ACTION_DENY, COMMENT_ACTION, COMMENT_BLOCK, requestMessage } from './messages';
