@@ -1,6 +1,5 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import type * as LocalBroker from '../../local/broker';
 import { examplePolicyPath, resolveHome } from '../../local/paths';
 import { CliError } from '../errors';
 import { durationFlag } from './shared';
@@ -51,7 +50,8 @@ export function registerServe(program: Command): void {
           `--public-url: "${opts.publicUrl}" is not an http(s) origin such as https://timebox.corp.example`,
         );
       // Loaded here only: dynalite, the server and the AWS SDK stay out of every other command's start-up.
-      const { banner, startLocalBroker } = require('../../local/broker') as typeof LocalBroker;
+      // The one relative import with an extension: a dynamic import() is resolved by Node's ESM rules, which want it.
+      const { banner, startLocalBroker } = await import('../../local/broker.js');
       const home = opts.home ? resolve(opts.home) : resolveHome();
       const example = examplePolicyPath();
       const configFile = opts.config ? resolve(opts.config) : example;

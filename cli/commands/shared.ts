@@ -72,9 +72,11 @@ export async function run(opts: BrokerOpts, body: () => Promise<void>): Promise<
     await body();
   } catch (e) {
     if (opts.json) {
+      // A refusal the CLI rephrased (a policy denial) still carries the broker's answer.
+      const broker = e instanceof BrokerError ? e : (e as { broker?: unknown } | undefined)?.broker;
       const error =
-        e instanceof BrokerError
-          ? { ...e.error, status: e.status }
+        broker instanceof BrokerError
+          ? { ...broker.error, status: broker.status }
           : { code: e instanceof CliError ? 'CLI.ERROR' : 'CLI.FAILED', message: (e as Error).message };
       printJson({ error });
     }
