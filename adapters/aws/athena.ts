@@ -59,6 +59,8 @@ export type Attribution =
 
 export interface CloudAction {
   at: string;
+  /** Who made the call: the source identity, or the requester for the grant's own session when CloudTrail recorded none. */
+  actor: string;
   eventId: string;
   eventSource: string;
   eventName: string;
@@ -225,15 +227,17 @@ export function attribute(
     if (!via) continue;
     if ((via === 'grant-session' || via === 'chained') && r.eventname === 'AssumeRole' && r.assumed_arn && !r.errorcode)
       chained.add(r.assumed_arn);
-    out.push(cloudAction(r, via, session));
+    const actor = r.source_identity ?? (via === 'grant-session' ? g.principal : (session ?? r.identity_arn ?? '?'));
+    out.push(cloudAction(r, via, session, actor));
   }
   return out;
 }
 
-function cloudAction(r: ResultRow, via: Attribution, session: string | undefined): CloudAction {
+function cloudAction(r: ResultRow, via: Attribution, session: string | undefined, actor: string): CloudAction {
   const opt = (k: keyof CloudAction, v: string | undefined) => (v ? { [k]: v } : {});
   return {
     at: r.eventtime as string,
+    actor,
     eventId: r.eventid as string,
     eventSource: r.eventsource ?? '',
     eventName: r.eventname ?? '',
@@ -477,7 +481,7 @@ export function cloudEntry(a: CloudAction): TimelineEntry {
   return {
     at: a.at,
     kind: 'cloud',
-    who: a.sourceIdentity ?? a.sessionName ?? a.identityArn ?? '?',
+    who: a.actor,
     what: `${service}:${a.eventName}`,
     service,
     ...(a.resources.length > 0 ? { resource: a.resources.join(' ') } : {}),

@@ -378,7 +378,10 @@ describe('Function: attribute', () => {
       region: 'eu-west-1',
       readOnly: true,
     });
-    expect(actions.find((a) => a.eventName === 'ConsoleLogin')?.sourceIdentity).toBeUndefined();
+    // The console sign-in carries no source identity; it is still alice's, through the grant's own session.
+    const login = actions.find((a) => a.eventName === 'ConsoleLogin');
+    expect(login?.sourceIdentity).toBeUndefined();
+    expect(login?.actor).toBe('alice@corp.com');
   });
 
   it('does not take a session named after the grant in some other role for the grant session', async () => {

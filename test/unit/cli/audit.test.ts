@@ -293,6 +293,7 @@ describe('Route: GET /v1/audit/timeline', () => {
               {
                 at: `${new Date(Date.parse(g.activatedAt ?? '') + 5000).toISOString().slice(0, 19)}Z`,
                 eventId: 'e1',
+                actor: 'alice@corp.com',
                 eventSource: 'sts.amazonaws.com',
                 eventName: 'GetCallerIdentity',
                 region: 'us-east-1',
