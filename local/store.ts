@@ -1,4 +1,5 @@
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { createTimeboxTables } from '../adapters/aws/dynalite';
@@ -32,11 +33,19 @@ export interface LocalStore {
  */
 export async function openLocalStore(opts: { home: string; memory?: boolean }): Promise<LocalStore> {
   let path: string | undefined;
+  let unlock = () => {};
   if (!opts.memory) {
     path = dataDir(opts.home);
     mkdirSync(path, { recursive: true, mode: 0o700 });
+    unlock = lockDataDir(path);
   }
-  const dynalite = await startInProcessDynalite(path ? { path } : {});
+  let dynalite: InProcessDynalite;
+  try {
+    dynalite = await startInProcessDynalite(path ? { path } : {});
+  } catch (e) {
+    unlock();
+    throw e;
+  }
   const client = new DynamoDBClient({
     endpoint: dynalite.endpoint,
     requestHandler: dynalite.requestHandler,
@@ -66,14 +75,8 @@ export async function openLocalStore(opts: { home: string; memory?: boolean }): 
   } catch (e) {
     client.destroy();
     await dynalite.close();
+    unlock();
     const message = e instanceof Error ? e.message : String(e);
-    // LevelDB allows one process per directory; dynalite reports the held lock as a server error.
-    if (/lock/i.test(message))
-      throw new UnavailableError(
-        'LOCAL.DATA_DIR_IN_USE',
-        `${path} is in use by another local broker; stop it or set TIMEBOX_HOME to another directory`,
-        { cause: e },
-      );
     throw new UnavailableError('LOCAL.STORE_UNAVAILABLE', `cannot open the local store at ${path}: ${message}`, {
       cause: e,
     });
@@ -87,9 +90,50 @@ export async function openLocalStore(opts: { home: string; memory?: boolean }): 
     projections: new DynamoProjectionStore(doc, LOCAL_TABLES.grants),
     async close() {
       client.destroy();
-      await dynalite.close();
+      try {
+        await dynalite.close();
+      } finally {
+        unlock();
+      }
     },
   };
+}
+
+/**
+ * One broker per data directory: LevelDB allows a single opener, and a second one in the same process waits forever
+ * instead of failing. A lock file with the owner's pid makes the second broker fail at once with a clear message; a
+ * lock left by a process that no longer runs (a crash, kill -9) is taken over.
+ */
+function lockDataDir(dir: string): () => void {
+  const file = join(dir, 'broker.lock');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(file, 'wx', 0o600);
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => rmSync(file, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const pid = Number(readFileSync(file, 'utf8').trim());
+      if (Number.isInteger(pid) && pid > 0 && alive(pid))
+        throw new UnavailableError(
+          'LOCAL.DATA_DIR_IN_USE',
+          `${dir} is in use by another local broker (pid ${pid}); stop it or set TIMEBOX_HOME to another directory`,
+        );
+      rmSync(file, { force: true });
+    }
+  }
+  throw new UnavailableError('LOCAL.DATA_DIR_IN_USE', `cannot lock ${dir}`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: the process exists but belongs to someone else.
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** dynalite answers CreateTable at once but serves a table only once it turns ACTIVE, a timer tick later. */
