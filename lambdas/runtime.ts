@@ -2,14 +2,10 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { IAMClient } from '@aws-sdk/client-iam';
 import { SchedulerClient } from '@aws-sdk/client-scheduler';
-import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import type * as zc from 'zod/v4/core';
 import { DynamoEventStore, DynamoProjectionStore, documentClient } from '../adapters/aws/dynamodb';
-import { awsCall } from '../adapters/aws/errors';
 import { EventBridgeGrantScheduler } from '../adapters/aws/scheduler';
-import { AwsRoleProvider } from '../adapters/aws/sts';
 import { type GcpConfig, GcpConfigJsonSchema } from '../adapters/gcp/config';
 import { GrpcTokenProvider } from '../adapters/grpc/provider';
 import * as z from '../adapters/zod';
@@ -20,10 +16,10 @@ import { GrantService } from '../core/grant/service';
 import { grantIdGenerator } from '../core/ids';
 import { type CompiledPolicy, compilePolicy } from '../core/policy/compile';
 import { readPolicyBundle } from '../core/policy/json';
-import type { AwsRoleTarget, TargetKind } from '../core/policy/types';
+import type { TargetKind } from '../core/policy/types';
 import type { AccessProvider, EventStore, Log, ProjectionStore, TokenSigner } from '../core/ports';
 import { ENV, parseEnv } from './config';
-import { lazyGcpProvider } from './gcp-lazy';
+import { lazyProvider } from './lazy';
 import { LogPublisher, PowertoolsLog } from './log';
 
 /**
@@ -148,74 +144,6 @@ export function dynamoStores(cfg: Pick<CommonConfig, 'eventsTable' | 'grantsTabl
   };
 }
 
-/** The role every spoke account provides for the hub's revocations (created by the spoke program). */
-export function revokerRoleArn(partition: string, account: string): string {
-  return `arn:${partition}:iam::${account}:role/timebox/timebox-revoker`;
-}
-
-/** Credentials are renewed this long before they expire, so no IAM call starts with credentials about to lapse. */
-export const CREDENTIAL_REFRESH_MARGIN_MS = 5 * 60_000;
-
-/**
- * IAM clients per account for revocation: the function's own client in the hub account, and in any other
- * account a client whose credentials come from assuming `timebox/timebox-revoker` there. Each account's client
- * and credentials are cached (across invocations of a warm function) until shortly before the credentials expire.
- */
-export function crossAccountIam(opts: {
-  hubAccount: string;
-  partition: string;
-  sts: Pick<STSClient, 'send'>;
-  iam: (credentials?: () => Promise<AwsCredentials>) => IAMClient;
-  now?: () => number;
-}): (account: string) => Promise<IAMClient> {
-  const now = opts.now ?? Date.now;
-  const hub = opts.iam();
-  const clients = new Map<string, IAMClient>();
-  return async (account) => {
-    if (account === opts.hubAccount) return hub;
-    const cached = clients.get(account);
-    if (cached) return cached;
-    let current: AwsCredentials | undefined;
-    let pending: Promise<AwsCredentials> | undefined;
-    const roleArn = revokerRoleArn(opts.partition, account);
-    const assume = async (): Promise<AwsCredentials> => {
-      const out = await awsCall('sts:AssumeRole', roleArn, () =>
-        opts.sts.send(
-          new AssumeRoleCommand({ RoleArn: roleArn, RoleSessionName: 'timebox-revoker', DurationSeconds: 3600 }),
-        ),
-      );
-      const c = out.Credentials;
-      if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !c.Expiration)
-        throw new UnavailableError('AWS.CREDENTIALS', `sts:AssumeRole on ${roleArn} returned no credentials`);
-      return {
-        accessKeyId: c.AccessKeyId,
-        secretAccessKey: c.SecretAccessKey,
-        sessionToken: c.SessionToken,
-        expiration: new Date(c.Expiration),
-      };
-    };
-    const credentials = async (): Promise<AwsCredentials> => {
-      if (current && current.expiration.getTime() - now() > CREDENTIAL_REFRESH_MARGIN_MS) return current;
-      // One AssumeRole at a time per account, however many IAM calls are waiting for it.
-      pending ??= assume().finally(() => {
-        pending = undefined;
-      });
-      current = await pending;
-      return current;
-    };
-    const client = opts.iam(credentials);
-    clients.set(account, client);
-    return client;
-  };
-}
-
-export interface AwsCredentials {
-  accessKeyId: string;
-  secretAccessKey: string;
-  sessionToken: string;
-  expiration: Date;
-}
-
 /** A signer for functions that never issue tokens (revoke, sweeper): refuses clearly instead of reaching for KMS. */
 export const NO_SIGNER: TokenSigner = {
   sign: async () => {
@@ -226,24 +154,25 @@ export const NO_SIGNER: TokenSigner = {
   },
 };
 
-/** One access provider per target kind; GCP only when TIMEBOX_GCP is set. */
+/**
+ * One access provider per target kind; GCP only when TIMEBOX_GCP is set. The aws-role provider (STS, IAM and the
+ * cross-account revoker) and the GCP provider (google-auth-library) load on first use (./lazy.ts).
+ */
 export function accessProviders(
   cfg: Readonly<CommonConfig>,
   deps: { policy: () => CompiledPolicy; signer: TokenSigner; log: Log },
 ): Partial<Record<TargetKind, AccessProvider>> {
-  const sts = new STSClient({});
-  const iamFor = crossAccountIam({
-    hubAccount: cfg.hubAccount,
-    partition: cfg.partition,
-    sts,
-    iam: (credentials) => new IAMClient(credentials ? { credentials } : {}),
-  });
-  const targets = () =>
-    Object.values(deps.policy().policy.targets).filter((t): t is AwsRoleTarget => t.kind === 'aws-role');
+  const gcp = cfg.gcp;
   return {
-    'aws-role': new AwsRoleProvider({ sts, iamFor, targets, log: deps.log }),
+    'aws-role': lazyProvider('aws-role', () => import('./aws-role.js').then((m) => m.awsRoleProvider(cfg, deps))),
     grpc: new GrpcTokenProvider({ signer: deps.signer, issuer: cfg.issuer, tokenTtlMs: cfg.tokenTtlMs }),
-    ...(cfg.gcp ? { 'gcp-role': lazyGcpProvider(cfg.gcp, { log: deps.log }) } : {}),
+    ...(gcp
+      ? {
+          'gcp-role': lazyProvider('gcp-role', () =>
+            import('../adapters/gcp/provider.js').then((m) => m.createGcpProvider(gcp, { log: deps.log })),
+          ),
+        }
+      : {}),
   };
 }
 

@@ -46,7 +46,7 @@ export interface BrokerArgs {
   /** Prefix of the names that must be known before deployment (roles, functions): `timebox-<stack>`. */
   namePrefix: string;
   spokeAccounts: string[];
-  /** Directory holding `<handler>/index.js` bundles (dist/lambdas). */
+  /** Directory holding each handler's bundle, `<handler>/index.mjs` and its chunks (dist/lambdas). */
   distDir: string;
   /** The validated policy as a policy bundle (core/policy/json.ts), packaged into every function. */
   policyBundleJson: string;

@@ -1,5 +1,5 @@
-import { existsSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { basename, join, relative } from 'node:path';
 import * as pulumi from '@pulumi/pulumi';
 import { type EnvName, LAMBDA_ENV } from '../lambdas/config';
 import { type Capability, HANDLER_CAPABILITIES } from './policies';
@@ -38,7 +38,7 @@ export const HANDLERS: Record<string, HandlerSpec> = {
   sweeper: spec('sweeper', { timeout: 55, memorySize: 512, description: 'Timebox sweeper (every minute)' }),
 };
 
-/** Lambda settings shared by every function (Node 20 on Graviton). */
+/** Lambda settings shared by every function (Node 20 on Graviton); `index.handler` is exported by index.mjs. */
 export const LAMBDA_RUNTIME = { runtime: 'nodejs20.x', architecture: 'arm64', handler: 'index.handler' } as const;
 
 /**
@@ -48,11 +48,13 @@ export const LAMBDA_RUNTIME = { runtime: 'nodejs20.x', architecture: 'arm64', ha
 export const BUNDLED_POLICY_FILE = 'policy.json';
 
 /**
- * Code a function loads only when needed, built next to index.js (scripts/build.ts LAZY_CHUNKS): `gcp.js` holds the
- * GCP provider and google-auth-library, read only when a function with TIMEBOX_GCP set first touches a GCP grant.
+ * What `npm run build` writes for each function (scripts/build.ts): ES modules, `index.mjs` the entry (Lambda's
+ * `index.handler` resolves to it) and chunks next to it, each with a source map, and `meta.json`, esbuild's record
+ * of every file it wrote. Chunk names carry content hashes, so the stack lists the directory instead of naming them.
  */
-export const LAZY_CHUNKS = ['gcp.js'] as const;
-export type LazyChunk = (typeof LAZY_CHUNKS)[number];
+export const BUNDLE_ENTRY = 'index.mjs';
+const BUNDLE_META = 'meta.json';
+const isCode = (f: string) => f.endsWith('.mjs') || f.endsWith('.mjs.map');
 
 export class MissingBundleError extends Error {
   constructor(missing: string[]) {
@@ -62,18 +64,13 @@ export class MissingBundleError extends Error {
 }
 
 /**
- * Checks that every handler's bundle exists, and the lazy chunks the deployment needs (`gcp.js` when GCP is
- * configured: without it the first GCP grant would fail at run time); throws one error naming all that are missing.
+ * Checks that every handler's bundle is complete: its entry and source map, and every chunk its build wrote (listed
+ * in meta.json: a missing chunk would fail only when first loaded, for GCP perhaps days later). Throws one error
+ * naming all that are missing.
  */
-export function checkBundles(
-  distDir: string,
-  handlers: string[],
-  cwd: string = process.cwd(),
-  chunks: readonly LazyChunk[] = [],
-): void {
-  const files = ['index.js', 'index.js.map', ...chunks.flatMap((c) => [c, `${c}.map`])];
+export function checkBundles(distDir: string, handlers: string[], cwd: string = process.cwd()): void {
   const missing = handlers.flatMap((h) =>
-    files
+    [BUNDLE_ENTRY, `${BUNDLE_ENTRY}.map`, ...builtChunks(join(distDir, h))]
       .map((f) => join(distDir, h, f))
       .filter((p) => !existsSync(p))
       .map((p) => relative(cwd, p) || p),
@@ -81,18 +78,24 @@ export function checkBundles(
   if (missing.length > 0) throw new MissingBundleError(missing);
 }
 
+/** The code files the build recorded in a function's meta.json (none when there is no meta.json). */
+function builtChunks(dir: string): string[] {
+  const meta = join(dir, BUNDLE_META);
+  if (!existsSync(meta)) return [];
+  const outputs = (JSON.parse(readFileSync(meta, 'utf8')) as { outputs?: Record<string, unknown> }).outputs ?? {};
+  return Object.keys(outputs)
+    .map((p) => basename(p))
+    .filter(isCode);
+}
+
 /**
- * The code of one function: its bundle, the lazy chunks the build emitted next to it, source maps, and the policy
- * bundle (core/policy/json.ts) as policy.json.
+ * The code of one function: every module and source map the build wrote in its directory (entry, shared chunks and
+ * the chunks it loads on first use), and the policy bundle (core/policy/json.ts) as policy.json.
  */
 export function lambdaArchive(distDir: string, handler: string, policyBundleJson: string): pulumi.asset.AssetArchive {
+  const dir = join(distDir, handler);
   const files: Record<string, pulumi.asset.Asset> = {};
-  for (const f of ['index.js', ...LAZY_CHUNKS]) {
-    const path = join(distDir, handler, f);
-    if (f !== 'index.js' && !existsSync(path)) continue;
-    files[f] = new pulumi.asset.FileAsset(path);
-    files[`${f}.map`] = new pulumi.asset.FileAsset(`${path}.map`);
-  }
+  for (const f of readdirSync(dir).filter(isCode).sort()) files[f] = new pulumi.asset.FileAsset(join(dir, f));
   files[BUNDLED_POLICY_FILE] = new pulumi.asset.StringAsset(policyBundleJson);
   return new pulumi.asset.AssetArchive(files);
 }

@@ -1,5 +1,5 @@
-import { z } from 'zod';
 import { GCP_CONDITION_PREFIX, type GcpBinding } from '../../core/builders/gcp';
+import * as z from '../zod';
 
 /**
  * Pure read-modify-write steps on a project's IAM allow policy. Nothing here touches a binding whose condition
@@ -17,22 +17,23 @@ export const MAX_CONDITIONAL_BINDINGS = 100;
 /** GCP: at most 20 role bindings for the same role and the same principal (conditions differ by title). */
 export const MAX_SAME_ROLE_MEMBER_BINDINGS = 20;
 
+// zod/mini like every schema the functions load (../zod.ts): one zod in the lazily loaded GCP chunk and the entry.
 const ConditionSchema = z.looseObject({
-  title: z.string().optional(),
-  description: z.string().optional(),
+  title: z.optional(z.string()),
+  description: z.optional(z.string()),
   expression: z.string(),
 });
 const BindingSchema = z.looseObject({
   role: z.string(),
-  members: z.array(z.string()).optional(),
-  condition: ConditionSchema.optional(),
+  members: z.optional(z.array(z.string())),
+  condition: z.optional(ConditionSchema),
 });
 /** A policy as Google returns it; unknown fields are kept (loose objects). */
 export const IamPolicySchema = z.looseObject({
-  version: z.number().int().optional(),
-  etag: z.string().optional(),
-  bindings: z.array(BindingSchema).optional(),
-  auditConfigs: z.array(z.unknown()).optional(),
+  version: z.optional(z.number().check(z.int())),
+  etag: z.optional(z.string()),
+  bindings: z.optional(z.array(BindingSchema)),
+  auditConfigs: z.optional(z.array(z.unknown())),
 });
 export type IamPolicy = z.output<typeof IamPolicySchema>;
 export type IamBinding = NonNullable<IamPolicy['bindings']>[number];

@@ -1,8 +1,7 @@
-import { KMSClient } from '@aws-sdk/client-kms';
-import { KmsTokenSigner } from '../../adapters/aws/kms';
 import * as z from '../../adapters/zod';
 import { systemClock } from '../../core/clock';
 import { ENV } from '../config';
+import { lazySigner } from '../lazy';
 import {
   CommonEnvSchema,
   commonConfig,
@@ -31,8 +30,9 @@ const { logger, log } = lambdaLogger('timebox-api');
 const compiled = loadPolicyFile(cfg.policyFile, __dirname);
 const policy = () => compiled;
 const stores = dynamoStores(cfg);
-// The only function that signs: KMS stays out of the revoke and sweeper bundles.
-const signer = new KmsTokenSigner(new KMSClient({}), env[ENV.kmsKeyId]);
+// The only function that signs: KMS stays out of the revoke and sweeper bundles, and its client loads in the API on
+// the first token or key request (../lazy.ts), not at every cold start.
+const signer = lazySigner(() => import('./signer.js').then((m) => m.kmsSigner(env[ENV.kmsKeyId])));
 const service = grantService(cfg, { policy, signer, log, stores });
 
 export const handler = createApiGatewayHandler(

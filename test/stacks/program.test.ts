@@ -11,6 +11,7 @@ import {
   ACCOUNT,
   configDummy,
   docOf,
+  FAKE_BUNDLE_FILES,
   fakeBundles,
   installMocks,
   type MockWorld,
@@ -220,7 +221,7 @@ describe('Program: timebox (hub stack)', () => {
       expect(HANDLERS.filter((h) => actions(h).includes('iam:DeleteRolePolicy'))).toEqual(['sweeper']);
     });
 
-    it('runs every function on Node 20, arm64, with its bundle, lazy GCP chunk, source maps and policy bundle', async () => {
+    it('runs every function on Node 20, arm64, with its modules, source maps and policy bundle', async () => {
       for (const h of HANDLERS) {
         const f = fnNamed(h).inputs;
         expect(f.runtime).toBe('nodejs20.x');
@@ -229,10 +230,9 @@ describe('Program: timebox (hub stack)', () => {
         expect(f.name).toBe(`timebox-prod-${h}`);
         // The mocks hand back the archive object; its assets (and their path/text) are promises.
         const assets = await (f.code as { assets: Promise<Record<string, { path: unknown; text: unknown }>> }).assets;
-        expect(Object.keys(assets).sort()).toEqual(['gcp.js', 'gcp.js.map', 'index.js', 'index.js.map', 'policy.json']);
-        expect(await assets['index.js']?.path).toBe(`${dist}/${h}/index.js`);
-        expect(await assets['index.js.map']?.path).toBe(`${dist}/${h}/index.js.map`);
-        expect(await assets['gcp.js']?.path).toBe(`${dist}/${h}/gcp.js`);
+        // Every module the build wrote (entry and chunks, with maps), never meta.json; and the policy bundle.
+        expect(Object.keys(assets).sort()).toEqual([...FAKE_BUNDLE_FILES, 'policy.json'].sort());
+        for (const f of FAKE_BUNDLE_FILES) expect(await assets[f]?.path).toBe(`${dist}/${h}/${f}`);
         // The policy as validated at preview, tied to the exact access.yaml text; functions parse no YAML.
         const bundle = readPolicyBundle((await assets['policy.json']?.text) as string);
         expect(bundle.sourceSha256).toBe(sha256Hex(POLICY_YAML));
@@ -580,7 +580,7 @@ describe('Program: timebox (hub stack)', () => {
 
     it('refuses to deploy without the Lambda bundles: run npm run build first', async () => {
       const r = await refused(() => timebox({ config: config(), projectDir: project, distDir: fakeBundles(['api']) }));
-      expect(r.message).toMatch(/revoke\/index\.js.*run npm run build first$/);
+      expect(r.message).toMatch(/revoke\/index\.mjs.*run npm run build first$/);
       expect(r.declared).toEqual([]);
     });
 

@@ -212,16 +212,20 @@ export async function installMocks(
   return world;
 }
 
-/** A directory with fake Lambda bundles for the given handlers (what `npm run build` would write). */
+/** Files `npm run build` writes for every function: the entry, a lazily loaded chunk, their maps (scripts/build.ts). */
+export const FAKE_BUNDLE_FILES = ['index.mjs', 'index.mjs.map', 'provider-ABC123.mjs', 'provider-ABC123.mjs.map'];
+
+/** A directory with fake Lambda bundles for the given handlers (what `npm run build` would write, meta.json included). */
 export function fakeBundles(handlers: string[]): string {
   const dir = mkdtempSync(join(tmpdir(), 'timebox-dist-'));
   for (const h of handlers) {
     mkdirSync(join(dir, h), { recursive: true });
-    writeFileSync(join(dir, h, 'index.js'), `exports.handler = async () => ${JSON.stringify(h)};\n`);
-    writeFileSync(join(dir, h, 'index.js.map'), '{"version":3,"sources":[],"mappings":""}\n');
-    // The lazily loaded GCP chunk, as `npm run build` emits it next to every index.js.
-    writeFileSync(join(dir, h, 'gcp.js'), 'exports.createGcpProvider = () => ({});\n');
-    writeFileSync(join(dir, h, 'gcp.js.map'), '{"version":3,"sources":[],"mappings":""}\n');
+    writeFileSync(join(dir, h, 'index.mjs'), `export const handler = async () => ${JSON.stringify(h)};\n`);
+    writeFileSync(join(dir, h, 'provider-ABC123.mjs'), 'export const createGcpProvider = () => ({});\n');
+    for (const f of ['index.mjs.map', 'provider-ABC123.mjs.map'])
+      writeFileSync(join(dir, h, f), '{"version":3,"sources":[],"mappings":""}\n');
+    const outputs = Object.fromEntries(FAKE_BUNDLE_FILES.map((f) => [`dist/lambdas/${h}/${f}`, {}]));
+    writeFileSync(join(dir, h, 'meta.json'), JSON.stringify({ inputs: {}, outputs }));
   }
   return dir;
 }

@@ -7,13 +7,12 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import { policyBundle } from '../../../core/policy/json';
 import { formatProblem, loadPolicy } from '../../../core/policy/load';
+import { type AwsCredentials, crossAccountIam } from '../../../lambdas/aws-role';
 import { ENV, LAMBDA_ENV } from '../../../lambdas/config';
 import {
-  type AwsCredentials,
   accessProviders,
   CommonEnvSchema,
   commonConfig,
-  crossAccountIam,
   loadConfig,
   loadPolicyFile,
   NO_SIGNER,
