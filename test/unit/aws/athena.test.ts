@@ -7,6 +7,7 @@ import {
   TooManyRequestsException,
 } from '@aws-sdk/client-athena';
 import { mockClient } from 'aws-sdk-client-mock';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   attribute,
@@ -586,6 +587,55 @@ describe('Function: mergeTimeline', () => {
     });
     const first = merged[0];
     expect(first).toMatchObject({ kind: 'lifecycle', what: 'requested', who: 'alice@corp.com', service: 'timebox' });
+  });
+});
+
+describe('Function: mergeTimeline (property)', () => {
+  it('keeps every entry, in order of the second, lifecycle first within a second, seq order kept', async () => {
+    const { events } = await activeGrant();
+    const base = Date.parse('2026-11-24T10:00:00Z');
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 10_000 }), { minLength: events.length, maxLength: events.length }),
+        fc.array(
+          fc.record({
+            s: fc.integer({ min: 0, max: 10 }),
+            id: fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 4, maxLength: 4 }),
+          }),
+          {
+            maxLength: 20,
+          },
+        ),
+        (offsets, calls) => {
+          const sorted = [...offsets].sort((a, b) => a - b);
+          const lifecycle = events.map((e, i) => ({ ...e, at: new Date(base + (sorted[i] as number)).toISOString() }));
+          const actions = calls.map((c) => ({
+            at: `${new Date(base + c.s * 1000).toISOString().slice(0, 19)}Z`,
+            actor: 'alice@corp.com',
+            eventId: c.id,
+            eventSource: 'sts.amazonaws.com',
+            eventName: 'GetCallerIdentity',
+            region: 'us-east-1',
+            resources: [],
+            via: 'grant-session' as const,
+          }));
+          const merged = mergeTimeline(lifecycle, actions);
+          const second = (at: string) => Math.floor(Date.parse(at) / 1000);
+          const inOrder = merged.every((e, i) => {
+            const prev = merged[i - 1];
+            if (!prev) return true;
+            const d = second(prev.at) - second(e.at);
+            return d < 0 || (d === 0 && !(prev.kind === 'cloud' && e.kind === 'lifecycle'));
+          });
+          const seqs = merged.filter((e) => e.kind === 'lifecycle').map((e) => e.seq);
+          return (
+            merged.length === lifecycle.length + actions.length &&
+            inOrder &&
+            JSON.stringify(seqs) === JSON.stringify(lifecycle.map((e) => e.seq))
+          );
+        },
+      ),
+    );
   });
 });
 
