@@ -123,9 +123,32 @@ export interface LambdaBundle {
 }
 
 /**
+ * esbuild options of a Lambda build writing into `outdir`: minified ES modules with code splitting, the SDK's ES
+ * module builds preferred (`module` before `main`: they let esbuild drop every client and command a handler never
+ * reaches), English-only zod, version-only SDK package.json, environment-only credentials.
+ */
+export function lambdaBuildOptions(root: string, outdir: string): BuildOptions {
+  return {
+    ...common,
+    format: 'esm',
+    splitting: true,
+    minify: true,
+    metafile: true,
+    mainFields: ['module', 'main'],
+    plugins: [englishOnlyZod, sdkVersionOnly],
+    alias: LAMBDA_ALIASES,
+    absWorkingDir: root,
+    outdir,
+    outExtension: { '.js': '.mjs' },
+    chunkNames: '[name]-[hash]',
+    banner: { js: ESM_BANNER },
+    define: ESM_DEFINE,
+  };
+}
+
+/**
  * Builds each Lambda into `<outRoot>/<name>/` (entry, chunks, .map files and meta.json), after emptying that
- * directory: chunk names carry content hashes, and a stale chunk must not be deployed. The SDK's ES module builds
- * are preferred (`module` before `main`): they let esbuild drop every client and command a handler never reaches.
+ * directory: chunk names carry content hashes, and a stale chunk must not be deployed.
  */
 export async function buildLambdas(root: string, outRoot: string): Promise<LambdaBundle[]> {
   const out: LambdaBundle[] = [];
@@ -133,25 +156,9 @@ export async function buildLambdas(root: string, outRoot: string): Promise<Lambd
     const outdir = join(outRoot, name);
     rmSync(outdir, { recursive: true, force: true });
     mkdirSync(outdir, { recursive: true });
-    const result = await build({
-      ...common,
-      format: 'esm',
-      splitting: true,
-      minify: true,
-      metafile: true,
-      mainFields: ['module', 'main'],
-      plugins: [englishOnlyZod, sdkVersionOnly],
-      alias: LAMBDA_ALIASES,
-      absWorkingDir: root,
-      entryPoints: { index: join(root, entry) },
-      outdir,
-      outExtension: { '.js': '.mjs' },
-      chunkNames: '[name]-[hash]',
-      banner: { js: ESM_BANNER },
-      define: ESM_DEFINE,
-    });
+    const result = await build({ ...lambdaBuildOptions(root, outdir), entryPoints: { index: join(root, entry) } });
     writeFileSync(join(outdir, 'meta.json'), JSON.stringify(result.metafile));
-    out.push(describeBundle(name, outdir, result.metafile));
+    out.push(describeBundle(name, outdir, result.metafile as Metafile));
   }
   return out;
 }
