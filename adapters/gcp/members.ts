@@ -32,55 +32,63 @@ export function parseMember(member: string): { type: MemberType; email: string }
   return { type, email };
 }
 
-const memberString = z.pipe(
-  z.string().check(z.maxLength(300)),
-  z.transform((s: string, ctx) => {
-    const parsed = parseMember(s.trim());
-    if (!parsed) {
-      ctx.issues.push({
-        code: 'custom',
-        message: `"${s.slice(0, 80)}" is not a single-identity member (user:<email>, group:<email> or serviceAccount:<email>.gserviceaccount.com)`,
-        input: s,
-      });
-      return z.NEVER;
-    }
-    return `${parsed.type}:${parsed.email}`;
-  }),
-);
-
-const suffix = z
-  .pipe(
-    z.string().check(z.minLength(2), z.maxLength(255)),
-    z.transform((s: string) => s.toLowerCase()),
-  )
-  .check(
-    z.refine((s) => /^@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/.test(s), {
-      message: 'must be an email domain suffix such as "@corp.com"',
+const memberString = () =>
+  z.pipe(
+    z.string().check(z.maxLength(300)),
+    z.transform((s: string, ctx) => {
+      const parsed = parseMember(s.trim());
+      if (!parsed) {
+        ctx.issues.push({
+          code: 'custom',
+          message: `"${s.slice(0, 80)}" is not a single-identity member (user:<email>, group:<email> or serviceAccount:<email>.gserviceaccount.com)`,
+          input: s,
+        });
+        return z.NEVER;
+      }
+      return `${parsed.type}:${parsed.email}`;
     }),
   );
 
-export const MemberRuleSchema = z.strictObject({
-  /** Principal ids ending with this (`@corp.com`) map by this rule. */
-  suffix,
-  /** What the resulting email is: a Google account or a service account. Groups only via `explicit`. */
-  type: z._default(z.enum(['user', 'serviceAccount']), 'user'),
-  /** Replace the suffix, when Google identities live on another domain (`@corp.com` -> `@corp.example`). */
-  replaceWith: z.optional(suffix),
-});
+const suffix = () =>
+  z
+    .pipe(
+      z.string().check(z.minLength(2), z.maxLength(255)),
+      z.transform((s: string) => s.toLowerCase()),
+    )
+    .check(
+      z.refine((s) => /^@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/.test(s), {
+        message: 'must be an email domain suffix such as "@corp.com"',
+      }),
+    );
+
+/** Built on first use (z.lazy), like GcpConfigSchema: only functions with TIMEBOX_GCP set parse it. */
+export const MemberRuleSchema = z.lazy(() =>
+  z.strictObject({
+    /** Principal ids ending with this (`@corp.com`) map by this rule. */
+    suffix: suffix(),
+    /** What the resulting email is: a Google account or a service account. Groups only via `explicit`. */
+    type: z._default(z.enum(['user', 'serviceAccount']), 'user'),
+    /** Replace the suffix, when Google identities live on another domain (`@corp.com` -> `@corp.example`). */
+    replaceWith: z.optional(suffix()),
+  }),
+);
 export type MemberRule = z.output<typeof MemberRuleSchema>;
 
-const membersConfig = z.pipe(
-  z.strictObject({
-    /** Principal id (any case) -> member; checked before the rules. */
-    explicit: z._default(z.record(z.string().check(z.minLength(1), z.maxLength(128)), memberString), {}),
-    /** Tried in order; the first whose suffix matches wins. */
-    rules: z._default(z.array(MemberRuleSchema).check(z.maxLength(50)), []),
-  }),
-  z.transform((c: { explicit: Record<string, string>; rules: MemberRule[] }) => ({
-    explicit: Object.fromEntries(Object.entries(c.explicit).map(([k, v]) => [normalizePrincipalId(k), v])),
-    rules: c.rules,
-  })),
+const membersConfig = z.lazy(() =>
+  z.pipe(
+    z.strictObject({
+      /** Principal id (any case) -> member; checked before the rules. */
+      explicit: z._default(z.record(z.string().check(z.minLength(1), z.maxLength(128)), memberString()), {}),
+      /** Tried in order; the first whose suffix matches wins. */
+      rules: z._default(z.array(MemberRuleSchema).check(z.maxLength(50)), []),
+    }),
+    z.transform((c: { explicit: Record<string, string>; rules: MemberRule[] }) => ({
+      explicit: Object.fromEntries(Object.entries(c.explicit).map(([k, v]) => [normalizePrincipalId(k), v])),
+      rules: c.rules,
+    })),
+  ),
 );
+
 /**
  * The members mapping, for TIMEBOX_GCP (GcpConfigSchema) and for the stack's `timebox:gcp` config. zod/mini schemas
  * have no `.default()` method; the stack's classic-zod schema (stacks/gcp.ts) calls `MembersConfigSchema.default()`,

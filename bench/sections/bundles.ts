@@ -52,6 +52,11 @@ export function dummyLambdaEnv(policyFile: string): NodeJS.ProcessEnv {
       accounts: ['111122223333'],
       roles: [{ pattern: 'AWSReservedSSO_*', mfa: true }],
     }),
+    // The notifier and slack functions (secrets are read by ARN on first use, never at init).
+    TIMEBOX_EVENT_BUS: 'timebox',
+    TIMEBOX_SLACK_SIGNING_SECRET_ARN:
+      'arn:aws:secretsmanager:eu-west-1:111122223333:secret:timebox/slack-signing-AbCdEf',
+    TIMEBOX_SLACK_USERS_ARN: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:timebox/slack-users-AbCdEf',
   };
 }
 

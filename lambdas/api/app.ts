@@ -67,7 +67,7 @@ const line = (max: number) =>
     z.maxLength(max),
     z.refine((s) => withoutControls(s, false), 'must not contain control characters'),
   );
-const durationText = z.string().check(z.minLength(1), z.maxLength(32));
+const durationText = () => z.string().check(z.minLength(1), z.maxLength(32));
 
 /**
  * Target names as core/policy/schema.ts TARGET_NAME defines them (a unit test keeps the two equal). Importing that
@@ -75,59 +75,71 @@ const durationText = z.string().check(z.minLength(1), z.maxLength(32));
  */
 export const TARGET_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
-const RequestBody = z.strictObject({
-  target: z.string().check(z.regex(TARGET_NAME, 'a target name is 1-63 of a-z, 0-9 and -')),
-  scopes: z.optional(z.array(line(1024)).check(z.maxLength(50))),
-  duration: durationText,
-  reason: freeText(1000),
-  ticket: z.optional(line(128)),
-  startAt: z.optional(z.iso.datetime({ offset: true })),
-});
-const OptionalComment = z.strictObject({ comment: z.optional(freeText(1000)) });
-const RequiredComment = z.strictObject({ comment: freeText(1000) });
-const RevokeBody = z.strictObject({ reason: freeText(1000) });
-const ExtendBody = z.strictObject({ duration: durationText, reason: freeText(1000) });
-const EmptyBody = z.strictObject({});
+// Each body and query schema is built on its route's first request (z.lazy), not at every cold start: building
+// them all costs a cold function about 5 ms, and one invocation uses one route.
+const RequestBody = z.lazy(() =>
+  z.strictObject({
+    target: z.string().check(z.regex(TARGET_NAME, 'a target name is 1-63 of a-z, 0-9 and -')),
+    scopes: z.optional(z.array(line(1024)).check(z.maxLength(50))),
+    duration: durationText(),
+    reason: freeText(1000),
+    ticket: z.optional(line(128)),
+    startAt: z.optional(z.iso.datetime({ offset: true })),
+  }),
+);
+const OptionalComment = z.lazy(() => z.strictObject({ comment: z.optional(freeText(1000)) }));
+const RequiredComment = z.lazy(() => z.strictObject({ comment: freeText(1000) }));
+const RevokeBody = z.lazy(() => z.strictObject({ reason: freeText(1000) }));
+const ExtendBody = z.lazy(() => z.strictObject({ duration: durationText(), reason: freeText(1000) }));
+const EmptyBody = z.lazy(() => z.strictObject({}));
 
 const STATUSES = ['pending', 'approved', 'active', 'expired', 'revoked', 'denied', 'cancelled', 'lapsed'] as const;
-const flag = z.pipe(
-  z.enum(['true', 'false']),
-  z.transform((v: 'true' | 'false') => v === 'true'),
-);
+const flag = () =>
+  z.pipe(
+    z.enum(['true', 'false']),
+    z.transform((v: 'true' | 'false') => v === 'true'),
+  );
 const intIn = (min: number, max: number) =>
   z.pipe(
     z.pipe(z.string().check(z.regex(/^\d{1,6}$/, 'must be a whole number')), z.transform(Number)),
     z.number().check(z.int(), z.minimum(min), z.maximum(max)),
   );
-const instant = z.pipe(
-  z.iso.datetime({ offset: true }),
-  z.transform((s: string) => new Date(s)),
-);
+const instant = () =>
+  z.pipe(
+    z.iso.datetime({ offset: true }),
+    z.transform((s: string) => new Date(s)),
+  );
 
-const ListQuery = z.strictObject({
-  mine: z.optional(flag),
-  approvable: z.optional(flag),
-  status: z.optional(z.enum(STATUSES)),
-  limit: z.optional(intIn(1, 100)),
-});
-const AuditQuery = z.strictObject({
-  grant: z.optional(z.string().check(z.maxLength(64))),
-  actor: z.optional(line(128)),
-  target: z.optional(z.string().check(z.regex(TARGET_NAME))),
-  since: z.optional(instant),
-  until: z.optional(instant),
-  limit: z.optional(intIn(1, 1000)),
-  cursor: z.optional(
-    z.string().check(z.maxLength(2048), z.regex(/^[A-Za-z0-9_\-=+/.:#]+$/, 'is not a cursor this API returned')),
-  ),
-});
-const VerifyQuery = z.strictObject({
-  grant: z.optional(z.string().check(z.maxLength(64))),
-  since: z.optional(instant),
-  until: z.optional(instant),
-});
-const TimelineQuery = z.strictObject({ grant: z.string().check(z.maxLength(64)) });
-const NoQuery = z.strictObject({});
+const ListQuery = z.lazy(() =>
+  z.strictObject({
+    mine: z.optional(flag()),
+    approvable: z.optional(flag()),
+    status: z.optional(z.enum(STATUSES)),
+    limit: z.optional(intIn(1, 100)),
+  }),
+);
+const AuditQuery = z.lazy(() =>
+  z.strictObject({
+    grant: z.optional(z.string().check(z.maxLength(64))),
+    actor: z.optional(line(128)),
+    target: z.optional(z.string().check(z.regex(TARGET_NAME))),
+    since: z.optional(instant()),
+    until: z.optional(instant()),
+    limit: z.optional(intIn(1, 1000)),
+    cursor: z.optional(
+      z.string().check(z.maxLength(2048), z.regex(/^[A-Za-z0-9_\-=+/.:#]+$/, 'is not a cursor this API returned')),
+    ),
+  }),
+);
+const VerifyQuery = z.lazy(() =>
+  z.strictObject({
+    grant: z.optional(z.string().check(z.maxLength(64))),
+    since: z.optional(instant()),
+    until: z.optional(instant()),
+  }),
+);
+const TimelineQuery = z.lazy(() => z.strictObject({ grant: z.string().check(z.maxLength(64)) }));
+const NoQuery = z.lazy(() => z.strictObject({}));
 
 /** The widest audit window one query may span; DynamoDB reads one `byTime` partition per day. */
 const MAX_AUDIT_WINDOW_MS = 31 * 24 * 60 * 60_000;
@@ -546,33 +558,40 @@ export function decisionView(d: Decision) {
   };
 }
 
-const StsCredentials = z.union([
-  z.object({ AccessKeyId: z.string(), SecretAccessKey: z.string(), SessionToken: z.string() }),
-  z.pipe(
-    z.object({ accessKeyId: z.string(), secretAccessKey: z.string(), sessionToken: z.string() }),
-    z.transform((c: { accessKeyId: string; secretAccessKey: string; sessionToken: string }) => ({
-      AccessKeyId: c.accessKeyId,
-      SecretAccessKey: c.secretAccessKey,
-      SessionToken: c.sessionToken,
-    })),
-  ),
-]);
-const TokenSecret = z.union([
-  z.string().check(z.minLength(1)),
-  z.pipe(
-    z.object({ token: z.string().check(z.minLength(1)) }),
-    z.transform((t: { token: string }) => t.token),
-  ),
-]);
-const UrlSecret = z.pipe(
+// Built on first use, like the route schemas: only credential and console requests read them.
+const StsCredentials = z.lazy(() =>
   z.union([
-    z.string(),
+    z.object({ AccessKeyId: z.string(), SecretAccessKey: z.string(), SessionToken: z.string() }),
     z.pipe(
-      z.object({ url: z.string() }),
-      z.transform((u: { url: string }) => u.url),
+      z.object({ accessKeyId: z.string(), secretAccessKey: z.string(), sessionToken: z.string() }),
+      z.transform((c: { accessKeyId: string; secretAccessKey: string; sessionToken: string }) => ({
+        AccessKeyId: c.accessKeyId,
+        SecretAccessKey: c.secretAccessKey,
+        SessionToken: c.sessionToken,
+      })),
     ),
   ]),
-  z.string().check(z.regex(/^https:\/\//, 'a console URL is https')),
+);
+const TokenSecret = z.lazy(() =>
+  z.union([
+    z.string().check(z.minLength(1)),
+    z.pipe(
+      z.object({ token: z.string().check(z.minLength(1)) }),
+      z.transform((t: { token: string }) => t.token),
+    ),
+  ]),
+);
+const UrlSecret = z.lazy(() =>
+  z.pipe(
+    z.union([
+      z.string(),
+      z.pipe(
+        z.object({ url: z.string() }),
+        z.transform((u: { url: string }) => u.url),
+      ),
+    ]),
+    z.string().check(z.regex(/^https:\/\//, 'a console URL is https')),
+  ),
 );
 
 /**
