@@ -18,7 +18,7 @@ import { signingKeyPath } from './paths';
 import { LocalAwsRoleProvider, LocalGcpRoleProvider } from './providers';
 import { LocalScheduler } from './scheduler';
 import { dueGrants, type LocalStore, openLocalStore } from './store';
-import { SweeperLoop } from './sweeper';
+import { DEFAULT_SWEEP_INTERVAL_MS, SweeperLoop } from './sweeper';
 
 /** gRPC tokens live five minutes by default, as on AWS (TIMEBOX_TOKEN_TTL): a revoked token dies soon everywhere. */
 export const DEFAULT_TOKEN_TTL_MS = 5 * 60_000;
@@ -147,10 +147,15 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Loc
     policy,
   });
   const grants = service;
+  const intervalMs = opts.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS;
   const sweeper = new SweeperLoop({
-    sweep: () => grants.sweep(),
+    // A pass re-reads every grant with events inside its repair window (four store reads each) to repair lagging
+    // projections and re-publish. At start-up the window is the service's default hour, which covers whatever the
+    // broker missed while down; after that, passes run every few seconds, so a few intervals back is enough, and
+    // an hour would make every pass re-read every grant touched in the last hour.
+    sweep: (first) => grants.sweep(first ? {} : { repairWindowMs: Math.max(4 * intervalMs, 60_000) }),
     log,
-    ...(opts.sweepIntervalMs ? { intervalMs: opts.sweepIntervalMs } : {}),
+    intervalMs,
   });
 
   let rearmed = { expire: 0, activate: 0 };

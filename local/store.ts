@@ -1,10 +1,9 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { createTimeboxTables } from '../adapters/aws/dynalite';
 import { DynamoEventStore, DynamoProjectionStore, documentClient } from '../adapters/aws/dynamodb';
-import { GRANTS_TABLE } from '../adapters/aws/tables';
 import { UnavailableError } from '../core/errors';
 import type { GrantStatus } from '../core/grant/events';
 import { type InProcessDynalite, startInProcessDynalite } from './dynalite';
@@ -148,28 +147,26 @@ async function untilActive(client: DynamoDBClient, table: string): Promise<void>
 }
 
 /**
- * Every grant in `status` with its due time (the `byStatus` index of tables.ts: for `active` the expiry, for
- * `approved` the start, for terminal statuses the end). Only the two key attributes are read, page by page, so re-arming thousands of schedules
- * after a restart reads ids, not whole grants. The ProjectionStore port lists at most 1,000 at a time, which is
- * why this reads the index directly.
+ * Every grant in `status` with its due time (`dueAt` of tables.ts: for `active` the expiry, for `approved` the
+ * start, for terminal statuses the end). Only the needed attributes are read, page by page. It scans the table
+ * rather than querying the `byStatus` index: dynalite loses items when it pages through an index whose items share
+ * one sort key (10,000 grants expiring in the same second came back as 9,998 in every run), and a schedule that is
+ * never re-armed leaves its grant to the sweeper. A scan pages by the table's own unique key, which it gets right.
  */
 export async function dueGrants(
   doc: DynamoDBDocumentClient,
   status: GrantStatus,
   table: string = LOCAL_TABLES.grants,
 ): Promise<{ grantId: string; dueAt: string }[]> {
-  const index = GRANTS_TABLE.indexes.find((i) => i.name === 'byStatus');
-  if (!index) throw new Error('the grants table has no byStatus index');
   const out: { grantId: string; dueAt: string }[] = [];
   let key: Record<string, unknown> | undefined;
   do {
     const page = await doc.send(
-      new QueryCommand({
+      new ScanCommand({
         TableName: table,
-        IndexName: index.name,
-        KeyConditionExpression: '#s = :s',
+        FilterExpression: '#s = :s',
         ProjectionExpression: '#g, #d',
-        ExpressionAttributeNames: { '#s': index.hashKey, '#g': 'grantId', '#d': index.rangeKey },
+        ExpressionAttributeNames: { '#s': 'status', '#g': 'grantId', '#d': 'dueAt' },
         ExpressionAttributeValues: { ':s': status },
         ...(key ? { ExclusiveStartKey: key } : {}),
       }),

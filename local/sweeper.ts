@@ -5,7 +5,8 @@ import type { Log } from '../core/ports';
 export const DEFAULT_SWEEP_INTERVAL_MS = 15_000;
 
 export interface SweeperLoopOptions {
-  sweep: () => Promise<SweepReport>;
+  /** One pass; `first` is true for the pass at start-up. */
+  sweep: (first: boolean) => Promise<SweepReport>;
   log: Log;
   intervalMs?: number;
 }
@@ -46,7 +47,7 @@ export class SweeperLoop {
   runOnce(): Promise<SweepReport | undefined> {
     if (this.current) return this.current;
     const run = this.opts
-      .sweep()
+      .sweep(this.passes === 0)
       .then((report) => {
         this.passes++;
         const acted = Object.entries(report).filter(([, n]) => n > 0);

@@ -190,6 +190,7 @@ export function registerAccess(program: Command): void {
     .option('--for <duration>', 'length of a new request', '1h')
     .option('--reason <text>', 'reason of a new request (default: "credential_process for <target>")')
     .option('--endpoint <url>', 'broker URL (default: TIMEBOX_ENDPOINT, then http://127.0.0.1:8787)')
+    .option('--json', 'accepted for uniformity: the output is always the one JSON document')
     .action(async (opts: { target: string; scope: string[]; for: string; reason?: string; endpoint?: string }) => {
       const duration = durationFlag('--for', opts.for);
       const api = clientFor(opts);
@@ -207,7 +208,7 @@ export function registerAccess(program: Command): void {
             })
           ).grant;
         } catch (e) {
-          // The AWS CLI shows one line of stderr: the reasons go on it, not under it.
+          // Named by target: the AWS CLI shows this line without saying which profile ran the command.
           if (e instanceof DeniedRequest)
             throw new CliError(
               `the access policy denied ${opts.target}: ${e.reasons.map((r) => `${r.code}: ${r.message}`).join('; ')}`,

@@ -38,14 +38,14 @@ export async function sendRequest(api: ApiClient, path: string, body: Record<str
   }
 }
 
-/** A request the access policy denied: exit 1, with every reason on its own line. */
+/** A request the access policy denied: exit 1, every reason on the one line (`--json` has them as a list). */
 export class DeniedRequest extends CliError {
   constructor(
     readonly reasons: Reason[],
     readonly broker: BrokerError,
   ) {
     super(
-      `the access policy denied this request${reasons.length ? `:\n${reasons.map((r) => `  ${r.code}: ${r.message}`).join('\n')}` : ''}`,
+      `the access policy denied this request${reasons.length ? `: ${reasons.map((r) => `${r.code}: ${r.message}`).join('; ')}` : ''}`,
       EXIT.failed,
     );
     this.name = 'DeniedRequest';

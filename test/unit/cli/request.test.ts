@@ -192,7 +192,7 @@ describe('Command: request', () => {
     const json = await runCli(['request', 'prod-logs', '--for', '3h', '--reason', 'x', '--json'], ENV);
     expect(text.code).toBe(EXIT.failed);
     expect(text.stderr).toBe(
-      'timebox: the access policy denied this request:\n  RULE.NO_MATCH: no rule lets carol@corp.com request prod-logs\n  DURATION.TOO_LONG: 3h is longer than 1h\n',
+      'timebox: the access policy denied this request: RULE.NO_MATCH: no rule lets carol@corp.com request prod-logs; DURATION.TOO_LONG: 3h is longer than 1h\n',
     );
     expect(json.code).toBe(EXIT.failed);
     expect(JSON.parse(json.stdout).error).toMatchObject({ code: 'REQUEST.DENIED', status: 403 });
