@@ -23,7 +23,7 @@ export class CachedEventStore implements EventStore {
 
   constructor(
     private readonly inner: EventStore,
-    private readonly maxStreams = 20_000,
+    private readonly maxStreams = 5_000,
   ) {}
 
   async append(event: GrantEvent): Promise<void> {

@@ -121,6 +121,8 @@ export class LocalAwsRoleProvider implements AccessProvider {
       return { local: true, revocation: 'none', reason: why === 'expired' ? 'expired' : 'no credentials were issued' };
     const last = Date.parse(grant.lastCredentialExpiresAt ?? grant.expiresAt ?? ctx.now.toISOString());
     const keepUntil = new Date(last + REVOCATION_SKEW_MS);
+    if (keepUntil.getTime() <= ctx.now.getTime())
+      return { local: true, revocation: 'none', reason: 'every credential issued for this grant has already expired' };
     return {
       local: true,
       note: LOCAL_NOTE,

@@ -135,6 +135,17 @@ describe('Class: LocalAwsRoleProvider', () => {
       );
     });
 
+    it('needs nothing once every credential has expired (plus skew)', async () => {
+      const g: Grant = awsGrantDummy({
+        status: 'revoked',
+        credentialsIssued: 1,
+        lastCredentialExpiresAt: '2026-11-24T10:30:00.000Z',
+      });
+      expect(await provider.revoke(g, 'revoked', { now: new Date('2026-11-24T10:35:00.000Z') })).toMatchObject({
+        revocation: 'none',
+      });
+    });
+
     it('needs nothing at expiry or when no credentials were issued', async () => {
       expect(await provider.revoke(awsGrantDummy(), 'expired', { now: NOW })).toMatchObject({ revocation: 'none' });
       expect(await provider.revoke(awsGrantDummy(), 'revoked', { now: NOW })).toMatchObject({
