@@ -5,6 +5,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import type * as zc from 'zod/v4/core';
 import { DynamoEventStore, DynamoProjectionStore, documentClient } from '../adapters/aws/dynamodb';
+import { awsRoleProvision, awsRoleRevocation } from '../adapters/aws/role-plan';
 import { EventBridgeGrantScheduler } from '../adapters/aws/scheduler';
 import { type GcpConfig, GcpConfigJsonSchema } from '../adapters/gcp/config';
 import { GrpcTokenProvider } from '../adapters/grpc/provider';
@@ -163,8 +164,18 @@ export function accessProviders(
   deps: { policy: () => CompiledPolicy; signer: TokenSigner; log: Log },
 ): Partial<Record<TargetKind, AccessProvider>> {
   const gcp = cfg.gcp;
+  const awsRole = lazyProvider('aws-role', () => import('./aws-role.js').then((m) => m.awsRoleProvider(cfg, deps)));
   return {
-    'aws-role': lazyProvider('aws-role', () => import('./aws-role.js').then((m) => m.awsRoleProvider(cfg, deps))),
+    'aws-role': {
+      ...awsRole,
+      // Activation and expiry need no AWS call (../adapters/aws/role-plan.ts): answered here, so the revoke
+      // function, which does little else, never loads the STS and IAM clients.
+      provision: async () => awsRoleProvision(),
+      revoke: async (g, why, ctx) => {
+        const plan = awsRoleRevocation(g, why, ctx.now);
+        return plan.revocation === 'none' ? { ...plan } : awsRole.revoke(g, why, ctx);
+      },
+    },
     grpc: new GrpcTokenProvider({ signer: deps.signer, issuer: cfg.issuer, tokenTtlMs: cfg.tokenTtlMs }),
     ...(gcp
       ? {

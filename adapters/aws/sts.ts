@@ -1,7 +1,6 @@
 import type { IAMClient } from '@aws-sdk/client-iam';
 import { AssumeRoleCommand, type AssumeRoleCommandInput, type STSClient } from '@aws-sdk/client-sts';
 import { GRANT_TAG, ROLE_PATH, sessionPolicyJson } from '../../core/builders/aws';
-import { REVOCATION_SKEW_MS } from '../../core/builders/aws-iam';
 import { StateError, UnavailableError, ValidationError } from '../../core/errors';
 import type { Grant } from '../../core/grant/state';
 import type { AwsRoleTarget } from '../../core/policy/types';
@@ -16,6 +15,7 @@ import type {
 import * as z from '../zod';
 import { awsCall, translateAwsError } from './errors';
 import { type RoleRef, RoleRevoker } from './revocation';
+import { awsRoleProvision, awsRoleRevocation, MAX_SESSION_SECONDS } from './role-plan';
 
 /**
  * `aws-role` targets by credential vending (DESIGN.md, "AWS: credential vending"): the broker assumes the target
@@ -25,7 +25,8 @@ import { type RoleRef, RoleRevoker } from './revocation';
 
 /** Role chaining (the broker's Lambda role assuming the target role) caps a session at 1 h; STS's floor is 15 min. */
 export const MIN_SESSION_SECONDS = 900;
-export const MAX_SESSION_SECONDS = 3600;
+export { MAX_SESSION_SECONDS };
+
 /** AssumeRole `SourceIdentity` and `RoleSessionName`: 2-64 characters of [\w+=,.@-]. */
 const STS_NAME = /^[\w+=,.@-]{2,64}$/;
 /** Only roles Timebox manages (created under /timebox/ by the stack) may be assumed. */
@@ -79,7 +80,7 @@ export class AwsRoleProvider implements AccessProvider {
 
   /** Nothing to put in place: access comes from AssumeRole at credential time. */
   async provision(_grant: ActiveGrant, _ctx: AccessContext): Promise<Record<string, unknown>> {
-    return {};
+    return awsRoleProvision();
   }
 
   /** Exact AssumeRole input for a grant; `console` omits DurationSeconds (see `credentials`). */
@@ -205,22 +206,9 @@ export class AwsRoleProvider implements AccessProvider {
    * `expired`: nothing to write; the session policy's time condition already ends every session at expiry.
    */
   async revoke(grant: Grant, why: 'revoked' | 'expired', ctx: AccessContext): Promise<Record<string, unknown>> {
-    if (grant.target.kind !== 'aws-role')
-      throw new StateError('TARGET.KIND_MISMATCH', `${grant.id} is not an aws-role grant`);
-    if (why === 'expired')
-      return { revocation: 'none', reason: 'expired: the session policy denies every call from the expiry on' };
-    if (grant.credentialsIssued === 0) return { revocation: 'none', reason: 'no credentials were issued' };
-    const lastExpiry = grant.lastCredentialExpiresAt ?? grant.expiresAt;
-    const keepUntil = new Date(
-      (lastExpiry ? Date.parse(lastExpiry) : ctx.now.getTime() + MAX_SESSION_SECONDS * 1000) + REVOCATION_SKEW_MS,
-    );
-    if (keepUntil.getTime() <= ctx.now.getTime())
-      return { revocation: 'none', reason: 'every credential issued for this grant has already expired' };
-    return this.revoker.revoke(
-      { account: grant.target.account, role: grant.target.role },
-      { grantId: grant.id, keepUntil },
-      ctx.now,
-    );
+    const plan = awsRoleRevocation(grant, why, ctx.now);
+    if (plan.revocation === 'none') return { ...plan };
+    return this.revoker.revoke(plan.role, { grantId: grant.id, keepUntil: plan.keepUntil }, ctx.now);
   }
 
   /** Garbage-collects lapsed revocation entries on the configured target roles (called by the sweeper). */

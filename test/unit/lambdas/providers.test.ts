@@ -1,0 +1,88 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ENV } from '../../../lambdas/config';
+import { accessProviders, CommonEnvSchema, commonConfig, loadConfig, NO_SIGNER } from '../../../lambdas/runtime';
+import { RecordingLog } from '../../helpers/memory';
+import { activeGrantDummy, NOW, revokedGrantDummy } from '../aws/fixtures';
+
+/**
+ * The aws-role provider a function builds loads its module (the provider with its STS and IAM clients) only for
+ * what needs them. The module is replaced here by one that records being loaded.
+ */
+const loaded = vi.hoisted(() => ({ count: 0, revoked: [] as string[] }));
+vi.mock('../../../lambdas/aws-role', () => ({
+  awsRoleProvider: () => {
+    loaded.count++;
+    return {
+      kind: 'aws-role',
+      provision: async () => ({ loaded: true }),
+      credentials: async () => {
+        throw new Error('not used here');
+      },
+      revoke: async (g: { id: string }) => {
+        loaded.revoked.push(g.id);
+        return { revocation: 'deny-written' };
+      },
+    };
+  },
+}));
+
+afterEach(() => {
+  loaded.count = 0;
+  loaded.revoked = [];
+});
+
+function awsRole() {
+  const env = {
+    [ENV.eventsTable]: 'timebox-events',
+    [ENV.grantsTable]: 'timebox-grants',
+    [ENV.issuer]: 'https://abc123defg.execute-api.eu-west-1.amazonaws.com/prod',
+    [ENV.schedulerGroup]: 'timebox',
+    [ENV.schedulerRoleArn]: 'arn:aws:iam::111122223333:role/timebox/timebox-scheduler',
+    [ENV.schedulerDlqArn]: 'arn:aws:sqs:eu-west-1:111122223333:timebox-schedules-dlq',
+    [ENV.revokeFunctionArn]: 'arn:aws:lambda:eu-west-1:111122223333:function:timebox-revoke',
+  };
+  const cfg = commonConfig(loadConfig(CommonEnvSchema, env));
+  const providers = accessProviders(cfg, {
+    policy: () => {
+      throw new Error('not read');
+    },
+    signer: NO_SIGNER,
+    log: new RecordingLog(),
+  });
+  const p = providers['aws-role'];
+  if (!p) throw new Error('no aws-role provider');
+  return p;
+}
+
+describe('Function: accessProviders (aws-role)', () => {
+  it('activates and expires aws-role grants without loading STS and IAM, with the adapter’s own answers', async () => {
+    // Prepare
+    const provider = awsRole();
+    const g = await activeGrantDummy();
+    // Act
+    const provisioned = await provider.provision(g, { now: NOW });
+    const expired = await provider.revoke({ ...g, status: 'expired', credentialsIssued: 2 }, 'expired', { now: NOW });
+    const unused = await provider.revoke(revokedGrantDummy(g, { credentialsIssued: 0 }), 'revoked', { now: NOW });
+    // Assess
+    expect(provisioned).toEqual({});
+    expect(expired).toEqual({
+      revocation: 'none',
+      reason: 'expired: the session policy denies every call from the expiry on',
+    });
+    expect(unused).toEqual({ revocation: 'none', reason: 'no credentials were issued' });
+    expect(loaded.count).toBe(0);
+  });
+
+  it('loads the provider, once, to revoke a grant whose credentials may still be live', async () => {
+    // Prepare
+    const provider = awsRole();
+    const g = revokedGrantDummy(await activeGrantDummy());
+    // Act
+    const first = await provider.revoke(g, 'revoked', { now: NOW });
+    await provider.revoke(g, 'revoked', { now: NOW });
+    // Assess
+    expect(first).toEqual({ revocation: 'deny-written' });
+    expect(loaded.revoked).toEqual([g.id, g.id]);
+    expect(loaded.count).toBe(1);
+  });
+});
