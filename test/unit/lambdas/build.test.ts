@@ -144,11 +144,12 @@ describe('Plugin: sdkVersionOnly', () => {
 });
 
 describe('Constant: LAMBDAS', () => {
-  it('has one entry file per function', () => {
-    expect(LAMBDAS).toEqual({
+  it('has one entry file per function, api, revoke and sweeper among them', () => {
+    expect(LAMBDAS).toMatchObject({
       api: 'lambdas/api/index.ts',
       revoke: 'lambdas/revoke/index.ts',
       sweeper: 'lambdas/sweeper/index.ts',
     });
+    for (const [name, entry] of Object.entries(LAMBDAS)) expect(entry).toBe(`lambdas/${name}/index.ts`);
   });
 });
