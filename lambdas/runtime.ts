@@ -9,6 +9,7 @@ import { awsRoleProvision, awsRoleRevocation } from '../adapters/aws/role-plan';
 import { EventBridgeGrantScheduler } from '../adapters/aws/scheduler';
 import { type GcpConfig, GcpConfigJsonSchema } from '../adapters/gcp/config';
 import { GrpcTokenProvider } from '../adapters/grpc/provider';
+import type { CloudActionSource } from '../adapters/notify/timeline';
 import * as z from '../adapters/zod';
 import { systemClock } from '../core/clock';
 import { parseDuration } from '../core/duration';
@@ -18,9 +19,9 @@ import { grantIdGenerator } from '../core/ids';
 import { type CompiledPolicy, compilePolicy } from '../core/policy/compile';
 import { readPolicyBundle } from '../core/policy/json';
 import type { TargetKind } from '../core/policy/types';
-import type { AccessProvider, EventStore, Log, ProjectionStore, TokenSigner } from '../core/ports';
+import type { AccessProvider, EventPublisher, EventStore, Log, ProjectionStore, TokenSigner } from '../core/ports';
 import { ENV, parseEnv } from './config';
-import { lazyProvider } from './lazy';
+import { lazyProvider, once } from './lazy';
 import { LogPublisher, PowertoolsLog } from './log';
 
 /**
@@ -57,6 +58,8 @@ export const CommonEnvSchema = z.object({
   [ENV.tokenTtl]: z._default(durationEnv, 5 * 60_000),
   [ENV.gcp]: z.optional(GcpConfigJsonSchema),
   [ENV.accountId]: z.optional(z.string().check(z.regex(/^\d{12}$/, 'an AWS account id is 12 digits'))),
+  // The lifecycle bus; without it events are log lines only (the stack always sets it).
+  [ENV.eventBus]: z.optional(nonEmpty),
 });
 
 export interface CommonConfig {
@@ -70,6 +73,8 @@ export interface CommonConfig {
   /** The hub account: revocation in it uses the function's own IAM client. */
   hubAccount: string;
   partition: string;
+  /** EventBridge bus lifecycle events are published to. */
+  eventBus?: string;
 }
 
 /** The common configuration from parsed variables (frozen: nothing may change it after the cold start). */
@@ -96,6 +101,7 @@ export function commonConfig(env: zc.output<typeof CommonEnvSchema>): Readonly<C
     ...(env[ENV.gcp] ? { gcp: env[ENV.gcp] } : {}),
     hubAccount: env[ENV.accountId] ?? schedulerAccount,
     partition,
+    ...(env[ENV.eventBus] ? { eventBus: env[ENV.eventBus] } : {}),
   });
 }
 
@@ -187,7 +193,67 @@ export function accessProviders(
   };
 }
 
-/** The GrantService of a function: DynamoDB stores, Scheduler, providers, and the log-line publisher. */
+/** The bus publisher, with `notice` for events that are not a grant's (the slack function's refusals). */
+export interface BusPublisher extends EventPublisher {
+  notice(detailType: string, detail: Record<string, unknown>): Promise<void>;
+}
+
+/**
+ * Publishes to the EventBridge bus; the client (and adapters/aws/eventbridge.ts) loads on the first publish, which
+ * comes after the transition it reports is recorded, so no request waits for it before its event is safe.
+ */
+export function busPublisher(busName: string, log: Log): BusPublisher {
+  const bus = once(() => import('../adapters/aws/eventbridge.js').then((m) => m.eventBridgePublisher(busName, log)));
+  return {
+    publish: async (events, grant) => (await bus()).publish(events, grant),
+    notice: async (detailType, detail) => (await bus()).notice(detailType, detail),
+  };
+}
+
+/**
+ * Lifecycle events as log lines (queryable in CloudWatch Logs Insights) and, when TIMEBOX_EVENT_BUS is set, on the
+ * bus, where rules route them to the notifier, webhooks and anything else subscribed. A failed bus publish is
+ * thrown to GrantService, which logs it; the sweeper publishes the events again.
+ */
+export function lifecyclePublisher(cfg: Pick<CommonConfig, 'eventBus'>, log: Log): EventPublisher {
+  const lines = new LogPublisher(log);
+  if (!cfg.eventBus) return lines;
+  const bus = busPublisher(cfg.eventBus, log);
+  return {
+    publish: async (events, grant) => {
+      await lines.publish(events, grant);
+      await bus.publish(events, grant);
+    },
+  };
+}
+
+const AthenaEnvSchema = z.object({
+  [ENV.athenaWorkgroup]: z.optional(nonEmpty),
+  [ENV.athenaDatabase]: z.optional(nonEmpty),
+  [ENV.auditRegions]: z.optional(nonEmpty),
+});
+
+/**
+ * The AWS calls of a grant for `GET /v1/audit/timeline`: CloudTrail through Athena when the stack set the
+ * workgroup, database and regions, undefined otherwise (timelines then show lifecycle events only, and say so).
+ * The Athena adapter and SDK load on the first timeline request, not at a cold start.
+ */
+export function cloudTrailSource(env: NodeJS.ProcessEnv = process.env): CloudActionSource | undefined {
+  const a = parseEnv(AthenaEnvSchema, env);
+  const workgroup = a[ENV.athenaWorkgroup];
+  const database = a[ENV.athenaDatabase];
+  const regions = a[ENV.auditRegions];
+  if (!workgroup && !database && !regions) return undefined;
+  if (!workgroup || !database || !regions)
+    throw new Error(
+      `invalid Lambda configuration:\n${ENV.athenaWorkgroup}, ${ENV.athenaDatabase} and ${ENV.auditRegions} are set together or not at all`,
+    );
+  const settings = { workgroup, database, regions: regions.split(',').map((r) => r.trim()) };
+  const source = once(() => import('../adapters/aws/athena.js').then((m) => m.cloudTrailActions(settings)));
+  return { forGrant: async (g) => (await source()).forGrant(g) };
+}
+
+/** The GrantService of a function: DynamoDB stores, Scheduler, providers, and the lifecycle publisher. */
 export function grantService(
   cfg: Readonly<CommonConfig>,
   deps: { policy: () => CompiledPolicy; signer: TokenSigner; log: Log; stores: ReturnType<typeof dynamoStores> },
@@ -196,7 +262,7 @@ export function grantService(
     ...deps.stores,
     scheduler: new EventBridgeGrantScheduler(new SchedulerClient({}), cfg.scheduler),
     providers: accessProviders(cfg, deps),
-    publisher: new LogPublisher(deps.log),
+    publisher: lifecyclePublisher(cfg, deps.log),
     clock: systemClock,
     ids: grantIdGenerator(systemClock),
     policy: deps.policy,

@@ -1,5 +1,5 @@
 import {
-  type AthenaClient,
+  AthenaClient,
   GetQueryExecutionCommand,
   GetQueryResultsCommand,
   type Row,
@@ -7,32 +7,22 @@ import {
 } from '@aws-sdk/client-athena';
 import { canonicalJson, sha256Hex } from '../../core/canonical';
 import { TimeboxError, UnavailableError, ValidationError } from '../../core/errors';
-import type { GrantEvent } from '../../core/grant/events';
 import type { Grant } from '../../core/grant/state';
 import { GRANT_ID_PATTERN } from '../../core/ids';
+import type { Attribution, CloudAction, CloudActionSource, CloudActionsResult } from '../notify/timeline';
 import { awsCall } from './errors';
 
 /**
  * "Who did what with this grant": the AWS calls made under a grant, read from the stack's CloudTrail table
  * (stacks/athena.ts: Glue table `cloudtrail`, partition projection over `region` and `timestamp` = yyyy/MM/dd)
- * with Athena, and merged with the grant's lifecycle events into one timeline.
+ * with Athena. The merge with the grant's lifecycle events is in ../notify/timeline.ts, which the API loads at once;
+ * this module and the Athena SDK are loaded on the first timeline request (lambdas/runtime.ts cloudTrailSource).
  *
  * Every session the broker opens for a grant is `AssumeRole` with `SourceIdentity=<principal>` and
  * `RoleSessionName=<grant id>` (adapters/aws/sts.ts). CloudTrail records both on every call made with it
  * (`useridentity.arn` ends in the session name; `sessioncontext.sourceidentity` is the principal), and the source
  * identity survives role chaining, so a role assumed *from* the grant's session carries it too.
  */
-
-/** CloudTrail delivers log files about 5 minutes after the calls (CloudTrail User Guide, "How CloudTrail works"). */
-export const CLOUDTRAIL_LAG_NOTE =
-  'CloudTrail delivers events about 5 minutes after the call (sometimes longer): the last minutes of a grant may not be here yet.';
-/** The stack's trail records management events and writes to the audit table only (stacks/audit.ts). */
-export const DATA_EVENTS_NOTE =
-  'Data events (S3 object reads and writes, Lambda invocations, DynamoDB item calls...) appear only if the trail records them; the Timebox trail records management events only.';
-export const NOT_CONFIGURED_NOTE =
-  'Cloud actions are not available here (no Athena workgroup is configured, as in local mode): lifecycle events only.';
-export const NOT_APPLICABLE_NOTE =
-  'This grant is not for an AWS role, or it never became active: there are no AWS calls to show.';
 
 /** Calls this long before activation are looked at too (clock skew between CloudTrail and the broker). */
 export const WINDOW_BEFORE_MS = 60_000;
@@ -46,48 +36,6 @@ export interface AthenaSettings {
   table?: string;
   /** Regions the table projects (its `projection.region.values`); every one is queried, nothing else. */
   regions: string[];
-}
-
-/** How a call is tied to the grant. */
-export type Attribution =
-  /** Made with the grant's own session: the target role, session name = grant id. */
-  | 'grant-session'
-  /** Made with a session the grant's session (or one chained from it) assumed: linked through AssumeRole. */
-  | 'chained'
-  /** Made by a session carrying the principal as source identity in the window, not linked to the grant's session. */
-  | 'same-identity';
-
-export interface CloudAction {
-  at: string;
-  /** Who made the call: the source identity, or the requester for the grant's own session when CloudTrail recorded none. */
-  actor: string;
-  eventId: string;
-  eventSource: string;
-  eventName: string;
-  region: string;
-  account?: string;
-  sourceIp?: string;
-  userAgent?: string;
-  errorCode?: string;
-  errorMessage?: string;
-  identityType?: string;
-  /** The session that made the call (`arn:aws:sts::<account>:assumed-role/<role>/<session>`). */
-  identityArn?: string;
-  sessionName?: string;
-  sourceIdentity?: string;
-  /** The role behind the session (`sessioncontext.sessionissuer.arn`). */
-  roleArn?: string;
-  resources: string[];
-  readOnly?: boolean;
-  via: Attribution;
-}
-
-export interface CloudActionsResult {
-  queryExecutionId: string;
-  window: { from: string; until: string };
-  actions: CloudAction[];
-  /** More rows matched than are returned. */
-  truncated: boolean;
 }
 
 /** Where to look: [activatedAt - 1 min, latest of endedAt/expiresAt/last credential expiry + 15 min); undefined if never active. */
@@ -406,179 +354,7 @@ function sameColumns(values: (string | undefined)[], columns: string[]): boolean
   return values.length === columns.length && values.every((v, i) => v === columns[i]);
 }
 
-// ---- the merged timeline ------------------------------------------------------------------------------------
-
-export interface TimelineEntry {
-  at: string;
-  kind: 'lifecycle' | 'cloud';
-  who: string;
-  /** Lifecycle event type, or the AWS API call (`s3:ListBucket`). */
-  what: string;
-  /** `timebox` for lifecycle events, the AWS service (`s3`, `sts`...) for calls. */
-  service: string;
-  resource?: string;
-  sourceIp?: string;
-  errorCode?: string;
-  /** Lifecycle: the event's sequence number; cloud: the CloudTrail event id. */
-  seq?: number;
-  eventId?: string;
-  via?: Attribution;
-  region?: string;
-  /** A short description: the comment, reason or expiry an event carries. */
-  note?: string;
-}
-
-/** `s3.amazonaws.com` -> `s3`. */
-export function serviceOf(eventSource: string): string {
-  return eventSource.replace(/\.amazonaws\.com$/, '');
-}
-
-function lifecycleNote(e: GrantEvent): string | undefined {
-  switch (e.type) {
-    case 'requested':
-      return `${e.data.decision}${e.data.rule ? ` by rule ${e.data.rule}` : ''}: ${e.data.reason}`;
-    case 'approved':
-      return `${e.data.approvals}/${e.data.required}${e.data.comment ? `: ${e.data.comment}` : ''}`;
-    case 'denied':
-      return e.data.comment;
-    case 'cancelled':
-      return e.data.comment;
-    case 'lapsed':
-      return e.data.reason.message;
-    case 'activated':
-      return `until ${e.data.expiresAt}`;
-    case 'credentials-issued':
-      return `${e.data.kind} until ${e.data.expiresAt}`;
-    case 'revoked':
-      return e.data.reason;
-    case 'expired':
-      return `at ${e.data.expiresAt}`;
-    case 'access-failed':
-      return `${e.data.step}: ${e.data.error.message}`;
-    default:
-      return undefined;
-  }
-}
-
-export function lifecycleEntry(e: GrantEvent): TimelineEntry {
-  const note = lifecycleNote(e);
-  return {
-    at: e.at,
-    kind: 'lifecycle',
-    who: e.actor.id,
-    what: e.type,
-    service: 'timebox',
-    resource: e.target,
-    ...(e.actor.sourceIp ? { sourceIp: e.actor.sourceIp } : {}),
-    ...(e.type === 'access-failed' ? { errorCode: e.data.error.code } : {}),
-    seq: e.seq,
-    ...(note ? { note } : {}),
-  };
-}
-
-export function cloudEntry(a: CloudAction): TimelineEntry {
-  const service = serviceOf(a.eventSource);
-  return {
-    at: a.at,
-    kind: 'cloud',
-    who: a.actor,
-    what: `${service}:${a.eventName}`,
-    service,
-    ...(a.resources.length > 0 ? { resource: a.resources.join(' ') } : {}),
-    ...(a.sourceIp ? { sourceIp: a.sourceIp } : {}),
-    ...(a.errorCode ? { errorCode: a.errorCode } : {}),
-    eventId: a.eventId,
-    via: a.via,
-    region: a.region,
-  };
-}
-
-/**
- * Lifecycle events and cloud calls in time order. CloudTrail times are whole seconds while lifecycle events have
- * milliseconds, so both are compared to the second first; within one second lifecycle events come first (a call
- * cannot precede the credentials it was made with), then each kind keeps its own order (seq, then CloudTrail
- * time and event id).
- */
-export function mergeTimeline(events: readonly GrantEvent[], actions: readonly CloudAction[]): TimelineEntry[] {
-  const entries = [...events.map(lifecycleEntry), ...actions.map(cloudEntry)];
-  const second = (e: TimelineEntry) => Math.floor(Date.parse(e.at) / 1000);
-  return entries.sort(
-    (a, b) =>
-      second(a) - second(b) ||
-      (a.kind === b.kind ? 0 : a.kind === 'lifecycle' ? -1 : 1) ||
-      Date.parse(a.at) - Date.parse(b.at) ||
-      (a.seq ?? 0) - (b.seq ?? 0) ||
-      (a.eventId ?? '').localeCompare(b.eventId ?? ''),
-  );
-}
-
-export type CloudStatus = 'complete' | 'running' | 'failed' | 'not-configured' | 'not-applicable';
-
-export interface Timeline {
-  grantId: string;
-  entries: TimelineEntry[];
-  cloud: {
-    status: CloudStatus;
-    window?: { from: string; until: string };
-    queryExecutionId?: string;
-    truncated?: boolean;
-    error?: { code: string; message: string };
-  };
-  notes: string[];
-}
-
-/** Reads the cloud side of a grant's timeline; the API injects it (absent locally). */
-export interface CloudActionSource {
-  forGrant(g: Grant): Promise<CloudActionsResult | undefined>;
-}
-
-/**
- * The whole timeline of one grant: its lifecycle events always (the source of truth), plus its AWS calls when a
- * cloud source is configured. A cloud query that is still running or failed is reported as such next to the
- * lifecycle events instead of hiding them; AUDIT.QUERY_TIMEOUT becomes `running` (ask again).
- */
-export async function grantTimeline(
-  g: Grant,
-  events: readonly GrantEvent[],
-  cloud: CloudActionSource | undefined,
-): Promise<Timeline> {
-  const lifecycleOnly = (status: CloudStatus, notes: string[], extra: Partial<Timeline['cloud']> = {}): Timeline => ({
-    grantId: g.id,
-    entries: mergeTimeline(events, []),
-    cloud: { status, ...extra },
-    notes,
-  });
-  if (!cloud) return lifecycleOnly('not-configured', [NOT_CONFIGURED_NOTE]);
-  let result: CloudActionsResult | undefined;
-  try {
-    result = await cloud.forGrant(g);
-  } catch (e) {
-    const code = e instanceof TimeboxError ? e.code : 'AUDIT.QUERY_FAILED';
-    const message = e instanceof Error ? e.message : String(e);
-    const queryExecutionId = (e instanceof TimeboxError ? (e.details as { queryExecutionId?: string }) : undefined)
-      ?.queryExecutionId;
-    return lifecycleOnly(code === 'AUDIT.QUERY_TIMEOUT' ? 'running' : 'failed', [CLOUDTRAIL_LAG_NOTE], {
-      error: { code, message },
-      ...(queryExecutionId ? { queryExecutionId } : {}),
-    });
-  }
-  if (!result) return lifecycleOnly('not-applicable', [NOT_APPLICABLE_NOTE]);
-  const notes = [CLOUDTRAIL_LAG_NOTE, DATA_EVENTS_NOTE];
-  if (result.truncated)
-    notes.push(`Only the first ${result.actions.length} AWS calls are shown; query Athena directly for the rest.`);
-  if (result.actions.some((a) => a.via === 'same-identity'))
-    notes.push(
-      'Calls marked same-identity carry the requester as source identity in the grant window but are not linked to the grant session.',
-    );
-  return {
-    grantId: g.id,
-    entries: mergeTimeline(events, result.actions),
-    cloud: {
-      status: 'complete',
-      window: result.window,
-      queryExecutionId: result.queryExecutionId,
-      ...(result.truncated ? { truncated: true } : {}),
-    },
-    notes,
-  };
+/** The CloudTrail source of a Lambda function, with its own Athena client. */
+export function cloudTrailActions(settings: AthenaSettings): CloudActionSource {
+  return new CloudTrailActions(new AthenaClient({}), settings);
 }

@@ -1,4 +1,4 @@
-import { type EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
+import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { UnavailableError, ValidationError } from '../../core/errors';
 import type { GrantEvent } from '../../core/grant/events';
 import type { Grant } from '../../core/grant/state';
@@ -157,4 +157,12 @@ export class EventBridgePublisher implements EventPublisher {
       );
     }
   }
+}
+
+/**
+ * The publisher of a Lambda function, with its own client. Functions load this module on their first publish
+ * (lambdas/runtime.ts `busPublisher`), so the EventBridge client is not part of their cold start.
+ */
+export function eventBridgePublisher(busName: string, log: Log): EventBridgePublisher {
+  return new EventBridgePublisher(new EventBridgeClient({}), { busName, log });
 }

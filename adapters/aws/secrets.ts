@@ -1,4 +1,4 @@
-import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { UnavailableError } from '../../core/errors';
 import { awsCall } from './errors';
 
@@ -11,6 +11,30 @@ import { awsCall } from './errors';
 export interface SecretSource {
   /** The secret's string value (SecretString). */
   text(arn: string): Promise<string>;
+}
+
+/**
+ * The SDK loads with the first secret read rather than at a cold start: the functions that read secrets are small
+ * and the build caps what a function loads at init; the first read happens in the first invocation either way.
+ */
+let loading: Promise<typeof import('@aws-sdk/client-secrets-manager')> | undefined;
+function sdk(): Promise<typeof import('@aws-sdk/client-secrets-manager')> {
+  loading ??= import('@aws-sdk/client-secrets-manager').catch((e: unknown) => {
+    loading = undefined;
+    throw e;
+  });
+  return loading;
+}
+
+/** A Secrets Manager client created, and its SDK loaded, on the first call. */
+export function lazySecretsManagerClient(): Pick<SecretsManagerClient, 'send'> {
+  let client: Promise<SecretsManagerClient> | undefined;
+  return {
+    send: (async (command: never) => {
+      client ??= sdk().then((m) => new m.SecretsManagerClient({}));
+      return (await client).send(command);
+    }) as SecretsManagerClient['send'],
+  };
 }
 
 export class SecretsManagerSource implements SecretSource {
@@ -35,6 +59,7 @@ export class SecretsManagerSource implements SecretSource {
   }
 
   private async read(arn: string): Promise<string> {
+    const { GetSecretValueCommand } = await sdk();
     const out = await awsCall('secretsmanager:GetSecretValue', arn, () =>
       this.client.send(new GetSecretValueCommand({ SecretId: arn })),
     );

@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import type { Timeline, TimelineEntry } from '../../adapters/aws/athena';
+import type { Timeline, TimelineEntry } from '../../adapters/notify/timeline';
 import { DAY, parseDuration } from '../../core/duration';
 import type { GrantEvent } from '../../core/grant/events';
 import { ApiClient, authFor } from '../client';

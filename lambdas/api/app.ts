@@ -1,5 +1,5 @@
-import { type CloudActionSource, grantTimeline } from '../../adapters/aws/athena';
 import { revocationFeed } from '../../adapters/grpc/revocations';
+import { type CloudActionSource, grantTimeline } from '../../adapters/notify/timeline';
 import * as z from '../../adapters/zod';
 import type { Clock } from '../../core/clock';
 import type { Decision } from '../../core/decide';

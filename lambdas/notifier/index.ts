@@ -1,9 +1,8 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Context } from 'aws-lambda';
 import { DynamoProjectionStore, documentClient } from '../../adapters/aws/dynamodb';
-import { SecretsManagerSource } from '../../adapters/aws/secrets';
+import { lazySecretsManagerClient, SecretsManagerSource } from '../../adapters/aws/secrets';
 import { parseSecretJson, SignedWebhooksSchema, SlackUsersSchema, UserDirectory } from '../../adapters/notify/config';
 import { fetchHttpClient } from '../../adapters/notify/http';
 import { Notifier } from '../../adapters/notify/notifier';
@@ -37,7 +36,7 @@ const logger = new Logger({ serviceName: 'timebox-notifier' });
 const log = new PowertoolsLog(logger);
 const lead = parseDuration(env[ENV.reminderLead]);
 if (!lead.ok) throw new Error(`invalid Lambda configuration:\n${ENV.reminderLead}: ${lead.message}`);
-const secrets = new SecretsManagerSource(new SecretsManagerClient({}));
+const secrets = new SecretsManagerSource(lazySecretsManagerClient());
 const http = fetchHttpClient();
 
 const memo = <T>(load: () => Promise<T>) => {

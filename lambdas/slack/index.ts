@@ -1,8 +1,5 @@
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Context } from 'aws-lambda';
-import { EventBridgePublisher } from '../../adapters/aws/eventbridge';
-import { SecretsManagerSource } from '../../adapters/aws/secrets';
+import { lazySecretsManagerClient, SecretsManagerSource } from '../../adapters/aws/secrets';
 import { parseSecretJson, SlackUsersSchema, UserDirectory } from '../../adapters/notify/config';
 import { fetchHttpClient } from '../../adapters/notify/http';
 import { createSlackInteractions } from '../../adapters/notify/interactions';
@@ -11,6 +8,7 @@ import * as z from '../../adapters/zod';
 import { systemClock } from '../../core/clock';
 import { ENV } from '../config';
 import {
+  busPublisher,
   CommonEnvSchema,
   commonConfig,
   dynamoStores,
@@ -41,8 +39,9 @@ const cfg = commonConfig(env);
 const { logger, log } = lambdaLogger('timebox-slack');
 const compiled = loadPolicyFile(cfg.policyFile, __dirname);
 const service = grantService(cfg, { policy: () => compiled, signer: NO_SIGNER, log, stores: dynamoStores(cfg) });
-const secrets = new SecretsManagerSource(new SecretsManagerClient({}));
-const bus = new EventBridgePublisher(new EventBridgeClient({}), { busName: env[ENV.eventBus], log });
+const secrets = new SecretsManagerSource(lazySecretsManagerClient());
+// Refusals of unmapped users go on the bus; its client loads on first use, like GrantService's publisher.
+const bus = busPublisher(env[ENV.eventBus], log);
 const http = fetchHttpClient(2500);
 let users: Promise<UserDirectory> | undefined;
 

@@ -11,18 +11,20 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   attribute,
-  CLOUDTRAIL_LAG_NOTE,
-  type CloudActionSource,
   CloudTrailActions,
   cloudTrailWindow,
-  DATA_EVENTS_NOTE,
-  grantTimeline,
-  mergeTimeline,
-  NOT_CONFIGURED_NOTE,
   type ResultRow,
   sqlString,
   timelineQuery,
 } from '../../../adapters/aws/athena';
+import {
+  CLOUDTRAIL_LAG_NOTE,
+  type CloudActionSource,
+  DATA_EVENTS_NOTE,
+  grantTimeline,
+  mergeTimeline,
+  NOT_CONFIGURED_NOTE,
+} from '../../../adapters/notify/timeline';
 import type { GrantEvent } from '../../../core/grant/events';
 import type { Grant } from '../../../core/grant/state';
 import { alice, requestDummy, world } from '../../helpers/world';

@@ -9,7 +9,7 @@ import {
   type CloudActionSource,
   NOT_CONFIGURED_NOTE,
   type Timeline,
-} from '../../../adapters/aws/athena';
+} from '../../../adapters/notify/timeline';
 import { ApiClient } from '../../../cli/client';
 import { CSV_COLUMNS, csvField, parseInstant, registerAudit, toCsv, windows } from '../../../cli/commands/audit';
 import { TimeboxError } from '../../../core/errors';
