@@ -261,4 +261,46 @@ describe('Command: request', () => {
       stderr: 'timebox: cannot reach http://127.0.0.1:8787: ECONNREFUSED\n',
     });
   });
+
+  it('extends a grant: a new request for the same scope, labelled as the extension', async () => {
+    const original = grantDummy();
+    const extension = grantDummy({
+      id: 'tb-01jd0000000000000000000009',
+      status: 'approved',
+      startAt: original.expiresAt,
+      extends: original.id,
+    });
+    const broker = fakeBroker({
+      [`POST /v1/requests/${original.id}/extend`]: () => ({
+        status: 201,
+        body: { grant: extension, decision: { decision: 'allow', rule: 'sre-reads-logs', reasons: [] } },
+      }),
+    });
+    const r = await runCli(['extend', original.id, '--for', '30m', '--reason', 'INC-123 still open'], ENV);
+    expect(r.code, r.stderr).toBe(EXIT.ok);
+    expect(broker.calls[0]?.body).toEqual({ duration: '30m', reason: 'INC-123 still open' });
+    expect(r.stdout).toMatch(new RegExp(`^extension of ${original.id}: ${extension.id} approved: starts in `));
+  });
+});
+
+describe('Command: console', () => {
+  afterEach(() => {
+    vi.unstubAllGlobals();
+  });
+
+  it('prints only the sign-in link of an aws-role grant', async () => {
+    const g = grantDummy();
+    fakeBroker({
+      [`POST /v1/grants/${g.id}/console`]: () => ({
+        status: 200,
+        body: { url: 'https://signin.aws.amazon.com/federation?Action=login&SigninToken=t', expiresAt: 'x' },
+      }),
+    });
+    const r = await runCli(['console', g.id], ENV);
+    expect(r).toEqual({
+      code: EXIT.ok,
+      stdout: 'https://signin.aws.amazon.com/federation?Action=login&SigninToken=t\n',
+      stderr: '',
+    });
+  });
 });
