@@ -56,6 +56,8 @@ export interface BrokerArgs {
   tokenTtl: string;
   /** TIMEBOX_GCP JSON (from the GcpAccess component); absent: no GCP targets. */
   gcpConfig?: pulumi.Input<string>;
+  /** Where the api reads CloudTrail for grant timelines (the AuditTrail's workgroup and Glue database, its regions). */
+  auditQuery?: { workgroup: string; database: string; regions: string[] };
   /** ARN of the permission boundary of hub target roles (the broker may only write policies on such roles). */
   boundaryArn: pulumi.Input<string>;
   logRetentionDays: number;
@@ -233,6 +235,13 @@ export class Broker extends pulumi.ComponentResource {
       [ENV.tokenTtl]: args.tokenTtl,
       [ENV.accountId]: account,
       ...(args.gcpConfig === undefined ? {} : { [ENV.gcp]: args.gcpConfig }),
+      ...(args.auditQuery
+        ? {
+            [ENV.athenaWorkgroup]: args.auditQuery.workgroup,
+            [ENV.athenaDatabase]: args.auditQuery.database,
+            [ENV.auditRegions]: args.auditQuery.regions.join(','),
+          }
+        : {}),
     };
     for (const h of handlers) {
       const spec = HANDLERS[h];

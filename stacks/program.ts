@@ -185,6 +185,8 @@ export async function timebox(opts: ProgramOptions = {}): Promise<TimeboxOutputs
     identity: cfg.identity,
     tokenTtl: cfg.tokenTtl,
     ...(gcpConfig ? { gcpConfig } : {}),
+    // The AuditTrail below creates these under the same names (workgroup = prefix, database from glueName).
+    auditQuery: { workgroup: prefix, database: glueName(`${prefix}_audit`), regions: cfg.auditRegions },
     boundaryArn: boundary,
     logRetentionDays: cfg.logRetentionDays,
     allowedAccounts: cfg.allowedAccounts,

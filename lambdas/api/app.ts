@@ -1,5 +1,5 @@
 import { revocationFeed } from '../../adapters/grpc/revocations';
-import { type CloudActionSource, grantTimeline } from '../../adapters/notify/timeline';
+import type { CloudActionSource } from '../../adapters/notify/timeline';
 import * as z from '../../adapters/zod';
 import type { Clock } from '../../core/clock';
 import type { Decision } from '../../core/decide';
@@ -315,6 +315,8 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
         const q = parseQuery(TimelineQuery, ctx.req.query);
         if (!isGrantId(q.grant)) throw notFound(q.grant);
         const events = await service.history(q.grant, ctx.who);
+        // Loaded on the first timeline request: most API calls never need it, and a cold start loads less.
+        const { grantTimeline } = await import('../../adapters/notify/timeline.js');
         return ok(ctx, await grantTimeline(foldGrant(events), events, deps.cloudActions));
       },
     },

@@ -4,6 +4,7 @@ import { ENV } from '../config';
 import { lazySigner } from '../lazy';
 import {
   CommonEnvSchema,
+  cloudTrailSource,
   commonConfig,
   dynamoStores,
   grantService,
@@ -35,6 +36,9 @@ const stores = dynamoStores(cfg);
 const signer = lazySigner(() => import('./signer.js').then((m) => m.kmsSigner(env[ENV.kmsKeyId])));
 const service = grantService(cfg, { policy, signer, log, stores });
 
+// Grant timelines include the AWS calls from CloudTrail when the stack configured Athena (loaded on first use).
+const cloudActions = cloudTrailSource();
+
 export const handler = createApiGatewayHandler(
   createApi({
     service,
@@ -44,6 +48,7 @@ export const handler = createApiGatewayHandler(
     clock: systemClock,
     log,
     policy,
+    ...(cloudActions ? { cloudActions } : {}),
   }),
   { onInvoke: (context) => logger.addContext(context) },
 );

@@ -399,6 +399,17 @@ describe('Program: timebox with notifications', () => {
     ]);
   });
 
+  it('tells the api where the CloudTrail table is, so timelines include AWS calls', () => {
+    const env = (
+      one('aws:lambda/function:Function', 'broker-api').inputs.environment as { variables: Record<string, string> }
+    ).variables;
+    expect(env[ENV.athenaWorkgroup]).toBe('timebox-prod');
+    expect(env[ENV.athenaDatabase]).toBe('timebox_prod_audit');
+    expect(env[ENV.auditRegions]?.split(',')).toContain('eu-west-1');
+    expect(one('aws:glue/catalogDatabase:CatalogDatabase', 'audit-database').inputs.name).toBe('timebox_prod_audit');
+    expect(one('aws:athena/workgroup:Workgroup', 'audit-workgroup').inputs.name).toBe('timebox-prod');
+  });
+
   it('lets the api read the trail through Athena, in its workgroup only', () => {
     const doc = docOf(one('aws:iam/rolePolicy:RolePolicy', 'api-audit-query').inputs.policy);
     expect(doc.Statement.find((s) => s.Sid === 'RunTimelineQueries')?.Resource).toBe(
