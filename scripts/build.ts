@@ -74,6 +74,55 @@ export const englishOnlyZod: Plugin = {
 };
 
 /**
+ * The SDK clients import their protocol class from the `@aws-sdk/core/protocols` index, which re-exports every
+ * protocol (JSON, query, XML, CBOR). With code splitting, esbuild places a file in the chunks of every entry that
+ * reaches it through an import, used or not, so the query and XML protocols of the lazily loaded STS and IAM clients
+ * (about 12 KB) would load at every cold start. Importers inside the SDK get each name from the file that defines
+ * it instead; the code that runs is the same.
+ */
+export const sdkProtocolsDirect: Plugin = {
+  name: 'sdk-protocols-direct',
+  setup(b) {
+    let index: { dir: string; from: Map<string, string> } | undefined;
+    const load = async (resolveDir: string) => {
+      if (index) return index;
+      const r = await b.resolve('@aws-sdk/core/protocols', { kind: 'import-statement', resolveDir });
+      const from = new Map<string, string>();
+      const text = readFileSync(r.path, 'utf8');
+      for (const m of text.matchAll(/export \{([^}]*)\} from "([^"]+)";/g))
+        for (const name of (m[1] ?? '')
+          .split(',')
+          .map((n) => n.trim())
+          .filter(Boolean))
+          from.set(name, m[2] ?? '');
+      index = { dir: dirname(r.path), from };
+      return index;
+    };
+    b.onLoad({ filter: /[\\/]node_modules[\\/]@aws-sdk[\\/].*\.js$/ }, async (args) => {
+      const text = readFileSync(args.path, 'utf8');
+      if (!text.includes('from "@aws-sdk/core/protocols"')) return undefined;
+      const { dir, from } = await load(dirname(args.path));
+      const contents = text.replace(/import \{([^}]*)\} from "@aws-sdk\/core\/protocols";/g, (whole, names: string) => {
+        const list = names
+          .split(',')
+          .map((n) => n.trim())
+          .filter(Boolean);
+        if (!list.every((n) => from.has(n))) return whole;
+        return list
+          .map((n) => {
+            const source = from.get(n) ?? '';
+            // A relative source is a file of the index's folder; any other is a package the index re-exports.
+            const path = source.startsWith('.') ? join(dir, `${source}.js`) : source;
+            return `import { ${n} } from ${JSON.stringify(path)};`;
+          })
+          .join('\n');
+      });
+      return { contents, loader: 'js', resolveDir: dirname(args.path) };
+    });
+  },
+};
+
+/**
  * In Lambda the role's credentials are always in the environment; the SDK's full default chain (SSO, INI, IMDS,
  * web identity, and the nested STS/SSO clients it needs) is replaced by an environment-only provider.
  */
@@ -138,7 +187,7 @@ export function lambdaBuildOptions(root: string, outdir: string): BuildOptions {
     minify: true,
     metafile: true,
     mainFields: ['module', 'main'],
-    plugins: [englishOnlyZod, sdkVersionOnly],
+    plugins: [englishOnlyZod, sdkVersionOnly, sdkProtocolsDirect],
     alias: LAMBDA_ALIASES,
     absWorkingDir: root,
     outdir,

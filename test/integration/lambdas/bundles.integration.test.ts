@@ -188,6 +188,22 @@ describe('Lambda bundles', () => {
     for (const b of bundles) expect(coldStart(b.file, dummyLambdaEnv(POLICY)).handler).toBe('function');
   });
 
+  it('links and runs every chunk, those loaded on first use included, with the network blocked', async () => {
+    // ES modules resolve every named import when linked: a chunk that imports something its neighbours do not
+    // export fails here, not on the first GCP grant or STS call in production.
+    const script = `
+      require('node:net').Socket.prototype.connect = () => { throw new Error('network access'); };
+      const { pathToFileURL } = require('node:url');
+      (async () => { for (const f of process.argv.slice(1)) await import(pathToFileURL(f).href); })()
+        .then(() => process.stdout.write('linked'), (e) => { process.stderr.write(String(e && e.stack || e)); process.exit(1); });
+    `;
+    for (const b of bundles) {
+      const r = await run(['-e', script, ...b.files.map((f) => join(out, b.name, f))], { env: dummyLambdaEnv(POLICY) });
+      expect(r.stderr, b.name).toBe('');
+      expect(r.stdout, b.name).toBe('linked');
+    }
+  });
+
   it('starts and answers with only the files a cold start loads: no lazily loaded chunk is read', async () => {
     for (const b of bundles) {
       const only = copyOf(b, b.initFiles);

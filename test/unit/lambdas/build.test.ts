@@ -1,4 +1,5 @@
-import { build, type Metafile } from 'esbuild';
+import { join } from 'node:path';
+import { build, type Metafile, type Plugin } from 'esbuild';
 import { describe, expect, it } from 'vitest';
 import {
   bundleProblems,
@@ -6,6 +7,7 @@ import {
   LAMBDA_ENTRY_FILE,
   LAMBDAS,
   MAX_BUNDLE_BYTES,
+  sdkProtocolsDirect,
   sdkVersionOnly,
 } from '../../../scripts/build';
 
@@ -140,6 +142,51 @@ describe('Plugin: sdkVersionOnly', () => {
     const text = r.outputFiles[0]?.text ?? '';
     expect(text).toMatch(/version: "3\.\d+\.\d+"/);
     expect(text).not.toContain('dependencies');
+  });
+});
+
+describe('Plugin: sdkProtocolsDirect', () => {
+  /** The source files a bundle of DynamoDB's runtime configuration reads, with or without the plugin. */
+  async function inputsOf(plugins: Plugin[]): Promise<string[]> {
+    const r = await build({
+      stdin: {
+        contents: "export { getRuntimeConfig } from '@aws-sdk/client-dynamodb/dist-es/runtimeConfig.shared.js';",
+        resolveDir: join(__dirname, '../../..'),
+      },
+      bundle: true,
+      write: false,
+      format: 'esm',
+      platform: 'node',
+      metafile: true,
+      mainFields: ['module', 'main'],
+      // The package's exports map has no such subpath; resolve the file the client itself imports.
+      plugins: [
+        {
+          name: 'dist-es-entry',
+          setup(b) {
+            b.onResolve({ filter: /runtimeConfig\.shared\.js$/ }, () => ({
+              path: require
+                .resolve('@aws-sdk/client-dynamodb')
+                .replace(/dist-cjs.*$/, 'dist-es/runtimeConfig.shared.js'),
+            }));
+          },
+        },
+        ...plugins,
+      ],
+    });
+    return Object.keys(r.metafile.inputs);
+  }
+
+  it('imports each protocol from the file that defines it, so other protocols are not reached', async () => {
+    const index = 'node_modules/@aws-sdk/core/dist-es/submodules/protocols/index.js';
+    const json = 'node_modules/@aws-sdk/core/dist-es/submodules/protocols/json/AwsJson1_0Protocol.js';
+    const query = 'node_modules/@aws-sdk/core/dist-es/submodules/protocols/query/AwsQueryProtocol.js';
+    const direct = await inputsOf([sdkProtocolsDirect]);
+    const through = await inputsOf([]);
+    expect(through).toEqual(expect.arrayContaining([index, query]));
+    expect(direct).toContain(json);
+    expect(direct).not.toContain(index);
+    expect(direct).not.toContain(query);
   });
 });
 
