@@ -178,15 +178,15 @@ describe('Plugin: sdkProtocolsDirect', () => {
   }
 
   it('imports each protocol from the file that defines it, so other protocols are not reached', async () => {
-    const index = 'node_modules/@aws-sdk/core/dist-es/submodules/protocols/index.js';
-    const json = 'node_modules/@aws-sdk/core/dist-es/submodules/protocols/json/AwsJson1_0Protocol.js';
-    const query = 'node_modules/@aws-sdk/core/dist-es/submodules/protocols/query/AwsQueryProtocol.js';
+    const dir = '@aws-sdk/core/dist-es/submodules/protocols';
+    const has = (inputs: string[], file: string) => inputs.some((p) => p.endsWith(`${dir}/${file}`));
     const direct = await inputsOf([sdkProtocolsDirect]);
     const through = await inputsOf([]);
-    expect(through).toEqual(expect.arrayContaining([index, query]));
-    expect(direct).toContain(json);
-    expect(direct).not.toContain(index);
-    expect(direct).not.toContain(query);
+    expect(has(through, 'index.js')).toBe(true);
+    expect(has(through, 'query/AwsQueryProtocol.js')).toBe(true);
+    expect(has(direct, 'json/AwsJson1_0Protocol.js')).toBe(true);
+    expect(has(direct, 'index.js')).toBe(false);
+    expect(has(direct, 'query/AwsQueryProtocol.js')).toBe(false);
   });
 });
 
