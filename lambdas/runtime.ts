@@ -116,7 +116,7 @@ export function loadConfig<S extends zc.$ZodType>(
 /**
  * Reads and compiles the policy bundle once (access.yaml as validated by the stack at preview, see
  * core/policy/json.ts). A relative path is resolved against the bundle's directory (the stack packages
- * policy.json next to index.js), not the working directory, which Lambda does not promise.
+ * policy.json next to index.mjs), not the working directory, which Lambda does not promise.
  */
 export function loadPolicyFile(file: string, baseDir: string): CompiledPolicy {
   const path = isAbsolute(file) ? file : join(baseDir, file);
