@@ -9,7 +9,7 @@ import * as z from '../adapters/zod';
 export const ENV = {
   eventsTable: 'TIMEBOX_EVENTS_TABLE',
   grantsTable: 'TIMEBOX_GRANTS_TABLE',
-  /** Path of the policy bundle (core/policy/json.ts) in the function's code: the stack packages policy.json next to index.mjs. */
+  /** Path of the policy bundle (core/policy/json.ts); the stack packages policy.json next to index.mjs. */
   policyFile: 'TIMEBOX_POLICY_FILE',
   /** Token issuer: the API base URL. */
   issuer: 'TIMEBOX_ISSUER',
