@@ -32,8 +32,12 @@ export interface EventPage {
 
 /** The projection: one item per grant, for queries. Derived from events; repaired by the sweeper when it lags. */
 export interface ProjectionStore {
-  /** Writes the view unless the stored one is at the same or a later seq (monotonic; stale writers lose quietly). */
-  put(view: Grant): Promise<void>;
+  /**
+   * Writes the view unless the stored one is at the same or a later seq (monotonic; stale writers lose quietly).
+   * `published`: the events (from, to] just reached the bus; record it in the same write when `publishedSeq` is
+   * exactly `from` (as markPublished does), else write the view alone.
+   */
+  put(view: Grant, published?: { from: number; to: number }): Promise<void>;
   get(grantId: string): Promise<Grant | undefined>;
   /** A requester's grants, newest first. */
   listByRequester(principalId: string, opts?: ListOptions): Promise<Grant[]>;

@@ -282,7 +282,7 @@ export class DynamoProjectionStore implements ProjectionStore {
   ) {}
 
   /** Monotonic UpdateItem: a writer holding an older or equal `lastSeq` loses quietly. Never touches publishedSeq. */
-  async put(view: Grant): Promise<void> {
+  async put(view: Grant, published?: { from: number; to: number }): Promise<void> {
     const { publishedSeq: _published, ...fields } = view;
     const names: Record<string, string> = {};
     const values: Record<string, unknown> = {};
@@ -313,31 +313,47 @@ export class DynamoProjectionStore implements ProjectionStore {
     else remove('cleanup');
     names['#pub'] = 'publishedSeq';
     names['#seq'] = 'lastSeq';
-    values[':zero'] = 0;
     values[':seq'] = view.lastSeq;
-    sets.push('#pub = if_not_exists(#pub, :zero)');
+    const update = (withPublished: boolean) => {
+      const v = { ...values };
+      let pub = '#pub = if_not_exists(#pub, :zero)';
+      let condition = 'attribute_not_exists(#seq) OR #seq < :seq';
+      if (withPublished && published) {
+        // Recorded only when the bus is exactly at `from`: a gap left by an earlier failed publish stays visible.
+        v[':to'] = published.to;
+        v[':from'] = published.from;
+        pub = '#pub = :to';
+        condition =
+          published.from === 0
+            ? 'attribute_not_exists(#seq) OR (#seq < :seq AND #pub = :from)'
+            : '#seq < :seq AND #pub = :from';
+      } else v[':zero'] = 0;
+      return new UpdateCommand({
+        TableName: this.tableName,
+        Key: { grantId: view.id },
+        UpdateExpression: `SET ${[...sets, pub].join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
+        ConditionExpression: condition,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: v,
+        ReturnValues: 'UPDATED_OLD',
+      });
+    };
 
     let oldStatus: string | undefined;
-    try {
-      const out = await this.doc.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { grantId: view.id },
-          UpdateExpression: `SET ${sets.join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
-          ConditionExpression: 'attribute_not_exists(#seq) OR #seq < :seq',
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
-          ReturnValues: 'UPDATED_OLD',
-        }),
-      );
-      const old = out.Attributes?.status;
-      oldStatus = typeof old === 'string' ? old : undefined;
-    } catch (e) {
-      // A newer view is already stored: this writer is stale and loses, quietly (ProjectionStore contract).
-      if (isAwsError(e, 'ConditionalCheckFailedException')) return;
-      throw translateAwsError(e, 'dynamodb:UpdateItem', this.tableName);
+    for (const withPublished of published ? [true, false] : [false]) {
+      try {
+        const out = await this.doc.send(update(withPublished));
+        const old = out.Attributes?.status;
+        oldStatus = typeof old === 'string' ? old : undefined;
+        await this.syncAwaiting(view, oldStatus);
+        return;
+      } catch (e) {
+        if (!isAwsError(e, 'ConditionalCheckFailedException'))
+          throw translateAwsError(e, 'dynamodb:UpdateItem', this.tableName);
+        // Either the bus position did not match (try again without it) or a newer view is stored: this writer is
+        // stale and loses, quietly (ProjectionStore contract).
+      }
     }
-    await this.syncAwaiting(view, oldStatus);
   }
 
   /**

@@ -202,25 +202,28 @@ export class GrantService {
   // ---- time-driven transitions (scheduler, sweeper) -----------------------------------------------------------
 
   /** Activates an approved grant whose start has come, then puts access in place and schedules its expiry. */
-  async activate(id: string): Promise<Grant> {
+  async activate(id: string, known?: Grant): Promise<Grant> {
     const now = this.d.clock.now();
-    const current = await this.load(id);
+    const current = known ?? (await this.load(id));
     const original = current.extends ? await this.loadOptional(current.extends) : undefined;
-    const { grant, event } = await this.mutate(id, (g) => activateCommand(g, now, original));
+    const { grant, event } = await this.mutate(id, (g) => activateCommand(g, now, original), current);
     if (event?.type !== 'activated') return grant;
     return this.provision(grant);
   }
 
-  /** Expires an active grant at or after its expiry; harmless when early, late or repeated. */
-  async expire(id: string): Promise<Grant> {
+  /**
+   * Expires an active grant at or after its expiry; harmless when early, late or repeated. `known` (the sweeper's
+   * projection view) saves reading the stream; a stale view only costs a conflict and a re-read.
+   */
+  async expire(id: string, known?: Grant): Promise<Grant> {
     const now = this.d.clock.now();
-    const { grant, event } = await this.mutate(id, (g) => expireCommand(g, now));
+    const { grant, event } = await this.mutate(id, (g) => expireCommand(g, now), known);
     return event ? this.cleanup(grant, 'expired') : grant;
   }
 
-  async lapse(id: string): Promise<Grant> {
+  async lapse(id: string, known?: Grant): Promise<Grant> {
     const now = this.d.clock.now();
-    return (await this.mutate(id, (g) => lapseCommand(g, now))).grant;
+    return (await this.mutate(id, (g) => lapseCommand(g, now), known)).grant;
   }
 
   // ---- the sweeper -----------------------------------------------------------------------------------------
@@ -242,14 +245,18 @@ export class GrantService {
       republished: 0,
       failures: 0,
     };
-    const each = async (ids: string[], f: (id: string) => Promise<boolean>, key: keyof SweepReport) => {
-      for (const id of ids) {
+    const each = async <T extends string | Grant>(
+      items: T[],
+      f: (item: T) => Promise<boolean>,
+      key: keyof SweepReport,
+    ) => {
+      for (const item of items) {
         try {
-          if (await f(id)) report[key]++;
+          if (await f(item)) report[key]++;
         } catch (e) {
           report.failures++;
           this.d.log.error('sweeper step failed', {
-            grantId: id,
+            grantId: typeof item === 'string' ? item : item.id,
             step: key,
             error: e instanceof Error ? e.message : String(e),
           });
@@ -258,7 +265,8 @@ export class GrantService {
     };
 
     const since = new Date(now.getTime() - (opts.repairWindowMs ?? 60 * 60_000));
-    const recent = new Set<string>();
+    // The newest event seen per grant in the window: a projection at or past it needs no stream read.
+    const newest = new Map<string, { seq: number; at: string }>();
     let cursor: string | undefined;
     do {
       const page = await this.d.events.query({
@@ -267,31 +275,48 @@ export class GrantService {
         limit: 1000,
         ...(cursor ? { cursor } : {}),
       });
-      for (const e of page.events) recent.add(e.grantId);
+      for (const e of page.events) {
+        const seen = newest.get(e.grantId);
+        if (!seen || seen.seq < e.seq) newest.set(e.grantId, { seq: e.seq, at: e.at });
+      }
       cursor = page.cursor;
     } while (cursor);
-    await each([...recent], (id) => this.repairProjection(id), 'repaired');
     // Events younger than the grace period may still be on their way through the normal path.
     const settled = new Date(now.getTime() - (opts.publishGraceMs ?? 30_000));
-    await each([...recent], (id) => this.republish(id, settled), 'republished');
-
-    const ids = (gs: Grant[]) => gs.map((g) => g.id);
     await each(
-      ids(await this.d.projections.listDue('active', now, { limit })),
-      async (id) => (await this.expire(id)).status === 'expired',
+      [...newest.keys()],
+      async (id) => {
+        const head = newest.get(id) as { seq: number; at: string };
+        const view = await this.d.projections.get(id);
+        const repaired = !view || view.lastSeq < head.seq ? await this.repairProjection(id) : false;
+        if (repaired || (view?.publishedSeq ?? 0) < head.seq) {
+          if (await this.republish(id, settled)) report.republished++;
+        }
+        return repaired;
+      },
+      'repaired',
+    );
+
+    await each(
+      await this.d.projections.listDue('active', now, { limit }),
+      async (g) => (await this.expire(g.id, g)).status === 'expired',
       'expired',
     );
     await each(
-      ids(await this.d.projections.listDue('pending', now, { limit })),
-      async (id) => (await this.lapse(id)).status === 'lapsed',
+      await this.d.projections.listDue('pending', now, { limit }),
+      async (g) => (await this.lapse(g.id, g)).status === 'lapsed',
       'lapsed',
     );
     await each(
-      ids(await this.d.projections.listDue('approved', now, { limit })),
-      async (id) => (await this.activate(id)).status === 'active',
+      await this.d.projections.listDue('approved', now, { limit }),
+      async (g) => (await this.activate(g.id, g)).status === 'active',
       'activated',
     );
-    await each(ids(await this.d.projections.listCleanupNeeded({ limit })), (id) => this.retryCleanup(id), 'cleaned');
+    await each(
+      (await this.d.projections.listCleanupNeeded({ limit })).map((g) => g.id),
+      (id) => this.retryCleanup(id),
+      'cleaned',
+    );
     for (const provider of Object.values(this.d.providers)) {
       try {
         await provider?.maintain?.({ now });
@@ -384,7 +409,7 @@ export class GrantService {
         data: { kind: credential.kind, expiresAt: credential.expiresAt.toISOString(), details: credential.audit },
       };
       try {
-        const { grant } = await this.appendAndFollow(g, events, draft, now);
+        const { grant } = await this.appendAndFollow(g, draft, now);
         return { grant, credential };
       } catch (e) {
         if (!(e instanceof ConcurrencyError) || attempt >= this.d.maxAttempts) throw e;
@@ -513,14 +538,24 @@ export class GrantService {
   async mutate(
     id: string,
     command: (g: Grant) => EventDraft | null,
+    start?: Grant,
   ): Promise<{ grant: Grant; event: GrantEvent | null }> {
+    // `start` is a state the caller already holds (a projection view). It is safe to append from: the append is
+    // conditional on the next sequence number, so a stale start only conflicts. A stale start that makes the
+    // command do nothing is not trusted either: the stream is read before answering "nothing to do".
+    let known = start;
     for (let attempt = 1; ; attempt++) {
-      const events = await this.readStream(id);
-      const g = foldGrant(events);
+      const g = known ?? (await this.load(id));
       const draft = command(g);
-      if (!draft) return { grant: g, event: null };
+      if (!draft) {
+        if (!known) return { grant: g, event: null };
+        known = undefined;
+        attempt--;
+        continue;
+      }
+      known = undefined;
       try {
-        return await this.appendAndFollow(g, events, draft, this.d.clock.now());
+        return await this.appendAndFollow(g, draft, this.d.clock.now());
       } catch (e) {
         if (!(e instanceof ConcurrencyError) || attempt >= this.d.maxAttempts) throw e;
         this.d.log.info('concurrent write, retrying', { grantId: id, attempt });
@@ -529,14 +564,11 @@ export class GrantService {
     }
   }
 
-  private async appendAndFollow(
-    g: Grant,
-    events: GrantEvent[],
-    draft: EventDraft,
-    now: Date,
-  ): Promise<{ grant: Grant; event: GrantEvent }> {
-    const last = events[events.length - 1];
-    const event = sealEvent({ ...draft, grantId: g.id, at: now.toISOString(), target: g.target.name }, last);
+  private async appendAndFollow(g: Grant, draft: EventDraft, now: Date): Promise<{ grant: Grant; event: GrantEvent }> {
+    const event = sealEvent(
+      { ...draft, grantId: g.id, at: now.toISOString(), target: g.target.name },
+      { seq: g.lastSeq, hash: g.lastHash },
+    );
     await this.d.events.append(event);
     const grant = applyEvent(g, event);
     await this.follow(grant, [event]);
@@ -544,13 +576,17 @@ export class GrantService {
   }
 
   /** Projection and bus follow the event; their failures are logged and repaired later, never thrown. */
+  /**
+   * The bus first, then the projection, which records in the same write how far the bus got: one store write per
+   * event instead of two. A failed publish leaves `publishedSeq` behind for the sweeper to catch up.
+   */
   private async follow(grant: Grant, events: GrantEvent[]): Promise<void> {
-    await this.quietly(grant.id, 'update projection', () => this.d.projections.put(grant));
+    let published: { from: number; to: number } | undefined;
     await this.quietly(grant.id, 'publish events', async () => {
       await this.d.publisher.publish(events, grant);
-      const first = (events[0] as GrantEvent).seq;
-      await this.d.projections.markPublished(grant.id, first - 1, (events[events.length - 1] as GrantEvent).seq);
+      published = { from: (events[0] as GrantEvent).seq - 1, to: (events[events.length - 1] as GrantEvent).seq };
     });
+    await this.quietly(grant.id, 'update projection', () => this.d.projections.put(grant, published));
   }
 
   private async quietly(grantId: string, what: string, f: () => Promise<void>): Promise<void> {

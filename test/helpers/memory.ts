@@ -67,14 +67,19 @@ export class MemoryProjectionStore implements ProjectionStore {
   readonly views = new Map<string, Grant>();
   failPuts = 0;
 
-  async put(view: Grant): Promise<void> {
+  puts = 0;
+  async put(view: Grant, published?: { from: number; to: number }): Promise<void> {
     if (this.failPuts > 0) {
       this.failPuts--;
       throw new Error('injected projection failure');
     }
+    this.puts++;
     const existing = this.views.get(view.id);
     if (existing && existing.lastSeq >= view.lastSeq) return;
-    this.views.set(view.id, { ...structuredClone(view), publishedSeq: existing?.publishedSeq ?? 0 });
+    const before = existing?.publishedSeq ?? 0;
+    const publishedSeq = published && published.from === before ? published.to : before;
+    const { publishedSeq: _ignored, ...fields } = structuredClone(view);
+    this.views.set(view.id, { ...fields, publishedSeq });
   }
   async get(id: string): Promise<Grant | undefined> {
     const v = this.views.get(id);

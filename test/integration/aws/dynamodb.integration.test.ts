@@ -430,12 +430,12 @@ describe('Class: GrantService over DynamoDB', () => {
     let failProjection = 0;
     const projections = db.projections;
     const flaky = Object.create(projections) as typeof projections;
-    flaky.put = async (g: Grant) => {
+    flaky.put = async (g: Grant, published?: { from: number; to: number }) => {
       if (failProjection > 0) {
         failProjection--;
         throw new Error('injected projection failure');
       }
-      return projections.put(g);
+      return projections.put(g, published);
     };
     const service = new GrantService({
       events,
@@ -497,5 +497,24 @@ describe('Class: GrantService over DynamoDB', () => {
     const view = await db.projections.get(grant.id);
     expect(view).toMatchObject({ status: 'expired', lastSeq: 3 });
     expect(view?.publishedSeq).toBe(3);
+  });
+});
+
+describe('Method: DynamoProjectionStore.put with a bus position', () => {
+  it('records publication in the same write only when the bus is exactly where the write says it starts', async () => {
+    const [first, second] = await realStream();
+    const grant = { id: (first as GrantEvent).grantId };
+    const v1 = foldGrant([first as GrantEvent]);
+    const v2 = foldGrant([first as GrantEvent, second as GrantEvent]);
+    const store = db.projections;
+    // A new item published from 0: recorded.
+    await store.put(v1, { from: 0, to: 1 });
+    expect((await store.get(grant.id))?.publishedSeq).toBe(1);
+    // The next write claims the bus was at 0, but it is at 1: the view is written, the position left alone.
+    await store.put(v2, { from: 0, to: 2 });
+    expect(await store.get(grant.id)).toMatchObject({ lastSeq: 2, publishedSeq: 1 });
+    // A stale view loses quietly whatever it says about the bus.
+    await store.put(v1, { from: 1, to: 5 });
+    expect(await store.get(grant.id)).toMatchObject({ lastSeq: 2, publishedSeq: 1 });
   });
 });

@@ -25,6 +25,18 @@ describe('Class: GrantService', () => {
       expect(w.publisher.published.map((e) => e.type)).toEqual(['requested', 'activated']);
     });
 
+    it('writes the projection once per event, recording how far the bus got in the same write', async () => {
+      const w = world();
+      const { grant } = await w.service.request(alice, requestDummy());
+      expect(w.projections.puts).toBe(2);
+      expect((await w.projections.get(grant.id))?.publishedSeq).toBe(2);
+      w.publisher.failNext = 1;
+      await w.service.issueCredentials(grant.id, alice, 'credentials');
+      expect(w.projections.puts).toBe(3);
+      // The failed publish leaves the position behind for the sweeper.
+      expect(await w.projections.get(grant.id)).toMatchObject({ lastSeq: 3, publishedSeq: 2 });
+    });
+
     it('records a policy denial as a denied grant with its reasons and grants nothing', async () => {
       const w = world();
       const { grant, decision } = await w.service.request(alice, requestDummy({ duration: 3 * 60 * MIN }));
