@@ -1,7 +1,3 @@
-import { Sha256 } from '@aws-crypto/sha256-js';
-import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
-import { HttpRequest } from '@smithy/protocol-http';
-import { SignatureV4 } from '@smithy/signature-v4';
 import { apiGatewayRegion, loadSavedToken } from './endpoint';
 import { CliError, EXIT } from './errors';
 
@@ -36,13 +32,14 @@ export type AuthHeaders = (req: {
 export function authFor(endpoint: URL, env: NodeJS.ProcessEnv = process.env): AuthHeaders {
   const region = apiGatewayRegion(endpoint) ?? env.TIMEBOX_AWS_REGION;
   if (region && !env.TIMEBOX_TOKEN) {
-    const signer = new SignatureV4({
-      service: 'execute-api',
-      region,
-      credentials: fromNodeProviderChain(),
-      sha256: Sha256,
-    });
+    // The SDK pieces load only for a signed call: commands against a local broker start without them.
+    const sdk = import('./sigv4.js');
+    const signer = sdk.then(
+      ({ SignatureV4, fromNodeProviderChain, Sha256 }) =>
+        new SignatureV4({ service: 'execute-api', region, credentials: fromNodeProviderChain(), sha256: Sha256 }),
+    );
     return async ({ method, url, body, headers }) => {
+      const { HttpRequest } = await sdk;
       const request = new HttpRequest({
         method,
         protocol: url.protocol,
@@ -54,7 +51,7 @@ export function authFor(endpoint: URL, env: NodeJS.ProcessEnv = process.env): Au
         ...(body === undefined ? {} : { body }),
       });
       try {
-        const signed = await signer.sign(request);
+        const signed = await (await signer).sign(request);
         return signed.headers as Record<string, string>;
       } catch (e) {
         throw new CliError(`cannot sign the request with AWS credentials: ${(e as Error).message}`, EXIT.usage);

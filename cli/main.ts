@@ -51,7 +51,8 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (require.main === module) {
+// Run directly (`tsx cli/main.ts ...`); the bundle is loaded by bin/timebox.js instead, where `module` does not exist.
+if (typeof module !== 'undefined' && require.main === module) {
   main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });

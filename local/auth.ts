@@ -1,5 +1,5 @@
 import { type CryptoKey, decodeProtectedHeader, type JWTPayload, jwtVerify } from 'jose';
-import { DAY, formatDuration, HOUR } from '../core/duration';
+import { formatDuration } from '../core/duration';
 import { TimeboxError } from '../core/errors';
 import { GROUP_NAME } from '../core/policy/schema';
 import { isValidPrincipalId, normalizePrincipalId, type Principal, principal } from '../core/principal';
@@ -18,9 +18,9 @@ import { HttpError } from '../lambdas/api/http';
 
 export const SESSION_TOKEN_TYPE = 'timebox-session+jwt';
 export const SESSION_ISSUER = 'timebox-local-login';
-export const DEFAULT_SESSION_TTL_MS = 12 * HOUR;
-/** A login lasts at most a week: a token on disk is a credential, and local mode is for trying Timebox out. */
-export const MAX_SESSION_TTL_MS = 7 * DAY;
+export { DEFAULT_SESSION_TTL_MS, MAX_SESSION_TTL_MS } from './paths';
+
+import { MAX_SESSION_TTL_MS } from './paths';
 
 /** What `login --local` asserts about the user; the policy file's groups are added at decision time. */
 export interface SessionIdentity {

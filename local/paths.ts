@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { DAY, HOUR } from '../core/duration';
 
 /**
  * Where the local broker keeps its state, and where its defaults live. Deliberately free of heavy imports: the CLI
@@ -26,6 +27,11 @@ export function signingKeyPath(home: string): string {
 export function dataDir(home: string): string {
   return join(home, 'data');
 }
+
+/** How long `login --local` lasts by default (kept here, free of jose, so the CLI can show it without loading it). */
+export const DEFAULT_SESSION_TTL_MS = 12 * HOUR;
+/** A login lasts at most a week: a token on disk is a credential, and local mode is for trying Timebox out. */
+export const MAX_SESSION_TTL_MS = 7 * DAY;
 
 /** The example policy shipped at the repository root, used when `serve` is given no `--config`. */
 export const EXAMPLE_POLICY_FILE = 'access.example.yaml';

@@ -279,9 +279,36 @@ export function kb(bytes: number): string {
   return (bytes / 1024).toFixed(1);
 }
 
+/** The CLI entry file, loaded by bin/timebox.js. */
+export const CLI_ENTRY_FILE = 'timebox.mjs';
+
+/**
+ * Builds the CLI into `outdir`: an ES module with code splitting, so a command loads only what it uses. The local
+ * broker (dynalite, the HTTP server, the SDK) and the notifiers are reached through dynamic imports in `serve`, so
+ * they sit in chunks that `credential-process`, run by the AWS CLI on every refresh, never reads.
+ */
+export async function buildCli(root: string, outdir: string): Promise<void> {
+  rmSync(outdir, { recursive: true, force: true });
+  await build({
+    ...common,
+    format: 'esm',
+    splitting: true,
+    minify: true,
+    mainFields: ['module', 'main'],
+    plugins: [englishOnlyZod],
+    absWorkingDir: root,
+    outdir,
+    entryPoints: { timebox: join(root, 'cli/main.ts') },
+    outExtension: { '.js': '.mjs' },
+    chunkNames: 'chunks/[name]-[hash]',
+    banner: { js: ESM_BANNER },
+    define: { __dirname: 'import.meta.dirname', __filename: 'import.meta.filename' },
+  });
+}
+
 async function main(): Promise<void> {
   const root = join(__dirname, '..');
-  await build({ ...common, entryPoints: [join(root, 'cli/main.ts')], outfile: join(root, 'dist/cli/timebox.js') });
+  await buildCli(root, join(root, 'dist/cli'));
   const bundles = await buildLambdas(root, join(root, 'dist/lambdas'));
   for (const b of bundles)
     console.log(

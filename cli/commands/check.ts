@@ -1,12 +1,15 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { compilePolicy } from '../../core/policy/compile';
-import { formatProblem, loadPolicy } from '../../core/policy/load';
 import type { Policy } from '../../core/policy/types';
 import { CliError, EXIT } from '../errors';
 
+/** The policy loader (the YAML parser and zod) loads only for the commands that read a policy file. */
+const policyLoader = () => import('../../core/policy/load.js');
+
 /** Reads and validates a policy file, or throws a CliError naming the file and every problem. */
-export function readPolicyFile(file: string): Policy {
+export async function readPolicyFile(file: string): Promise<Policy> {
+  const { formatProblem, loadPolicy } = await policyLoader();
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -24,7 +27,8 @@ export function registerCheck(program: Command): void {
     .description('validate an access policy file: exit 0 when valid, 1 with one line per problem')
     .requiredOption('-c, --config <file>', 'access policy file')
     .option('--json', 'print {valid, problems, warnings} as JSON')
-    .action((opts: { config: string; json?: boolean }) => {
+    .action(async (opts: { config: string; json?: boolean }) => {
+      const { formatProblem, loadPolicy } = await policyLoader();
       let text: string;
       try {
         text = readFileSync(opts.config, 'utf8');

@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { LocalTokenSigner } from '../../adapters/local/signer';
+import type { LocalTokenSigner } from '../../adapters/local/signer';
 import { formatDuration } from '../../core/duration';
 import { isTimeboxError } from '../../core/errors';
-import { DEFAULT_SESSION_TTL_MS, MAX_SESSION_TTL_MS, mintSessionToken } from '../../local/auth';
-import { resolveHome, signingKeyPath } from '../../local/paths';
+import type { mintSessionToken } from '../../local/auth';
+import { DEFAULT_SESSION_TTL_MS, MAX_SESSION_TTL_MS, resolveHome, signingKeyPath } from '../../local/paths';
 import { resolveEndpoint, saveToken } from '../endpoint';
 import { CliError } from '../errors';
 import { collect, durationFlag, err, out, printJson, run } from './shared';
@@ -55,6 +55,9 @@ export function registerLogin(program: Command): void {
         const home = opts.home ?? resolveHome();
         const keyFile = signingKeyPath(home);
         const created = !existsSync(keyFile);
+        // Loaded only here: jose and the key code stay out of every other command's start-up.
+        const { LocalTokenSigner } = await import('../../adapters/local/signer.js');
+        const { mintSessionToken } = await import('../../local/auth.js');
         let signer: LocalTokenSigner;
         try {
           signer = await LocalTokenSigner.fromFile(keyFile);

@@ -69,7 +69,7 @@ export function registerPlan(program: Command): void {
     .requiredOption('--duration <d>', 'how long, e.g. 30m, 1h30m, PT30M')
     .option('--start <time>', 'requested start, ISO-8601')
     .action(
-      (opts: {
+      async (opts: {
         config: string;
         as: string;
         group: string[];
@@ -93,7 +93,7 @@ export function registerPlan(program: Command): void {
         }
         const now = parseTime('--at', opts.at) ?? new Date();
         const startAt = parseTime('--start', opts.start);
-        const compiled = compilePolicy(readPolicyFile(opts.config));
+        const compiled = compilePolicy(await readPolicyFile(opts.config));
         const who = principal({
           id: opts.as,
           groups: opts.group,

@@ -71,11 +71,22 @@ export function registerServe(program: Command): void {
       }).catch((e: unknown) => {
         throw new CliError((e as Error).message);
       });
+      // Slack and webhook notices, when configured in the environment (docs/notifications.md, "Local mode").
+      const { attachLocalNotifications } = await import('../../adapters/notify/local.js');
+      let notifications: ReturnType<typeof attachLocalNotifications>;
+      try {
+        notifications = attachLocalNotifications(broker.runtime, process.env);
+      } catch (e) {
+        await broker.close();
+        throw new CliError((e as Error).message);
+      }
       process.stdout.write(`${banner(broker, { configFile, home, exampleConfig: !opts.config })}\n`);
+      if (notifications) process.stdout.write('notifications: on (Slack/webhooks from the environment)\n');
       await new Promise<void>((done) => {
         const stop = () => {
           process.off('SIGINT', stop);
           process.off('SIGTERM', stop);
+          notifications?.stop();
           process.stdout.write('stopping the broker\n');
           broker.close().then(done, (e: unknown) => {
             process.stderr.write(`timebox: ${(e as Error).message}\n`);
