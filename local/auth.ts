@@ -1,7 +1,7 @@
 import { type CryptoKey, decodeProtectedHeader, type JWTPayload, jwtVerify } from 'jose';
 import { formatDuration } from '../core/duration';
 import { TimeboxError } from '../core/errors';
-import { GROUP_NAME } from '../core/policy/schema';
+import { GROUP_NAME } from '../core/policy/names';
 import { isValidPrincipalId, normalizePrincipalId, type Principal, principal } from '../core/principal';
 import type { ApiRequest } from '../lambdas/api/http';
 import { HttpError } from '../lambdas/api/http';

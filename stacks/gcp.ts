@@ -52,7 +52,7 @@ export const GcpStackConfigSchema = z.strictObject({
     .regex(SERVICE_ACCOUNT_ID, '6-30 of a-z, 0-9 and -, starting with a letter')
     .default('timebox-broker'),
   /** Principal id -> member mapping, passed to the Lambdas (adapters/gcp/members.ts). */
-  members: MembersConfigSchema.default({ explicit: {}, rules: [] }),
+  members: z._default(MembersConfigSchema, { explicit: {}, rules: [] }),
   /** Enable the APIs above on the host project (needs serviceusage.services.enable). */
   enableApis: z.boolean().default(true),
 });

@@ -89,14 +89,8 @@ const membersConfig = z.lazy(() =>
   ),
 );
 
-/**
- * The members mapping, for TIMEBOX_GCP (GcpConfigSchema) and for the stack's `timebox:gcp` config. zod/mini schemas
- * have no `.default()` method; the stack's classic-zod schema (stacks/gcp.ts) calls `MembersConfigSchema.default()`,
- * so that one method is provided here until it uses `z._default(MembersConfigSchema, ...)`.
- */
-export const MembersConfigSchema = Object.assign(membersConfig, {
-  default: (value: z.output<typeof membersConfig>) => z._default(membersConfig, value),
-});
+/** The members mapping, for TIMEBOX_GCP (GcpConfigSchema) and for the stack's `timebox:gcp` config. */
+export const MembersConfigSchema = membersConfig;
 export type MembersConfig = z.output<typeof MembersConfigSchema>;
 
 /** The GCP member a principal id maps to; throws GCP.MEMBER_UNMAPPED when no entry or rule gives a valid one. */

@@ -17,12 +17,9 @@ import type { Subject } from './types';
  * duration) are refused with a message saying how to write them.
  */
 
-/** Group and rule names travel in events and messages; target names also end up in cloud resource names. */
-export const GROUP_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
-export const TARGET_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
-export const RULE_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
-/** How a subject names a group rather than a principal: `group:sre`. */
-export const GROUP_PREFIX = 'group:';
+export { GROUP_NAME, GROUP_PREFIX, RULE_NAME, TARGET_NAME } from './names';
+
+import { GROUP_NAME, GROUP_PREFIX, RULE_NAME, TARGET_NAME } from './names';
 
 export const DEFAULT_SETTINGS = { maxDuration: 12 * HOUR, pendingTimeout: 1 * HOUR, maxStartAhead: 7 * DAY } as const;
 

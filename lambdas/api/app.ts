@@ -9,6 +9,7 @@ import type { GrantService, RequestOutcome } from '../../core/grant/service';
 import { foldGrant, type Grant } from '../../core/grant/state';
 import { isGrantId } from '../../core/ids';
 import type { CompiledPolicy } from '../../core/policy/compile';
+import { TARGET_NAME } from '../../core/policy/names';
 import type { EventStore, IssuedCredential, Log, ProjectionStore, TokenSigner } from '../../core/ports';
 import { normalizePrincipalId, type Principal } from '../../core/principal';
 import { scopedLog } from '../log';
@@ -68,12 +69,6 @@ const line = (max: number) =>
     z.refine((s) => withoutControls(s, false), 'must not contain control characters'),
   );
 const durationText = () => z.string().check(z.minLength(1), z.maxLength(32));
-
-/**
- * Target names as core/policy/schema.ts TARGET_NAME defines them (a unit test keeps the two equal). Importing that
- * module would put the policy file's whole classic-zod schema, and classic zod, into the API bundle.
- */
-export const TARGET_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 // Each body and query schema is built on its route's first request (z.lazy), not at every cold start: building
 // them all costs a cold function about 5 ms, and one invocation uses one route.
