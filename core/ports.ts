@@ -69,6 +69,12 @@ export interface GrantScheduler {
   cancel(grantId: string, action: 'expire' | 'activate'): Promise<void>;
 }
 
+/**
+ * The credential kind of providers that hand out no credentials but a plan: the exact session policy or bindings a
+ * deployment would apply (the local broker's aws-role and gcp-role providers). The API answers with the plan as is.
+ */
+export const PLAN_CREDENTIAL_KIND = 'local-plan';
+
 /** Credentials handed to the holder of a grant. `secret` goes to the caller only; `audit` goes on the record. */
 export interface IssuedCredential {
   kind: string;

@@ -3,7 +3,14 @@ import { MAX_SESSION_MS, REVOCATION_POLICY_NAME, REVOCATION_SKEW_MS, revocationP
 import { bindingTitle, gcpBindings } from '../core/builders/gcp';
 import { StateError } from '../core/errors';
 import type { Grant } from '../core/grant/state';
-import type { AccessContext, AccessProvider, ActiveGrant, CredentialKind, IssuedCredential } from '../core/ports';
+import {
+  type AccessContext,
+  type AccessProvider,
+  type ActiveGrant,
+  type CredentialKind,
+  type IssuedCredential,
+  PLAN_CREDENTIAL_KIND,
+} from '../core/ports';
 
 /**
  * Plan providers for `aws-role` and `gcp-role` targets in local mode. There is no cloud account locally, and faking
@@ -14,7 +21,6 @@ import type { AccessContext, AccessProvider, ActiveGrant, CredentialKind, Issued
 export const LOCAL_NOTE = 'local mode: no cloud credentials exist; this is what a deployment would apply';
 
 /** The `kind` of a credential these providers issue: recorded on the audit trail as what it is, a plan. */
-export const LOCAL_PLAN_KIND = 'local-plan';
 
 /** STS AssumeRole DurationSeconds floor (900 s); the ceiling is one hour when a role assumes a role (role chaining). */
 const MIN_SESSION_SECONDS = 900;
@@ -108,7 +114,7 @@ export class LocalAwsRoleProvider implements AccessProvider {
         : {}),
     };
     return {
-      kind: LOCAL_PLAN_KIND,
+      kind: PLAN_CREDENTIAL_KIND,
       expiresAt,
       secret: plan,
       audit: { local: true, requested: kind, roleArn: target.roleArn, sessionName: grant.id },
@@ -153,7 +159,7 @@ export class LocalGcpRoleProvider implements AccessProvider {
     if (Date.parse(plan.expiresAt) <= ctx.now.getTime())
       throw new StateError('GRANT.EXPIRED', `${grant.id} has expired`);
     return {
-      kind: LOCAL_PLAN_KIND,
+      kind: PLAN_CREDENTIAL_KIND,
       expiresAt: new Date(plan.expiresAt),
       secret: plan,
       audit: { local: true, requested: kind, project: plan.project, title: bindingTitle(grant.id) },

@@ -9,8 +9,8 @@ import { type CompiledPolicy, compilePolicy } from '../core/policy/compile';
 import { formatProblem, loadPolicy } from '../core/policy/load';
 import type { TargetKind } from '../core/policy/types';
 import type { AccessProvider, EventPublisher, Log } from '../core/ports';
+import { createApi } from '../lambdas/api/app';
 import type { ApiRequest, ApiResponse } from '../lambdas/api/http';
-import { localApi } from './api';
 import { localAuthenticate } from './auth';
 import { CachedEventStore } from './cache';
 import { ConsoleLog, EventLinePublisher, FanOutPublisher, type LineSink, NULL_SINK } from './log';
@@ -136,7 +136,7 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Loc
     policy,
     log,
   });
-  const api = localApi({
+  const api = createApi({
     service,
     authenticate: localAuthenticate,
     signer,

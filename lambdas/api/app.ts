@@ -10,7 +10,14 @@ import { foldGrant, type Grant } from '../../core/grant/state';
 import { isGrantId } from '../../core/ids';
 import type { CompiledPolicy } from '../../core/policy/compile';
 import { TARGET_NAME } from '../../core/policy/names';
-import type { EventStore, IssuedCredential, Log, ProjectionStore, TokenSigner } from '../../core/ports';
+import {
+  type EventStore,
+  type IssuedCredential,
+  type Log,
+  PLAN_CREDENTIAL_KIND,
+  type ProjectionStore,
+  type TokenSigner,
+} from '../../core/ports';
 import { normalizePrincipalId, type Principal } from '../../core/principal';
 import { scopedLog } from '../log';
 import {
@@ -297,6 +304,7 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
             `console sign-in exists only for aws-role grants; ${g.id} is ${g.target.kind}`,
           );
         const { credential } = await service.issueCredentials(ctx.id, ctx.who, 'console');
+        if (credential.kind === PLAN_CREDENTIAL_KIND) return ok(ctx, planView(credential));
         return ok(ctx, { url: consoleUrl(credential.secret), expiresAt: credential.expiresAt.toISOString() });
       },
     },
@@ -595,7 +603,14 @@ const UrlSecret = z.lazy(() =>
  * What each target kind hands the caller: the AWS CLI `credential_process` document (Version 1, with
  * Expiration so the CLI refreshes before it), a bearer token for gRPC, the binding details for GCP.
  */
+/** A plan answers with what a deployment would apply (local mode has no cloud credentials to give). */
+function planView(c: IssuedCredential): unknown {
+  if (typeof c.secret !== 'object' || c.secret === null) throw new Error('a plan provider returned no plan');
+  return { ...c.secret, expiresAt: c.expiresAt.toISOString() };
+}
+
 function credentialView(kind: Grant['target']['kind'], c: IssuedCredential): unknown {
+  if (c.kind === PLAN_CREDENTIAL_KIND) return planView(c);
   const expiresAt = c.expiresAt.toISOString();
   if (kind === 'aws-role') {
     const r = StsCredentials.safeParse(c.secret);

@@ -4,9 +4,9 @@ import { revocationPolicy } from '../../../core/builders/aws-iam';
 import { gcpBindings } from '../../../core/builders/gcp';
 import type { Grant } from '../../../core/grant/state';
 import type { ActiveGrant } from '../../../core/ports';
+import { PLAN_CREDENTIAL_KIND } from '../../../core/ports';
 import {
   LOCAL_NOTE,
-  LOCAL_PLAN_KIND,
   type LocalAwsPlan,
   LocalAwsRoleProvider,
   type LocalGcpPlan,
@@ -66,7 +66,7 @@ describe('Class: LocalAwsRoleProvider', () => {
       const issued = await provider.credentials(awsGrantDummy(), 'credentials', { now: NOW });
       const plan = issued.secret as LocalAwsPlan;
       // Assess
-      expect(issued.kind).toBe(LOCAL_PLAN_KIND);
+      expect(issued.kind).toBe(PLAN_CREDENTIAL_KIND);
       expect(issued.expiresAt.toISOString()).toBe('2026-11-24T10:30:00.000Z');
       expect(plan.note).toBe(LOCAL_NOTE);
       expect(plan.sessionPolicy).toEqual(

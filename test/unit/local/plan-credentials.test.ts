@@ -4,8 +4,8 @@ import { sessionPolicy } from '../../../core/builders/aws';
 import { TimeboxError } from '../../../core/errors';
 import type { AccessProvider } from '../../../core/ports';
 import type { Principal } from '../../../core/principal';
+import { createApi } from '../../../lambdas/api/app';
 import type { ApiRequest } from '../../../lambdas/api/http';
-import { localApi } from '../../../local/api';
 import { LOCAL_NOTE, LocalAwsRoleProvider, LocalGcpRoleProvider } from '../../../local/providers';
 import { alice, bob, carol, requestDummy, world } from '../../helpers/world';
 import { API_POLICY, FakeSigner } from '../lambdas/api-world';
@@ -21,7 +21,7 @@ function localWorld() {
     issuer: 'http://127.0.0.1:8787',
     tokenTtlMs: 300_000,
   });
-  const api = localApi({
+  const api = createApi({
     service: w.service,
     authenticate: async (req) => {
       if (!req.auth) throw new TimeboxError('unauthenticated', 'AUTH.MISSING_TOKEN', 'no token');
@@ -54,7 +54,7 @@ function localWorld() {
   return { ...w, call };
 }
 
-describe('Function: localApi', () => {
+describe('Local plan credentials through the deployed API', () => {
   it('answers an aws-role credentials call with the deployment plan, on the record as credentials-issued', async () => {
     // Prepare
     const w = localWorld();
