@@ -1,5 +1,6 @@
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
+import type { AwsRoleTarget } from '../core/policy/types';
 import {
   CLOUDTRAIL_COLUMNS,
   CLOUDTRAIL_PARTITIONS,
@@ -33,6 +34,58 @@ export interface AuditTrailArgs {
   regions: string[];
   glueDatabaseName: string;
   workgroupName: string;
+  /** Data events to record for what grants reach (from targetDataEvents): without them S3 reads are invisible. */
+  targetDataEvents?: DataEventSelector[];
+}
+
+export interface DataEventSelector {
+  name: string;
+  resourceType: 'AWS::S3::Object' | 'AWS::DynamoDB::Table' | 'AWS::Lambda::Function';
+  arnPrefixes: string[];
+}
+
+/** CloudTrail allows 500 values across all advanced selectors of a trail; the rest is kept for management events. */
+export const MAX_DATA_EVENT_PREFIXES = 250;
+
+const DATA_EVENT_TYPES: [RegExp, DataEventSelector['resourceType'], (arn: string) => string][] = [
+  // S3 object ARNs are arn:aws:s3:::bucket/key; a bucket pattern covers its objects too (ListObjects, GetObject...).
+  [/^arn:[^:]+:s3:::/, 'AWS::S3::Object', (arn) => (arn.includes('/') ? arn : `${arn}/`)],
+  [/^arn:[^:]+:dynamodb:/, 'AWS::DynamoDB::Table', (arn) => arn],
+  [/^arn:[^:]+:lambda:/, 'AWS::Lambda::Function', (arn) => arn],
+];
+
+/**
+ * The data events to record for the resources aws-role targets reach: every call under a grant then appears on the
+ * grant's timeline (management events are recorded anyway; data events, such as S3 object reads, only if selected).
+ * Each resource pattern becomes a `StartsWith` prefix up to its first wildcard (recording a little more than a
+ * target allows, never less). Resource types CloudTrail records no data events for are covered by management events.
+ */
+export function targetDataEvents(targets: readonly AwsRoleTarget[]): DataEventSelector[] {
+  const byType = new Map<DataEventSelector['resourceType'], Set<string>>();
+  for (const t of targets)
+    for (const resource of t.resources) {
+      const kind = DATA_EVENT_TYPES.find(([re]) => re.test(resource));
+      if (!kind) continue;
+      const [, type, normalise] = kind;
+      const wildcard = resource.search(/[*?]/);
+      // Cut at a wildcard, the prefix already covers whatever follows; only a whole ARN is normalised.
+      const prefix = wildcard < 0 ? normalise(resource) : resource.slice(0, wildcard);
+      const set = byType.get(type) ?? new Set<string>();
+      set.add(prefix);
+      byType.set(type, set);
+    }
+  const selectors = [...byType.entries()].map(([resourceType, prefixes]) => ({
+    name: `Timebox targets: ${resourceType}`,
+    resourceType,
+    // A prefix inside another one adds nothing.
+    arnPrefixes: [...prefixes].filter((p) => ![...prefixes].some((q) => q !== p && p.startsWith(q))).sort(),
+  }));
+  const count = selectors.reduce((n, s) => n + s.arnPrefixes.length, 0);
+  if (count > MAX_DATA_EVENT_PREFIXES)
+    throw new Error(
+      `the aws-role targets name ${count} distinct resource prefixes; CloudTrail data event selectors hold at most ${MAX_DATA_EVENT_PREFIXES} here: use broader resource patterns`,
+    );
+  return selectors;
 }
 
 /**
@@ -131,6 +184,14 @@ export class AuditTrail extends pulumi.ComponentResource {
               { field: 'resources.ARN', equals: [args.eventsTableArn] },
             ],
           },
+          ...(args.targetDataEvents ?? []).map((s) => ({
+            name: s.name,
+            fieldSelectors: [
+              { field: 'eventCategory', equals: ['Data'] },
+              { field: 'resources.type', equals: [s.resourceType] },
+              { field: 'resources.ARN', startsWiths: s.arnPrefixes },
+            ],
+          })),
         ],
       },
       // CloudTrail checks the bucket policy and the key policy when the trail is created.

@@ -9,7 +9,7 @@ import { formatProblem, loadPolicy } from '../core/policy/load';
 import type { AwsRoleTarget, Policy } from '../core/policy/types';
 import { ENV } from '../lambdas/config';
 import { CLOUDTRAIL_TABLE, glueName } from './athena';
-import { AuditTrail, trailArn } from './audit';
+import { AuditTrail, targetDataEvents, trailArn } from './audit';
 import { Broker, brokerResourceName, brokerRoleArn, REQUIRED_HANDLERS, SCHEDULER_GROUP } from './broker';
 import { namespaceConfig, readStackConfig, type StackConfig } from './config';
 import {
@@ -207,6 +207,7 @@ export async function timebox(opts: ProgramOptions = {}): Promise<TimeboxOutputs
     regions: cfg.auditRegions,
     glueDatabaseName: glueName(`${prefix}_audit`),
     workgroupName: prefix,
+    targetDataEvents: targetDataEvents(split.hub),
   });
 
   // The api reads the trail through Athena for `GET /v1/audit/timeline`.

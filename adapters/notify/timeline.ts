@@ -15,7 +15,7 @@ export const CLOUDTRAIL_LAG_NOTE =
   'CloudTrail delivers events about 5 minutes after the call (sometimes longer): the last minutes of a grant may not be here yet.';
 /** The stack's trail records management events and writes to the audit table only (stacks/audit.ts). */
 export const DATA_EVENTS_NOTE =
-  'Data events (S3 object reads and writes, Lambda invocations, DynamoDB item calls...) appear only if the trail records them; the Timebox trail records management events only.';
+  'Data events (S3 object reads and writes, Lambda invocations, DynamoDB item calls) appear for the resources of hub-account aws-role targets, which the Timebox trail records; others only if another trail records them.';
 export const NOT_CONFIGURED_NOTE =
   'Cloud actions are not available here (no Athena workgroup is configured, as in local mode): lifecycle events only.';
 export const NOT_APPLICABLE_NOTE =

@@ -1,5 +1,7 @@
 import { runSimulation } from '@cloud-copilot/iam-simulate';
 import { describe, expect, it } from 'vitest';
+import type { AwsRoleTarget } from '../../core/policy/types';
+import { MAX_DATA_EVENT_PREFIXES, targetDataEvents } from '../../stacks/audit';
 import {
   apiResourcePolicy,
   type BrokerContext,
@@ -426,5 +428,44 @@ describe('Function: revokerRolePolicy and revokerTrustPolicy', () => {
       { Effect: 'Allow', Principal: { AWS: [...hub].sort() }, Action: 'sts:AssumeRole' },
     ]);
     expect(() => revokerTrustPolicy([])).toThrow(/at least one/);
+  });
+});
+
+describe('Function: targetDataEvents', () => {
+  const target = (resources: string[]): AwsRoleTarget => ({
+    kind: 'aws-role',
+    name: 't',
+    account: '111122223333',
+    role: 'r',
+    partition: 'aws',
+    actions: ['s3:GetObject'],
+    resources,
+  });
+
+  it('turns resource patterns into prefixes up to the first wildcard, buckets covering their objects', () => {
+    expect(
+      targetDataEvents([
+        target(['arn:aws:s3:::logs', 'arn:aws:s3:::logs/team-a/*', 'arn:aws:s3:::data-?x/in/*']),
+        {
+          ...target(['arn:aws:lambda:eu-west-1:111122223333:function:fn', 'arn:aws:sns:eu-west-1:111122223333:topic']),
+        },
+      ]),
+    ).toEqual([
+      {
+        name: 'Timebox targets: AWS::S3::Object',
+        resourceType: 'AWS::S3::Object',
+        arnPrefixes: ['arn:aws:s3:::data-', 'arn:aws:s3:::logs/'],
+      },
+      {
+        name: 'Timebox targets: AWS::Lambda::Function',
+        resourceType: 'AWS::Lambda::Function',
+        arnPrefixes: ['arn:aws:lambda:eu-west-1:111122223333:function:fn'],
+      },
+    ]);
+  });
+
+  it('refuses more prefixes than CloudTrail selectors can hold', () => {
+    const many = Array.from({ length: MAX_DATA_EVENT_PREFIXES + 1 }, (_, i) => `arn:aws:s3:::bucket-${i}/*`);
+    expect(() => targetDataEvents([target(many)])).toThrow(/CloudTrail data event selectors hold at most/);
   });
 });

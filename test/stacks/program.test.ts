@@ -387,6 +387,26 @@ describe('Program: timebox (hub stack)', () => {
       );
     });
 
+    it('records the data events of what hub targets reach, so S3 reads under a grant reach its timeline', () => {
+      const trail = world.one(T.trail, 'audit-trail').inputs;
+      const selectors = trail.advancedEventSelectors as { name: string; fieldSelectors: Record<string, unknown>[] }[];
+      const targets = selectors.filter((s) => s.name.startsWith('Timebox targets'));
+      expect(targets.map((s) => s.fieldSelectors)).toEqual([
+        [
+          { field: 'eventCategory', equals: ['Data'] },
+          { field: 'resources.type', equals: ['AWS::S3::Object'] },
+          { field: 'resources.ARN', startsWiths: ['arn:aws:s3:::prod-logs/'] },
+        ],
+        [
+          { field: 'eventCategory', equals: ['Data'] },
+          { field: 'resources.type', equals: ['AWS::DynamoDB::Table'] },
+          { field: 'resources.ARN', startsWiths: [`arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/orders`] },
+        ],
+      ]);
+      // The spoke target's log group is in another account: a hub trail cannot record it (docs/deploy.md).
+      expect(JSON.stringify(selectors)).not.toContain(SPOKE_ACCOUNT);
+    });
+
     it('keeps both buckets private: every public access block on, TLS only', () => {
       for (const b of ['audit-bucket', 'audit-results']) {
         const pab = world.one(T.pab, `${b}-pab`).inputs;
