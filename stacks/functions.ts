@@ -38,8 +38,13 @@ export const HANDLERS: Record<string, HandlerSpec> = {
   sweeper: spec('sweeper', { timeout: 55, memorySize: 512, description: 'Timebox sweeper (every minute)' }),
 };
 
-/** Lambda settings shared by every function (Node 20 on Graviton); `index.handler` is exported by index.mjs. */
-export const LAMBDA_RUNTIME = { runtime: 'nodejs20.x', architecture: 'arm64', handler: 'index.handler' } as const;
+/**
+ * Lambda settings shared by every function (on Graviton); `index.handler` is exported by index.mjs. Node 22: Lambda
+ * deprecated nodejs20.x on 30 April 2026 and blocks creating functions on it from 31 August 2026; nodejs22.x is
+ * supported until 30 April 2027 (AWS Lambda runtimes page). The bundles target Node 20 syntax, which Node 22 runs,
+ * so the same bundles run in the tests on the Node 20 machines that build them.
+ */
+export const LAMBDA_RUNTIME = { runtime: 'nodejs22.x', architecture: 'arm64', handler: 'index.handler' } as const;
 
 /**
  * The file name the policy has inside each bundle; TIMEBOX_POLICY_FILE points at it. It is the policy bundle

@@ -221,10 +221,10 @@ describe('Program: timebox (hub stack)', () => {
       expect(HANDLERS.filter((h) => actions(h).includes('iam:DeleteRolePolicy'))).toEqual(['sweeper']);
     });
 
-    it('runs every function on Node 20, arm64, with its modules, source maps and policy bundle', async () => {
+    it('runs every function on Node 22, arm64, with its modules, source maps and policy bundle', async () => {
       for (const h of HANDLERS) {
         const f = fnNamed(h).inputs;
-        expect(f.runtime).toBe('nodejs20.x');
+        expect(f.runtime).toBe('nodejs22.x');
         expect(f.architectures).toEqual(['arm64']);
         expect(f.handler).toBe('index.handler');
         expect(f.name).toBe(`timebox-prod-${h}`);
@@ -403,7 +403,7 @@ describe('Program: timebox (hub stack)', () => {
           { field: 'resources.ARN', startsWiths: [`arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/orders`] },
         ],
       ]);
-      // The spoke target's log group is in another account: a hub trail cannot record it (docs/deploy.md).
+      // The spoke target's log group is in another account: a hub trail cannot record it (README, "Deploy on AWS").
       expect(JSON.stringify(selectors)).not.toContain(SPOKE_ACCOUNT);
     });
 
