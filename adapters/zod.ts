@@ -1,4 +1,4 @@
-import { config, locales } from 'zod/mini';
+import { config, locales, NEVER, pipe, string, transform, type ZodMiniType } from 'zod/mini';
 
 /**
  * The zod every schema that ships in a Lambda bundle uses: `zod/mini`, about 40 KB minified against about 190 KB for
@@ -14,3 +14,21 @@ import { config, locales } from 'zod/mini';
 config(locales.en());
 
 export * from 'zod/mini';
+
+/** A JSON text holding a value `schema` accepts: environment variables and secrets carry JSON as strings. */
+export function jsonText<S extends ZodMiniType>(schema: S, notJson = 'is not valid JSON') {
+  return pipe(
+    pipe(
+      string(),
+      transform((text: string, ctx) => {
+        try {
+          return JSON.parse(text) as unknown;
+        } catch {
+          ctx.issues.push({ code: 'custom', message: notJson, input: text });
+          return NEVER;
+        }
+      }),
+    ),
+    schema,
+  );
+}

@@ -269,3 +269,21 @@ export function grantService(
     log: deps.log,
   });
 }
+
+/**
+ * What every broker function builds once per cold start: the common configuration, the logger, the compiled policy
+ * and the GrantService over DynamoDB. `baseDir` is the bundle's directory (where policy.json is packaged).
+ */
+export function brokerFunction(
+  serviceName: string,
+  env: z.output<typeof CommonEnvSchema>,
+  opts: { baseDir: string; signer?: TokenSigner },
+) {
+  const cfg = commonConfig(env);
+  const { logger, log } = lambdaLogger(serviceName);
+  const compiled = loadPolicyFile(cfg.policyFile, opts.baseDir);
+  const policy = () => compiled;
+  const stores = dynamoStores(cfg);
+  const service = grantService(cfg, { policy, signer: opts.signer ?? NO_SIGNER, log, stores });
+  return { cfg, logger, log, policy, stores, service };
+}

@@ -68,20 +68,7 @@ export const GcpConfigSchema = z.lazy(() =>
 export type GcpConfig = z.output<typeof GcpConfigSchema>;
 
 /** The TIMEBOX_GCP variable as it arrives: a JSON string. */
-export const GcpConfigJsonSchema = z.pipe(
-  z.pipe(
-    z.string(),
-    z.transform((text: string, ctx) => {
-      try {
-        return JSON.parse(text) as unknown;
-      } catch {
-        ctx.issues.push({ code: 'custom', message: 'TIMEBOX_GCP is not valid JSON', input: text });
-        return z.NEVER;
-      }
-    }),
-  ),
-  GcpConfigSchema,
-);
+export const GcpConfigJsonSchema = z.jsonText(GcpConfigSchema, 'TIMEBOX_GCP is not valid JSON');
 
 /** Parses TIMEBOX_GCP; throws one line per problem, naming the field. */
 export function parseGcpConfig(json: string): GcpConfig {

@@ -5,7 +5,7 @@ import type { GrantEvent } from '../../core/grant/events';
 import type { Grant } from '../../core/grant/state';
 import type { EventPublisher, Log, ProjectionStore } from '../../core/ports';
 import * as z from '../zod';
-import { SignedWebhooksSchema, SlackUsersSchema, UserDirectory } from './config';
+import { parseSecretJson, SignedWebhooksSchema, SlackUsersSchema, UserDirectory } from './config';
 import { lifecycleDetail } from './detail';
 import { fetchHttpClient, type HttpClient } from './http';
 import { DEFAULT_REMINDER_PERIOD_MS, Notifier } from './notifier';
@@ -58,22 +58,6 @@ export const LOCAL_NOTIFY_ENV = {
   webhooks: 'TIMEBOX_WEBHOOKS',
 } as const;
 
-function parse<S extends z.ZodMiniType>(what: string, text: string, schema: S): z.output<S> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    throw new ValidationError('NOTIFY.CONFIG_INVALID', `${what} is not JSON`);
-  }
-  const r = schema.safeParse(raw);
-  if (!r.success)
-    throw new ValidationError(
-      'NOTIFY.CONFIG_INVALID',
-      `${what}: ${r.error.issues.map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`).join('; ')}`,
-    );
-  return r.data as z.output<S>;
-}
-
 /**
  * Builds the local notifier from the environment (and the optional settings file), or undefined when nothing is
  * configured. Throws with the variable's name when a setting is malformed, so `serve` fails at start, not later.
@@ -85,15 +69,21 @@ export function localNotifier(
   const E = LOCAL_NOTIFY_ENV;
   const read = deps.readFile ?? ((p: string) => readFileSync(p, 'utf8'));
   const file = env[E.configFile]
-    ? parse(`${E.configFile} (${env[E.configFile]})`, read(env[E.configFile] as string), LocalNotifyFileSchema)
+    ? parseSecretJson(
+        `${E.configFile} (${env[E.configFile]})`,
+        read(env[E.configFile] as string),
+        LocalNotifyFileSchema,
+      )
     : {};
   const webhookUrl = env[E.slackWebhookUrl] ?? file.slack?.webhookUrl;
   const botToken = env[E.slackBotToken] ?? file.slack?.botToken;
   const channel = env[E.slackChannel] ?? file.slack?.channel;
   const users = env[E.slackUsers]
-    ? parse(E.slackUsers, env[E.slackUsers] as string, SlackUsersSchema)
+    ? parseSecretJson(E.slackUsers, env[E.slackUsers] as string, SlackUsersSchema)
     : file.slackUsers;
-  const webhooks = env[E.webhooks] ? parse(E.webhooks, env[E.webhooks] as string, SignedWebhooksSchema) : file.webhooks;
+  const webhooks = env[E.webhooks]
+    ? parseSecretJson(E.webhooks, env[E.webhooks] as string, SignedWebhooksSchema)
+    : file.webhooks;
   const http = deps.http ?? fetchHttpClient();
   let poster: SlackPoster | undefined;
   if (botToken) {

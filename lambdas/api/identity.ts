@@ -42,20 +42,7 @@ export const IdentityConfigSchema = z.strictObject({
 export type IdentityConfig = zc.output<typeof IdentityConfigSchema>;
 
 /** TIMEBOX_IDENTITY as it arrives: a JSON string. */
-export const IdentityConfigJsonSchema = z.pipe(
-  z.pipe(
-    z.string(),
-    z.transform((text: string, ctx) => {
-      try {
-        return JSON.parse(text) as unknown;
-      } catch {
-        ctx.issues.push({ code: 'custom', message: 'is not valid JSON', input: text });
-        return z.NEVER;
-      }
-    }),
-  ),
-  IdentityConfigSchema,
-);
+export const IdentityConfigJsonSchema = z.jsonText(IdentityConfigSchema);
 
 /** The part of API Gateway REST `requestContext.identity` (IAM auth) this mapping reads. */
 const CallerSchema = z.object({

@@ -2,16 +2,7 @@ import * as z from '../../adapters/zod';
 import { systemClock } from '../../core/clock';
 import { ENV } from '../config';
 import { lazySigner } from '../lazy';
-import {
-  CommonEnvSchema,
-  cloudTrailSource,
-  commonConfig,
-  dynamoStores,
-  grantService,
-  lambdaLogger,
-  loadConfig,
-  loadPolicyFile,
-} from '../runtime';
+import { brokerFunction, CommonEnvSchema, cloudTrailSource, loadConfig } from '../runtime';
 import { createApiGatewayHandler } from './apigw';
 import { createApi } from './app';
 import { awsAuthenticator, IdentityConfigJsonSchema } from './identity';
@@ -26,15 +17,10 @@ const env = loadConfig(
     [ENV.identity]: IdentityConfigJsonSchema,
   }),
 );
-const cfg = commonConfig(env);
-const { logger, log } = lambdaLogger('timebox-api');
-const compiled = loadPolicyFile(cfg.policyFile, __dirname);
-const policy = () => compiled;
-const stores = dynamoStores(cfg);
 // The only function that signs: KMS stays out of the revoke and sweeper bundles, and its client loads in the API on
 // the first token or key request (../lazy.ts), not at every cold start.
 const signer = lazySigner(() => import('./signer.js').then((m) => m.kmsSigner(env[ENV.kmsKeyId])));
-const service = grantService(cfg, { policy, signer, log, stores });
+const { logger, log, policy, stores, service } = brokerFunction('timebox-api', env, { baseDir: __dirname, signer });
 
 // Grant timelines include the AWS calls from CloudTrail when the stack configured Athena (loaded on first use).
 const cloudActions = cloudTrailSource();

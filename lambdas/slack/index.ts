@@ -7,17 +7,7 @@ import { respond } from '../../adapters/notify/slack';
 import * as z from '../../adapters/zod';
 import { systemClock } from '../../core/clock';
 import { ENV } from '../config';
-import {
-  busPublisher,
-  CommonEnvSchema,
-  commonConfig,
-  dynamoStores,
-  grantService,
-  lambdaLogger,
-  loadConfig,
-  loadPolicyFile,
-  NO_SIGNER,
-} from '../runtime';
+import { brokerFunction, busPublisher, CommonEnvSchema, loadConfig } from '../runtime';
 import { createSlackHandler } from './handler';
 
 /**
@@ -35,10 +25,7 @@ const env = loadConfig(
     [ENV.slackTeamId]: z.optional(z.string().check(z.regex(/^T[A-Z0-9]{2,20}$/, 'must be a Slack team id'))),
   }),
 );
-const cfg = commonConfig(env);
-const { logger, log } = lambdaLogger('timebox-slack');
-const compiled = loadPolicyFile(cfg.policyFile, __dirname);
-const service = grantService(cfg, { policy: () => compiled, signer: NO_SIGNER, log, stores: dynamoStores(cfg) });
+const { logger, log, service } = brokerFunction('timebox-slack', env, { baseDir: __dirname });
 const secrets = new SecretsManagerSource(lazySecretsManagerClient());
 // Refusals of unmapped users go on the bus; its client loads on first use, like GrantService's publisher.
 const bus = busPublisher(env[ENV.eventBus], log);
