@@ -64,6 +64,22 @@ export function parseEnv<T extends zc.$ZodType>(schema: T, env: NodeJS.ProcessEn
   return r.data;
 }
 
+/** What every function that runs GrantService reads: its store, its issuer and the scheduler it arms. */
+const GRANT_SERVICE_ENV: EnvName[] = [
+  ENV.eventsTable,
+  ENV.grantsTable,
+  ENV.issuer,
+  ENV.schedulerGroup,
+  ENV.schedulerRoleArn,
+  ENV.schedulerDlqArn,
+  ENV.revokeFunctionArn,
+];
+/** What the engine functions (revoke, sweeper) read. */
+const ENGINE_ENV = {
+  required: GRANT_SERVICE_ENV,
+  optional: [ENV.policyFile, ENV.tokenTtl, ENV.gcp, ENV.accountId, ENV.eventBus],
+};
+
 /**
  * Which variables each Lambda reads (lambdas/runtime.ts and each entry's schema). `required` must be set by the
  * stack; `optional` have defaults or switch a feature off when absent. AWS_REGION is set by Lambda itself.
@@ -73,17 +89,7 @@ export const LAMBDA_ENV: Record<
   { required: EnvName[]; optional: EnvName[] }
 > = {
   api: {
-    required: [
-      ENV.eventsTable,
-      ENV.grantsTable,
-      ENV.issuer,
-      ENV.schedulerGroup,
-      ENV.schedulerRoleArn,
-      ENV.schedulerDlqArn,
-      ENV.revokeFunctionArn,
-      ENV.kmsKeyId,
-      ENV.identity,
-    ],
+    required: [...GRANT_SERVICE_ENV, ENV.kmsKeyId, ENV.identity],
     optional: [
       ENV.policyFile,
       ENV.tokenTtl,
@@ -95,30 +101,8 @@ export const LAMBDA_ENV: Record<
       ENV.auditRegions,
     ],
   },
-  revoke: {
-    required: [
-      ENV.eventsTable,
-      ENV.grantsTable,
-      ENV.issuer,
-      ENV.schedulerGroup,
-      ENV.schedulerRoleArn,
-      ENV.schedulerDlqArn,
-      ENV.revokeFunctionArn,
-    ],
-    optional: [ENV.policyFile, ENV.tokenTtl, ENV.gcp, ENV.accountId, ENV.eventBus],
-  },
-  sweeper: {
-    required: [
-      ENV.eventsTable,
-      ENV.grantsTable,
-      ENV.issuer,
-      ENV.schedulerGroup,
-      ENV.schedulerRoleArn,
-      ENV.schedulerDlqArn,
-      ENV.revokeFunctionArn,
-    ],
-    optional: [ENV.policyFile, ENV.tokenTtl, ENV.gcp, ENV.accountId, ENV.eventBus],
-  },
+  revoke: ENGINE_ENV,
+  sweeper: ENGINE_ENV,
   /** Lifecycle events from the bus to Slack and signed webhooks; reminders on a schedule (reads the projection). */
   notifier: {
     required: [ENV.grantsTable],
@@ -126,18 +110,7 @@ export const LAMBDA_ENV: Record<
   },
   /** Slack's interactivity endpoint: approve/deny through GrantService, so it has the common part too. */
   slack: {
-    required: [
-      ENV.eventsTable,
-      ENV.grantsTable,
-      ENV.issuer,
-      ENV.schedulerGroup,
-      ENV.schedulerRoleArn,
-      ENV.schedulerDlqArn,
-      ENV.revokeFunctionArn,
-      ENV.slackSigningSecretArn,
-      ENV.slackUsersArn,
-      ENV.eventBus,
-    ],
+    required: [...GRANT_SERVICE_ENV, ENV.slackSigningSecretArn, ENV.slackUsersArn, ENV.eventBus],
     optional: [ENV.policyFile, ENV.tokenTtl, ENV.gcp, ENV.accountId, ENV.slackTeamId],
   },
 };

@@ -1,12 +1,14 @@
 import { TimeboxError } from '../core/errors';
-import type { EventPublisher } from '../core/ports';
 import { SessionVerifier } from './auth';
-import type { LineSink } from './log';
 import { brokerUrl, isLoopbackHost, loopbackAliases } from './paths';
-import { createLocalRuntime, type LocalRuntime } from './runtime';
+import { createLocalRuntime, type LocalRuntime, type LocalRuntimeOptions } from './runtime';
 import { createRequestListener, listenHttp, type RunningHttp } from './server';
 
-export interface LocalBrokerOptions {
+export interface LocalBrokerOptions
+  extends Pick<
+    LocalRuntimeOptions,
+    'out' | 'verbose' | 'memory' | 'sweepIntervalMs' | 'tokenTtlMs' | 'publishers' | 'schedulerConcurrency'
+  > {
   home: string;
   configFile: string;
   host: string;
@@ -19,13 +21,6 @@ export interface LocalBrokerOptions {
    * tokens and an accepted audience of session tokens.
    */
   publicUrl?: string;
-  out?: LineSink;
-  verbose?: boolean;
-  memory?: boolean;
-  sweepIntervalMs?: number;
-  tokenTtlMs?: number;
-  publishers?: EventPublisher[];
-  schedulerConcurrency?: number;
 }
 
 export interface LocalBroker {

@@ -94,6 +94,8 @@ export class Broker extends pulumi.ComponentResource {
   public readonly alarms: aws.cloudwatch.MetricAlarm[] = [];
   /** Role ARN per handler (the spoke program's `timebox:hubRoles`). */
   public readonly roleArns: pulumi.Output<Record<string, string>>;
+  /** Every environment value the broker knows; each function takes the subset its LAMBDA_ENV entry names. */
+  public readonly environment: Partial<Record<EnvName, pulumi.Input<string>>>;
 
   constructor(name: string, args: BrokerArgs, opts?: pulumi.ComponentResourceOptions) {
     super('timebox:aws:Broker', name, {}, opts);
@@ -220,7 +222,7 @@ export class Broker extends pulumi.ComponentResource {
     // ---- functions -----------------------------------------------------------------------------------------
     const functionArn = (h: string) =>
       `arn:${p}:lambda:${region}:${account}:function:${brokerResourceName(args.namePrefix, h)}`;
-    const available: Partial<Record<EnvName, pulumi.Input<string>>> = {
+    this.environment = {
       [ENV.eventsTable]: this.eventsTable.name,
       [ENV.grantsTable]: this.grantsTable.name,
       [ENV.policyFile]: `./${BUNDLED_POLICY_FILE}`,
@@ -258,7 +260,7 @@ export class Broker extends pulumi.ComponentResource {
           code: lambdaArchive(args.distDir, h, args.policyBundleJson),
           timeout: spec.timeout,
           memorySize: spec.memorySize,
-          environment: { variables: handlerEnvironment(h, available) },
+          environment: { variables: handlerEnvironment(h, this.environment) },
           loggingConfig: { logFormat: 'JSON', logGroup: (this.logGroups[h] as aws.cloudwatch.LogGroup).name },
           // Failed asynchronous invocations (after Lambda's own retries) land in the same queue as failed schedules.
           ...(h === 'revoke' ? { deadLetterConfig: { targetArn: this.deadLetterQueue.arn } } : {}),

@@ -7,10 +7,9 @@ import { roleArn } from '../core/builders/aws';
 import { policyBundle } from '../core/policy/json';
 import { formatProblem, loadPolicy } from '../core/policy/load';
 import type { AwsRoleTarget, Policy } from '../core/policy/types';
-import { ENV } from '../lambdas/config';
 import { CLOUDTRAIL_TABLE, glueName } from './athena';
 import { AuditTrail, targetDataEvents, trailArn } from './audit';
-import { Broker, brokerResourceName, brokerRoleArn, REQUIRED_HANDLERS, SCHEDULER_GROUP } from './broker';
+import { Broker, brokerRoleArn, REQUIRED_HANDLERS, SCHEDULER_GROUP } from './broker';
 import { namespaceConfig, readStackConfig, type StackConfig } from './config';
 import {
   NOTIFY_NAMESPACE,
@@ -19,7 +18,7 @@ import {
   notifyHandlers,
   parseNotificationsConfig,
 } from './events';
-import { BUNDLED_POLICY_FILE, checkBundles, HANDLERS } from './functions';
+import { checkBundles, HANDLERS } from './functions';
 import { GcpAccess, gcpTargetsFromPolicy } from './gcp';
 import { auditQueryPolicy, type BrokerContext } from './policies';
 import { Boundary, boundaryArn, Targets, validateTargets } from './targets';
@@ -234,7 +233,6 @@ export async function timebox(opts: ProgramOptions = {}): Promise<TimeboxOutputs
       ),
   });
 
-  const revokeFunctionArn = `arn:${partition}:lambda:${region}:${account}:function:${brokerResourceName(prefix, 'revoke')}`;
   const brokerContext: pulumi.Output<BrokerContext> = pulumi
     .all([
       broker.eventsTable.arn,
@@ -269,21 +267,8 @@ export async function timebox(opts: ProgramOptions = {}): Promise<TimeboxOutputs
     grantsTableArn: broker.grantsTable.arn,
     broker: {
       context: brokerContext,
-      // The slack function runs GrantService: the same common environment as the broker's functions.
-      environment: {
-        [ENV.eventsTable]: broker.eventsTable.name,
-        [ENV.grantsTable]: broker.grantsTable.name,
-        [ENV.policyFile]: `./${BUNDLED_POLICY_FILE}`,
-        [ENV.issuer]: broker.apiUrl,
-        [ENV.schedulerGroup]: broker.schedulerGroup.name,
-        [ENV.schedulerRoleArn]: broker.schedulerRole.arn,
-        [ENV.schedulerDlqArn]: broker.deadLetterQueue.arn,
-        [ENV.revokeFunctionArn]: revokeFunctionArn,
-        [ENV.eventBus]: broker.eventBus.name,
-        [ENV.tokenTtl]: cfg.tokenTtl,
-        [ENV.accountId]: account,
-        ...(gcpConfig ? { [ENV.gcp]: gcpConfig } : {}),
-      },
+      // The slack function runs GrantService: the broker's environment, of which it takes what LAMBDA_ENV names.
+      environment: broker.environment,
     },
     alarmTopicArn: broker.alarmTopic.arn,
   });

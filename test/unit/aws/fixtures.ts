@@ -1,10 +1,12 @@
 import { IAMClient } from '@aws-sdk/client-iam';
 import { STSClient } from '@aws-sdk/client-sts';
 import type { Grant } from '../../../core/grant/state';
-import type { AwsRoleTarget } from '../../../core/policy/types';
 import type { ActiveGrant } from '../../../core/ports';
 import { RecordingLog } from '../../helpers/memory';
+import { awsTargetDummy } from '../../helpers/targets';
 import { alice, requestDummy, world } from '../../helpers/world';
+
+export { awsTargetDummy };
 
 export const NOW = new Date('2026-11-24T10:00:00.000Z');
 export const ROLE_ARN = 'arn:aws:iam::111122223333:role/timebox/timebox-prod-logs';
@@ -25,19 +27,6 @@ export function revokedGrantDummy(g: ActiveGrant, partial: Partial<Grant> = {}):
     credentialsIssued: 1,
     lastCredentialExpiresAt: g.expiresAt,
     cleanupNeeded: true,
-    ...partial,
-  };
-}
-
-export function awsTargetDummy(partial: Partial<AwsRoleTarget> = {}): AwsRoleTarget {
-  return {
-    kind: 'aws-role',
-    name: 'prod-logs',
-    account: '111122223333',
-    role: 'timebox-prod-logs',
-    actions: ['s3:GetObject', 's3:ListBucket'],
-    resources: ['arn:aws:s3:::prod-logs', 'arn:aws:s3:::prod-logs/*'],
-    partition: 'aws',
     ...partial,
   };
 }

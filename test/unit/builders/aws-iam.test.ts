@@ -11,20 +11,7 @@ import {
   targetRolePolicy,
   targetTrustPolicy,
 } from '../../../core/builders/aws-iam';
-import type { AwsRoleTarget } from '../../../core/policy/types';
-
-function awsTargetDummy(partial: Partial<AwsRoleTarget> = {}): AwsRoleTarget {
-  return {
-    kind: 'aws-role',
-    name: 'prod-logs',
-    account: '111122223333',
-    role: 'timebox-prod-logs',
-    actions: ['s3:GetObject', 's3:ListBucket'],
-    resources: ['arn:aws:s3:::prod-logs', 'arn:aws:s3:::prod-logs/*'],
-    partition: 'aws',
-    ...partial,
-  };
-}
+import { awsTargetDummy } from '../../helpers/targets';
 
 describe('Function: targetRolePolicy', () => {
   it('allows exactly the target actions on the target resources', () => {

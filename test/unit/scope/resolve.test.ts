@@ -1,21 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { AwsRoleTarget, GcpRoleTarget, GrpcTarget, Target } from '../../../core/policy/types';
+import type { GcpRoleTarget, GrpcTarget, Target } from '../../../core/policy/types';
 import { actionCovered, iamPatternMatches, resourceContained } from '../../../core/scope/aws';
 import { methodMatches, methodPatternWithin } from '../../../core/scope/grpc';
 import { MAX_REQUESTED_SCOPES, resolveScope, validateScopeAgainstTarget } from '../../../core/scope/resolve';
 import type { ScopeResult } from '../../../core/scope/types';
-
-const awsTargetDummy = (partial: Partial<AwsRoleTarget> = {}): AwsRoleTarget => ({
-  kind: 'aws-role',
-  name: 'prod-logs',
-  account: '111122223333',
-  role: 'timebox-prod-logs',
-  actions: ['s3:GetObject', 's3:ListBucket'],
-  resources: ['arn:aws:s3:::prod-logs', 'arn:aws:s3:::prod-logs/*'],
-  partition: 'aws',
-  ...partial,
-});
+import { awsTargetDummy } from '../../helpers/targets';
 
 const grpcTargetDummy = (partial: Partial<GrpcTarget> = {}): GrpcTarget => ({
   kind: 'grpc',
