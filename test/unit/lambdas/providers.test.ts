@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ENV } from '../../../lambdas/config';
 import { accessProviders, CommonEnvSchema, commonConfig, loadConfig, NO_SIGNER } from '../../../lambdas/runtime';
 import { RecordingLog } from '../../helpers/memory';
 import { activeGrantDummy, NOW, revokedGrantDummy } from '../aws/fixtures';
+import { envDummy } from './env';
 
 /**
  * The aws-role provider a function builds loads its module (the provider with its STS and IAM clients) only for
@@ -32,15 +32,7 @@ afterEach(() => {
 });
 
 function awsRole() {
-  const env = {
-    [ENV.eventsTable]: 'timebox-events',
-    [ENV.grantsTable]: 'timebox-grants',
-    [ENV.issuer]: 'https://abc123defg.execute-api.eu-west-1.amazonaws.com/prod',
-    [ENV.schedulerGroup]: 'timebox',
-    [ENV.schedulerRoleArn]: 'arn:aws:iam::111122223333:role/timebox/timebox-scheduler',
-    [ENV.schedulerDlqArn]: 'arn:aws:sqs:eu-west-1:111122223333:timebox-schedules-dlq',
-    [ENV.revokeFunctionArn]: 'arn:aws:lambda:eu-west-1:111122223333:function:timebox-revoke',
-  };
+  const env = envDummy();
   const cfg = commonConfig(loadConfig(CommonEnvSchema, env));
   const providers = accessProviders(cfg, {
     policy: () => {
