@@ -126,7 +126,12 @@ export interface PublicJwk {
 
 /** Signs JWTs (ES256) and serves the public keys. */
 export interface TokenSigner {
-  sign(claims: Record<string, unknown>): Promise<string>;
+  /**
+   * Signs `claims` as a compact ES256 JWT. The header `typ` is `JWT` (grant tokens) unless `typ` says otherwise:
+   * anything else the broker signs (the revocation feed, local session tokens) is typed, so that it can never pass
+   * for a grant token (RFC 8725 section 3.11).
+   */
+  sign(claims: Record<string, unknown>, opts?: { typ?: string }): Promise<string>;
   jwks(): Promise<{ keys: Record<string, unknown>[] }>;
 }
 

@@ -25,4 +25,10 @@ export {
   type TimeboxInterceptor,
   timeboxAuth,
 } from './interceptor';
-export { type RevocationPollReport, type RevocationStatus, RevocationWatcher } from './revocations';
+export {
+  type RevocationPollReport,
+  type RevocationStatus,
+  RevocationWatcher,
+  revocationFeedVerifier,
+  type VerifiedFeed,
+} from './revocations';

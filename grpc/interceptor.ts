@@ -10,7 +10,7 @@ import {
   type KeyObject,
 } from 'jose';
 import { compileMethodMatcher } from '../core/scope/grpc';
-import { RevocationWatcher } from './revocations';
+import { RevocationWatcher, revocationFeedVerifier } from './revocations';
 
 /** A verification key: a WebCrypto key or a node:crypto KeyObject (jose 6 has no `KeyLike` type of its own). */
 export type KeyLike = CryptoKey | KeyObject;
@@ -56,11 +56,14 @@ export interface TimeboxAuthOptions {
   issuer: string;
   /** This service's audience, as in the policy file's `audience` for the target. */
   audience: string;
-  /** The broker's revocation feed (`<broker>/.well-known/timebox/revocations.json`). */
+  /**
+   * The broker's revocation feed (`<broker>/.well-known/timebox/revocations.json`). Only its signed form is used:
+   * checked with the same key and issuer as the tokens, and refused when older than the copy in hand.
+   */
   revocationsUrl?: string;
   /** How often to read the feed (default 15 s). */
   revocationPollMs?: number;
-  /** How long a copy of the feed may be used while the feed cannot be read (default 60 s); then calls are refused. */
+  /** How old (from its signed build time) the newest copy of the feed may be (default 60 s); then calls are refused. */
   revocationMaxStalenessMs?: number;
   /** Allowed clock skew for `nbf`, in seconds (default 5). Never applied to `exp`. */
   clockToleranceSec?: number;
@@ -206,6 +209,11 @@ export function createAuthorizer(opts: TimeboxAuthOptions): Authorizer {
   const watcher = opts.revocationsUrl
     ? new RevocationWatcher({
         url: opts.revocationsUrl,
+        // The feed is signed with the key that signs the tokens, and checked against the same issuer.
+        verify: revocationFeedVerifier(key, opts.issuer, {
+          now: () => now().getTime(),
+          clockToleranceSec: tolerance,
+        }),
         ...(opts.revocationPollMs === undefined ? {} : { pollMs: opts.revocationPollMs }),
         ...(opts.revocationMaxStalenessMs === undefined ? {} : { maxStalenessMs: opts.revocationMaxStalenessMs }),
         now: () => now().getTime(),

@@ -32,7 +32,7 @@ export function once<T>(load: () => Promise<T>): () => Promise<T> {
 export function lazySigner(load: () => Promise<TokenSigner>): TokenSigner {
   const signer = once(load);
   return {
-    sign: async (claims: Record<string, unknown>) => (await signer()).sign(claims),
+    sign: async (claims: Record<string, unknown>, opts?: { typ?: string }) => (await signer()).sign(claims, opts),
     jwks: async () => (await signer()).jwks(),
   };
 }

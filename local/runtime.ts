@@ -140,6 +140,7 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Loc
     service,
     authenticate: localAuthenticate,
     signer,
+    issuer: opts.issuer,
     projections: store.projections,
     events,
     clock,

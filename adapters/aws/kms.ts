@@ -73,10 +73,11 @@ export class KmsTokenSigner implements TokenSigner {
     private readonly keyId: string,
   ) {}
 
-  /** Signs the claims as an ES256 JWT whose `kid` names the KMS key's public JWK. */
-  async sign(claims: Record<string, unknown>): Promise<string> {
+  /** Signs the claims as an ES256 JWT (typed `JWT` unless `typ` is given) whose `kid` names the KMS key's public JWK. */
+  async sign(claims: Record<string, unknown>, opts: { typ?: string } = {}): Promise<string> {
     const { kid } = await this.jwk();
-    const input = `${b64url(JSON.stringify({ alg: 'ES256', typ: 'JWT', kid }))}.${b64url(JSON.stringify(claims))}`;
+    const header = { alg: 'ES256', typ: opts.typ ?? 'JWT', kid };
+    const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
     const digest = createHash('sha256').update(input, 'utf8').digest();
     const out = await awsCall('kms:Sign', this.keyId, () =>
       this.client.send(

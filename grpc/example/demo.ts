@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
+import { type RevokedToken, signRevocationFeed } from '../../adapters/grpc/revocations';
 import { LocalTokenSigner } from '../../adapters/local/signer';
 import { grpcClaims } from '../../core/builders/grpc';
 import { callCredentials, tokenSource } from '../client';
@@ -14,10 +15,8 @@ import { callMethod, exampleServer, listen, shutdown } from './service';
  */
 async function main(): Promise<void> {
   const signer = await LocalTokenSigner.generate();
-  const feed: { revoked: { jti: string; exp: number }[]; generatedAt: string } = {
-    revoked: [],
-    generatedAt: new Date().toISOString(),
-  };
+  const revoked: RevokedToken[] = [];
+  let base = '';
   const http = createServer((req, res) => {
     if (req.url === '/.well-known/jwks.json') {
       void signer
@@ -26,13 +25,15 @@ async function main(): Promise<void> {
       return;
     }
     if (req.url === '/.well-known/timebox/revocations.json') {
-      feed.generatedAt = new Date().toISOString();
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(feed));
+      // Signed as the broker signs it: the interceptor takes no other form.
+      void signRevocationFeed(revoked, signer, base, new Date()).then((feed) =>
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(feed)),
+      );
       return;
     }
     res.writeHead(404).end();
   });
-  const base = await new Promise<string>((resolve) =>
+  base = await new Promise<string>((resolve) =>
     http.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(http.address() as AddressInfo).port}`)),
   );
 
@@ -88,7 +89,7 @@ async function main(): Promise<void> {
   await attempt('4. /acme.admin.* token, admin method', '/acme.admin.v1.AdminService/ResetPassword', withToken(admin));
 
   console.log('5. the broker revokes tb-demo-admin; waiting for the next poll of the feed');
-  feed.revoked.push({ jti: 'tb-demo-admin', exp: Math.floor(Date.now() / 1000) + 300 });
+  revoked.push({ jti: 'tb-demo-admin', exp: Math.floor(Date.now() / 1000) + 300 });
   const listed = () => auth.authorize([`Bearer ${admin}`], '/acme.admin.v1.AdminService/ResetPassword');
   const giveUp = Date.now() + 5_000;
   while ((await listed()).result === 'ok' && Date.now() < giveUp) await new Promise((r) => setTimeout(r, 50));

@@ -1,4 +1,4 @@
-import { revocationFeed } from '../../adapters/grpc/revocations';
+import { cachedRevocationFeed, REVOCATION_FEED_PATH, revocationFeed } from '../../adapters/grpc/revocations';
 import type { CloudActionSource } from '../../adapters/notify/timeline';
 import * as z from '../../adapters/zod';
 import type { Clock } from '../../core/clock';
@@ -41,6 +41,8 @@ export interface ApiDeps {
   /** The only source of the principal; throws a 401/403 TimeboxError when the caller cannot be mapped. */
   authenticate: (req: ApiRequest) => Promise<Principal>;
   signer: TokenSigner;
+  /** The broker's URL as services know it: `iss` of its tokens and of the signed revocation feed. */
+  issuer: string;
   projections: ProjectionStore;
   events: EventStore;
   clock: Clock;
@@ -168,11 +170,22 @@ interface Route {
 }
 
 /**
+ * How long one build of the revocation feed is served (per process): at most one projection query and one KMS Sign
+ * per 2 s per instance, however often the public route is called. Worst case for a service to see a revocation:
+ * this, plus the 15 s HTTP cache the route allows, plus the service's poll interval (15 s by default): 32 s.
+ */
+const REVOCATION_FEED_BUILD_MS = 2_000;
+
+/**
  * The HTTP API of the broker, independent of transport. Every answer is JSON; every failure is
  * `{"error": {code, message, requestId}}` with a status from the error's kind. Nothing escapes as an exception.
  */
 export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiResponse> {
   const { service } = deps;
+  const feed = cachedRevocationFeed(
+    (now) => revocationFeed(deps.projections, deps.signer, deps.issuer, now),
+    REVOCATION_FEED_BUILD_MS,
+  );
   const ok = (ctx: Ctx, body: unknown, status = 200) => json(status, body, { requestId: ctx.req.requestId });
 
   /** 404 for a grant the caller may not read, the same answer as for one that does not exist. */
@@ -333,11 +346,11 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     },
     {
       method: 'GET',
-      path: '/.well-known/timebox/revocations.json',
+      path: REVOCATION_FEED_PATH,
       public: true,
       // Services poll this; a short cache keeps a revocation from waiting on stale copies.
       handle: async (ctx) =>
-        json(200, await revocationFeed(deps.projections, deps.clock.now()), {
+        json(200, await feed(deps.clock.now()), {
           requestId: ctx.req.requestId,
           cache: 'public, max-age=15',
         }),

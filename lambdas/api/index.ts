@@ -30,6 +30,7 @@ export const handler = createApiGatewayHandler(
     service,
     authenticate: awsAuthenticator(env[ENV.identity]),
     signer,
+    issuer: env[ENV.issuer],
     ...stores,
     clock: systemClock,
     log,

@@ -37,7 +37,7 @@ beforeAll(async () => {
   broker = await new LoopbackHttp().start();
   serveJwks(broker, () => [signer]);
   broker.routes.set(FEED_PATH, (_req, _body, res) => {
-    void revocationFeed(w.projections, new Date()).then((feed) =>
+    void revocationFeed(w.projections, signer, ISSUER, new Date()).then((feed) =>
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(feed)),
     );
   });

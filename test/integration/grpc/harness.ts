@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'vitest';
+import { type RevokedToken, signRevocationFeed } from '../../../adapters/grpc/revocations';
 import type { LocalTokenSigner } from '../../../adapters/local/signer';
 import { callMethod, exampleServer, listen, shutdown } from '../../../grpc/example/service';
 
@@ -42,6 +43,26 @@ export class LoopbackHttp {
     this.server?.closeAllConnections();
     await new Promise<void>((r) => this.server?.close(() => r()));
   }
+}
+
+/**
+ * Serves the revocation feed as the broker does: the current list, signed by `signer` for `issuer` at each request.
+ * `up()` false answers 503 (the broker unreachable).
+ */
+export function serveFeed(
+  http: LoopbackHttp,
+  path: string,
+  o: { signer: LocalTokenSigner; issuer: string; revoked: () => RevokedToken[]; up?: () => boolean },
+): void {
+  http.routes.set(path, (_req, _body, res) => {
+    if (o.up && !o.up()) {
+      res.writeHead(503).end();
+      return;
+    }
+    void signRevocationFeed(o.revoked(), o.signer, o.issuer, new Date()).then((feed) =>
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(feed)),
+    );
+  });
 }
 
 /** Serves a JWKS made of the given signers' public keys (changeable at any time: key rotation). */

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { LocalTokenSigner } from '../../../adapters/local/signer';
 import { type CallReport, createAuthorizer, type TimeboxInterceptor, timeboxAuth } from '../../../grpc/interceptor';
 import { AUDIENCE, bearer, claimsDummy, hs256Token, ISSUER, unsecuredToken } from '../../unit/grpc/fixtures';
-import { call, LoopbackHttp, refused, serveJwks, startGrpc } from './harness';
+import { call, LoopbackHttp, refused, serveFeed, serveJwks, startGrpc } from './harness';
 
 const GET_USER = '/acme.user.v1.UserService/GetUser';
 const LIST_USERS = '/acme.user.v1.UserService/ListUsers';
@@ -23,7 +23,7 @@ let signerB: LocalTokenSigner;
 let stranger: LocalTokenSigner;
 let http: LoopbackHttp;
 let published: LocalTokenSigner[];
-let feed: { revoked: { jti: string; exp: number }[]; generatedAt: string };
+let revoked: { jti: string; exp: number }[];
 let auth: TimeboxInterceptor;
 let grpcServer: Awaited<ReturnType<typeof startGrpc>>;
 const reports: CallReport[] = [];
@@ -38,10 +38,10 @@ beforeAll(async () => {
     LocalTokenSigner.generate(),
   ]);
   published = [signerA];
-  feed = { revoked: [], generatedAt: new Date().toISOString() };
+  revoked = [];
   http = await new LoopbackHttp().start();
   const jwksUrl = serveJwks(http, () => published);
-  http.json(FEED_PATH, 200, () => ({ ...feed, generatedAt: new Date().toISOString() }));
+  serveFeed(http, FEED_PATH, { signer: signerA, issuer: ISSUER, revoked: () => revoked });
   auth = timeboxAuth({
     jwksUrl,
     issuer: ISSUER,
@@ -181,7 +181,7 @@ describe('Function: timeboxAuth on a real gRPC server', () => {
       const other = await token(signerA, { jti: 'tb-01jdem0000000000000000kep1' });
       expect((await call(grpcServer.address, GET_USER, t)).ok).toBe(true);
       // Act: the broker lists the grant in its feed
-      feed.revoked.push({ jti: revokedGrant, exp: Math.floor(Date.now() / 1000) + 300 });
+      revoked.push({ jti: revokedGrant, exp: Math.floor(Date.now() / 1000) + 300 });
       // Assess
       await vi.waitFor(async () => {
         expect(await call(grpcServer.address, GET_USER, t)).toEqual(refused(status.UNAUTHENTICATED, 'revoked'));
@@ -194,13 +194,7 @@ describe('Function: timeboxAuth on a real gRPC server', () => {
       // Prepare: a second service whose feed can go down
       const own = await new LoopbackHttp().start();
       let up = true;
-      own.routes.set(FEED_PATH, (_req, _body, res) => {
-        if (up)
-          res
-            .writeHead(200, { 'content-type': 'application/json' })
-            .end(JSON.stringify({ revoked: [], generatedAt: '' }));
-        else res.writeHead(503).end();
-      });
+      serveFeed(own, FEED_PATH, { signer: signerA, issuer: ISSUER, revoked: () => [], up: () => up });
       const polls: boolean[] = [];
       const strict = timeboxAuth({
         publicKey: await signerA.verifyKey(),
@@ -208,7 +202,8 @@ describe('Function: timeboxAuth on a real gRPC server', () => {
         audience: AUDIENCE,
         revocationsUrl: `${own.base}${FEED_PATH}`,
         revocationPollMs: 100,
-        revocationMaxStalenessMs: 500,
+        // Over a second: the feed's signed build time has a resolution of one second.
+        revocationMaxStalenessMs: 1_500,
         onRevocationPoll: (r) => polls.push(r.ok),
       });
       const svc = await startGrpc([strict]);

@@ -79,6 +79,7 @@ async function stack(suffix: string) {
       iamUsers: false,
     }),
     signer,
+    issuer: 'https://timebox.example',
     projections,
     events,
     clock,

@@ -5,8 +5,11 @@ import fc from 'fast-check';
 import { calculateJwkThumbprint, createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { derToJose, KmsTokenSigner } from '../../../adapters/aws/kms';
+import { REVOCATION_FEED_TYPE, signRevocationFeed } from '../../../adapters/grpc/revocations';
+import { revocationFeedVerifier } from '../../../grpc/revocations';
 import { signDigest } from './p256';
 
+const ISSUER = 'https://abc123defg.execute-api.eu-west-1.amazonaws.com/live';
 const KEY_ID = 'arn:aws:kms:eu-west-1:999988887777:key/1234abcd-12ab-34cd-56ef-1234567890ab';
 
 /** A real P-256 key pair playing KMS: Sign over a DIGEST returns a DER ECDSA signature, as KMS does. */
@@ -46,6 +49,20 @@ describe('Class: KmsTokenSigner', () => {
       const signingInput = jwt.split('.').slice(0, 2).join('.');
       expect(input).toMatchObject({ KeyId: KEY_ID, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' });
       expect(Buffer.from(input?.Message as Uint8Array)).toEqual(createHash('sha256').update(signingInput).digest());
+    });
+
+    it('signs the revocation feed typed as a feed, which the service-side check accepts', async () => {
+      // Prepare
+      const kms = kmsDouble();
+      const signer = new KmsTokenSigner(kms.client, KEY_ID);
+      const now = new Date('2026-11-24T10:00:00Z');
+      // Act
+      const feed = await signRevocationFeed([{ jti: 'tb-1', exp: 1_795_514_700 }], signer, ISSUER, now);
+      // Assess
+      const key = (await signer.jwks()).keys[0] as Record<string, string>;
+      const verified = await revocationFeedVerifier(key, ISSUER, { now: () => now.getTime() })(feed.jwt);
+      expect(verified).toEqual({ iat: now.getTime() / 1000, revoked: [{ jti: 'tb-1', exp: 1_795_514_700 }] });
+      expect(decodeProtectedHeader(feed.jwt)).toEqual({ alg: 'ES256', typ: REVOCATION_FEED_TYPE, kid: key.kid });
     });
 
     it('fails clearly when KMS returns something that is not a DER signature', async () => {

@@ -40,6 +40,7 @@ function cliWorld(opts: { timeline?: (req: ApiRequest) => Promise<ApiResponse>; 
             return req.auth as Principal;
           },
           signer: base.signer,
+          issuer: 'https://timebox.example',
           projections: base.projections,
           events: base.events,
           clock: base.clock,

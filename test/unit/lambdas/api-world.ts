@@ -16,10 +16,10 @@ import { WORLD_POLICY, world } from '../../helpers/world';
 /** A signer that needs no key: tokens are readable fakes, the JWKS is fixed. */
 export class FakeSigner implements TokenSigner {
   readonly signed: Record<string, unknown>[] = [];
-  async sign(claims: Record<string, unknown>): Promise<string> {
+  async sign(claims: Record<string, unknown>, opts: { typ?: string } = {}): Promise<string> {
     this.signed.push(claims);
     const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
-    return `${b64({ alg: 'ES256', typ: 'JWT', kid: 'test-key' })}.${b64(claims)}.c2ln`;
+    return `${b64({ alg: 'ES256', typ: opts.typ ?? 'JWT', kid: 'test-key' })}.${b64(claims)}.c2ln`;
   }
   async jwks() {
     return { keys: [{ kty: 'EC', crv: 'P-256', x: 'x', y: 'y', kid: 'test-key', alg: 'ES256', use: 'sig' }] };
@@ -65,6 +65,7 @@ export function apiWorld(policyText = API_POLICY) {
       return req.auth as Principal;
     },
     signer,
+    issuer: 'https://timebox.example',
     projections: w.projections,
     events: w.events,
     clock: w.clock,

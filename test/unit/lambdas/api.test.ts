@@ -643,7 +643,26 @@ describe('Function: createApi', () => {
       expect(jwks.json.keys[0].kid).toBe('test-key');
       expect((await w.call('GET', '/healthz')).json).toEqual({ ok: true });
       const empty = await w.call('GET', '/.well-known/timebox/revocations.json');
-      expect(empty.json).toEqual({ revoked: [], generatedAt: '2026-11-24T10:00:00.000Z' });
+      expect(empty.json).toEqual({ revoked: [], generatedAt: '2026-11-24T10:00:00.000Z', jwt: expect.any(String) });
+      expect(w.signer.signed.at(-1)).toEqual({
+        iss: 'https://timebox.example',
+        iat: Date.parse('2026-11-24T10:00:00Z') / 1000,
+        exp: Date.parse('2026-11-24T10:05:00Z') / 1000,
+        revoked: [],
+      });
+      expect(JSON.parse(Buffer.from(empty.json.jwt.split('.')[0], 'base64url').toString())).toMatchObject({
+        typ: 'timebox-revocations+jwt',
+      });
+    });
+
+    it('builds the revocation feed at most once per 2 s however often it is read', async () => {
+      const w = apiWorld();
+      const signed = () => w.signer.signed.filter((c) => 'revoked' in c).length;
+      for (let i = 0; i < 5; i++) await w.call('GET', '/.well-known/timebox/revocations.json');
+      expect(signed()).toBe(1);
+      w.clock.advance(2_000);
+      await w.call('GET', '/.well-known/timebox/revocations.json');
+      expect(signed()).toBe(2);
     });
 
     it('lists a revoked grpc grant in the revocation feed until its last token expires', async () => {

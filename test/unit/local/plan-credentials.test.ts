@@ -28,6 +28,7 @@ function localWorld() {
       return req.auth as Principal;
     },
     signer: new FakeSigner(),
+    issuer: 'http://127.0.0.1:8787',
     projections: w.projections,
     events: w.events,
     clock: w.clock,
