@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { isLoopbackHost } from '../core/net';
 import { CliError, EXIT } from './errors';
 
 /** Where the broker is: `--endpoint`, then TIMEBOX_ENDPOINT, then the local broker's default address. */
@@ -16,13 +17,9 @@ export function resolveEndpoint(flag: string | undefined, env: NodeJS.ProcessEnv
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:')
     throw new CliError(`--endpoint: "${raw}" must be http(s)`, EXIT.usage);
-  if (url.protocol === 'http:' && !isLoopback(url.hostname))
+  if (url.protocol === 'http:' && !isLoopbackHost(url.hostname))
     throw new CliError(`--endpoint: plain http is only allowed to a loopback broker, not ${url.hostname}`, EXIT.usage);
   return url;
-}
-
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 /** API Gateway endpoints are signed with SigV4 (the stack puts IAM auth on every route); the region is in the host. */

@@ -132,3 +132,12 @@ function toUint32(addr: ipaddr.IPv4): number {
   const [a = 0, b = 0, c = 0, d = 0] = addr.octets;
   return ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
 }
+
+/**
+ * True for host names that only this machine can reach (`localhost`, 127.0.0.0/8, `::1`, with or without the
+ * brackets of a URL). Plain http is allowed only to these: tokens and keys must not cross a network unencrypted.
+ */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}

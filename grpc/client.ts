@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { z } from 'zod';
 import { type ErrorKind, TimeboxError } from '../core/errors';
 import { GRANT_ID_PATTERN } from '../core/ids';
+import { isLoopbackHost } from '../core/net';
 
 /** A token as the broker hands it out for a gRPC grant. */
 export interface BrokerToken {
@@ -166,6 +167,13 @@ export function brokerTokenFetcher(opts: BrokerTokenFetcherOptions): () => Promi
   }
   if (base.protocol !== 'https:' && base.protocol !== 'http:')
     throw new GrpcClientError('invalid', 'BROKER.ENDPOINT_INVALID', `${opts.endpoint} is not an http(s) URL`);
+  // The request carries the caller's credentials and the answer is a bearer token: never in the clear on a network.
+  if (base.protocol === 'http:' && !isLoopbackHost(base.hostname))
+    throw new GrpcClientError(
+      'invalid',
+      'BROKER.ENDPOINT_INSECURE',
+      `${opts.endpoint}: plain http is only allowed to a loopback broker; use https`,
+    );
   const url = `${base.toString().replace(/\/+$/, '')}/v1/grants/${opts.grantId}/credentials`;
   const body = '{}';
 

@@ -9,6 +9,7 @@ import {
   jwtVerify,
   type KeyObject,
 } from 'jose';
+import { isLoopbackHost } from '../core/net';
 import { compileMethodMatcher } from '../core/scope/grpc';
 import { RevocationWatcher, revocationFeedVerifier } from './revocations';
 
@@ -202,6 +203,12 @@ export function createAuthorizer(opts: TimeboxAuthOptions): Authorizer {
   if (!opts.audience) throw new Error('timeboxAuth: audience is required');
   if ((opts.jwksUrl === undefined) === (opts.publicKey === undefined))
     throw new Error('timeboxAuth: give exactly one of jwksUrl and publicKey');
+  // Whoever can answer these in the clear chooses the keys tokens are checked with, or hides revocations.
+  for (const [name, url] of [
+    ['jwksUrl', opts.jwksUrl],
+    ['revocationsUrl', opts.revocationsUrl],
+  ] as const)
+    if (url !== undefined) requireSecureUrl(name, url);
   const key = resolveKey(opts);
   const tolerance = opts.clockToleranceSec ?? 5;
   if (!(tolerance >= 0 && tolerance <= 300)) throw new Error('timeboxAuth: clockToleranceSec must be 0..300');
@@ -232,7 +239,9 @@ export function createAuthorizer(opts: TimeboxAuthOptions): Authorizer {
     });
     if (authorization.length === 0) return unauth('missing-token');
     const value = authorization[0];
-    // Two authorization values are ambiguous (which one did a proxy check?), so neither is trusted.
+    // Two authorization values are ambiguous (which one did a proxy check?), so neither is trusted. Over HTTP/2,
+    // Node keeps only the first of repeated `authorization` header fields before grpc-js sees them: a proxy in
+    // front must not pass on a request with two (most refuse them; the interceptor cannot tell).
     if (authorization.length > 1 || typeof value !== 'string' || value.length > MAX_TOKEN_CHARS)
       return unauth('malformed-token');
     const token = BEARER.exec(value.trim())?.[1];
@@ -245,10 +254,10 @@ export function createAuthorizer(opts: TimeboxAuthOptions): Authorizer {
     }
     // jose refuses other algorithms too; checking first gives `none`/HS256 their own reason and skips any key fetch.
     if (header.alg !== 'ES256') return unauth('bad-algorithm');
-    // Grant tokens are typed `JWT` (or untyped); any other type, such as a broker session token signed with the
-    // same key, is not a grant token whatever its claims say (RFC 8725 section 3.11, explicit typing).
-    if (header.typ !== undefined && (typeof header.typ !== 'string' || header.typ.toUpperCase() !== 'JWT'))
-      return unauth('wrong-type');
+    // Grant tokens are typed `JWT`; anything else the broker signs with the same key (a session token, the
+    // revocation feed) is typed otherwise, and an untyped token is not one the broker issued as a grant token
+    // (RFC 8725 section 3.11, explicit typing).
+    if (typeof header.typ !== 'string' || header.typ.toUpperCase() !== 'JWT') return unauth('wrong-type');
 
     const at = now();
     let payload: JWTPayload;
@@ -301,6 +310,17 @@ export function createAuthorizer(opts: TimeboxAuthOptions): Authorizer {
     return { result: 'ok', grantId, sub, scope: patterns };
   };
   return Object.assign(authorize, { watcher });
+}
+
+function requireSecureUrl(name: string, text: string): void {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new Error(`timeboxAuth: ${name} "${text}" is not a URL`);
+  }
+  if (url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname))) return;
+  throw new Error(`timeboxAuth: ${name} must be https (plain http only to a loopback broker), not ${text}`);
 }
 
 function resolveKey(opts: TimeboxAuthOptions): JWTVerifyGetKey | KeyLike | JWK {

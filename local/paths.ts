@@ -52,11 +52,7 @@ export function examplePolicyPath(from: string = __dirname): string | undefined 
   return undefined;
 }
 
-/** True for addresses that only this machine can reach. */
-export function isLoopbackHost(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
-}
+export { isLoopbackHost } from '../core/net';
 
 /** The base URL clients use for a broker bound to host:port (IPv6 literals in brackets, RFC 3986). */
 export function brokerUrl(host: string, port: number): string {

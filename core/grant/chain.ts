@@ -30,8 +30,10 @@ export type VerifyResult = { ok: true; events: number; head: string } | { ok: fa
 
 /**
  * Verifies one grant's stream: contiguous sequence from 1, each event's hash, each link to the previous hash.
- * Any changed, removed, reordered or inserted event breaks it. Removal of the newest events is caught only against
- * a known head (`expectedHead`, e.g. the projection's `lastSeq`/`lastHash`), since a truncated chain is internally valid.
+ * Any changed, removed, reordered or inserted event breaks it. A chain rewritten from some event on, or cut short,
+ * is internally valid, so it is also checked against a head recorded elsewhere (`expectedHead`, the projection's
+ * `lastSeq`/`lastHash`): the stream must hold exactly that event. The stream may run past it (a projection that
+ * lags), but not stop short of it, and not hold another event at that place.
  */
 export function verifyChain(
   grantId: string,
@@ -73,12 +75,22 @@ export function verifyChain(
     prevHash = e.hash;
   });
   const last = events[events.length - 1] as GrantEvent;
-  if (expectedHead && (expectedHead.seq !== last.seq || expectedHead.hash !== last.hash))
-    breaks.push({
-      grantId,
-      seq: expectedHead.seq,
-      problem: 'head-mismatch',
-      message: `the stream ends at event ${last.seq} but event ${expectedHead.seq} was recorded as its head`,
-    });
+  if (expectedHead) {
+    const recorded = events.find((e) => e.seq === expectedHead.seq);
+    if (!recorded)
+      breaks.push({
+        grantId,
+        seq: expectedHead.seq,
+        problem: 'head-mismatch',
+        message: `the stream ends at event ${last.seq} but event ${expectedHead.seq} was recorded as its head`,
+      });
+    else if (recorded.hash !== expectedHead.hash)
+      breaks.push({
+        grantId,
+        seq: expectedHead.seq,
+        problem: 'head-mismatch',
+        message: `event ${expectedHead.seq} is not the event recorded as the head: the stream was rewritten`,
+      });
+  }
   return breaks.length ? { ok: false, breaks } : { ok: true, events: events.length, head: last.hash };
 }

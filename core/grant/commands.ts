@@ -182,6 +182,8 @@ export function revokeCommand(
 export function activateCommand(g: Grant, now: Date, original?: Grant): EventDraft | null {
   if (g.status !== 'approved') return null;
   if (g.startAt && Date.parse(g.startAt) > now.getTime()) return null;
+  const passed = lapseCommand(g, now);
+  if (passed) return passed;
   if (original && (original.status === 'revoked' || original.status === 'denied' || original.status === 'cancelled'))
     return {
       type: 'lapsed',
@@ -216,13 +218,28 @@ export function expireCommand(g: Grant, now: Date): EventDraft | null {
   return { type: 'expired', actor: SYSTEM_ACTOR, data: { expiresAt: g.expiresAt } };
 }
 
-/** A pending request that waited too long, or an approved one whose whole window passed, lapses. */
+/**
+ * A pending request that waited too long, or an approved one whose whole window passed, lapses. Decisions and
+ * activations check this first: an approval after the deadline, or an activation after the approved slot (a lost
+ * schedule, a broker that was down), records the lapse instead of opening access nobody approved for that time.
+ */
 export function lapseCommand(g: Grant, now: Date): EventDraft | null {
   if (g.status === 'pending' && g.pendingUntil && Date.parse(g.pendingUntil) <= now.getTime())
     return {
       type: 'lapsed',
       actor: SYSTEM_ACTOR,
       data: { reason: reason('APPROVAL.TIMED_OUT', `no decision by ${g.pendingUntil}`) },
+    };
+  if (g.status === 'approved' && g.startAt && Date.parse(g.startAt) + g.duration <= now.getTime())
+    return {
+      type: 'lapsed',
+      actor: SYSTEM_ACTOR,
+      data: {
+        reason: reason(
+          'START.WINDOW_PASSED',
+          `the approved window ${g.startAt} + ${Math.round(g.duration / 60_000)}m passed before activation`,
+        ),
+      },
     };
   return null;
 }

@@ -8,7 +8,17 @@ import type { EffectiveScope } from '../scope/types';
  * event, by construction. Events are hash-chained (./chain.ts).
  */
 
-export type GrantStatus = 'pending' | 'approved' | 'active' | 'expired' | 'revoked' | 'denied' | 'cancelled' | 'lapsed';
+export const GRANT_STATUSES = [
+  'pending',
+  'approved',
+  'active',
+  'expired',
+  'revoked',
+  'denied',
+  'cancelled',
+  'lapsed',
+] as const;
+export type GrantStatus = (typeof GRANT_STATUSES)[number];
 export const TERMINAL_STATUSES: readonly GrantStatus[] = ['expired', 'revoked', 'denied', 'cancelled', 'lapsed'];
 
 export interface Actor {

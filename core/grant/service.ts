@@ -105,11 +105,13 @@ export class GrantService {
       duration: input.duration,
       ...(input.startAt ? { startAt: input.startAt } : {}),
     };
+    const keyed = opts.idempotencyKey !== undefined;
+    // Checked before anything else: an empty or malformed key is an error, never "no key".
+    const id = keyed ? this.idFromIdempotencyKey(who, opts.idempotencyKey as string) : this.d.ids.next();
     const decision = decide(compiled, who, ask, now);
-    const requestHash = opts.idempotencyKey
+    const requestHash = keyed
       ? sha256Hex(canonicalJson({ ...input, startAt: input.startAt?.toISOString() }))
       : undefined;
-    const id = opts.idempotencyKey ? this.idFromIdempotencyKey(who, opts.idempotencyKey) : this.d.ids.next();
     const draft = requestCommand({
       compiled,
       who,
@@ -126,11 +128,13 @@ export class GrantService {
     try {
       await this.d.events.append(event);
     } catch (e) {
-      if (!(e instanceof ConcurrencyError) || !opts.idempotencyKey) throw e;
-      const existing = await this.load(id);
+      if (!(e instanceof ConcurrencyError) || !keyed) throw e;
+      const stream = await this.readStream(id);
+      const existing = foldGrant(stream);
       if (existing.requestHash !== requestHash)
         throw new StateError('IDEMPOTENCY.MISMATCH', 'this Idempotency-Key was used for a different request');
-      return { grant: existing, decision, replayed: true };
+      // A replay answers what was decided then, whatever the policy or the caller's session say now.
+      return { grant: existing, decision: recordedDecision(stream[0] as GrantEvent, existing), replayed: true };
     }
     let grant = foldGrant([event]);
     await this.follow(grant, [event]);
@@ -173,13 +177,28 @@ export class GrantService {
   }
 
   async approve(id: string, who: Principal, comment?: string): Promise<Grant> {
-    const { grant } = await this.mutate(id, (g) => approveCommand(g, who, this.d.policy(), comment));
+    const { grant } = await this.decideOrLapse(id, (g) => approveCommand(g, who, this.d.policy(), comment));
     return grant.status === 'approved' ? this.afterApproval(grant) : grant;
   }
 
   async deny(id: string, who: Principal, comment: string): Promise<Grant> {
     if (!comment.trim()) throw new ValidationError('DENY.COMMENT_REQUIRED', 'a denial needs a comment');
-    return (await this.mutate(id, (g) => denyCommand(g, who, this.d.policy(), comment))).grant;
+    return (await this.decideOrLapse(id, (g) => denyCommand(g, who, this.d.policy(), comment))).grant;
+  }
+
+  /**
+   * A decision on a request whose deadline has passed records the lapse (the sweeper may not have got to it yet)
+   * and is refused: an approval after the deadline must not open access.
+   */
+  private async decideOrLapse(
+    id: string,
+    command: (g: Grant) => EventDraft,
+  ): Promise<{ grant: Grant; event: GrantEvent | null }> {
+    const now = this.d.clock.now();
+    const out = await this.mutate(id, (g) => lapseCommand(g, now) ?? command(g));
+    if (out.event?.type === 'lapsed' || out.grant.status === 'lapsed')
+      throw new StateError('GRANT.LAPSED', `${id} lapsed at ${out.grant.pendingUntil}: no decision was made in time`);
+    return out;
   }
 
   async cancel(id: string, who: Principal, comment?: string): Promise<Grant> {
@@ -208,6 +227,12 @@ export class GrantService {
     const original = current.extends ? await this.loadOptional(current.extends) : undefined;
     const { grant, event } = await this.mutate(id, (g) => activateCommand(g, now, original), current);
     if (event?.type !== 'activated') return grant;
+    if (current.extends) {
+      // The original was read before the append: a revoke that landed in between must still end the extension.
+      const after = await this.loadOptional(current.extends);
+      if (after && after.status === 'revoked')
+        return this.revoke(id, 'system', `the grant it extends, ${after.id}, was revoked`);
+    }
     return this.provision(grant);
   }
 
@@ -331,11 +356,24 @@ export class GrantService {
     return report;
   }
 
-  /** Rewrites the projection from the stream when it lags. Returns true when it did. */
+  /**
+   * Rewrites the projection from the stream when it lags. Returns true when it did. A stream that does not verify
+   * against the head the projection recorded is left alone and reported: copying a rewritten chain's head over the
+   * projection would erase the evidence `verify` relies on.
+   */
   async repairProjection(id: string): Promise<boolean> {
-    const g = await this.load(id);
+    const events = await this.readStream(id);
+    const g = foldGrant(events);
     const view = await this.d.projections.get(id);
     if (view && view.lastSeq >= g.lastSeq) return false;
+    const check = verifyChain(id, events, view ? { seq: view.lastSeq, hash: view.lastHash } : undefined);
+    if (!check.ok) {
+      this.d.log.error('event stream does not verify; projection not repaired', {
+        grantId: id,
+        breaks: check.breaks.slice(0, 5),
+      });
+      throw new StateError('AUDIT.CHAIN_BROKEN', `the events of ${id} do not verify; see the audit verify report`);
+    }
     await this.d.projections.put(g);
     this.d.log.warn('projection repaired', { grantId: id, from: view?.lastSeq ?? 0, to: g.lastSeq });
     return true;
@@ -434,15 +472,15 @@ export class GrantService {
     return events;
   }
 
-  /** Verifies one grant's chain against its projection head. */
+  /**
+   * Verifies one grant's chain against the head its projection recorded. A grant whose events are all gone but
+   * whose projection remains is a break (`empty`), not "no such grant".
+   */
   async verify(id: string, who: Principal): Promise<VerifyResult> {
-    const events = await this.history(id, who);
-    const view = await this.d.projections.get(id);
-    return verifyChain(
-      id,
-      events,
-      view && view.lastSeq >= events.length ? { seq: view.lastSeq, hash: view.lastHash } : undefined,
-    );
+    const [events, view] = await Promise.all([this.d.events.read(id), this.d.projections.get(id)]);
+    const known = events.length > 0 ? foldGrant(events) : view;
+    if (!known || !this.canRead(known, who)) throw new NotFoundError('GRANT.NOT_FOUND', `no grant ${id}`);
+    return verifyChain(id, events, view ? { seq: view.lastSeq, hash: view.lastHash } : undefined);
   }
 
   /** Requester, eligible approvers, admins and auditors may read a grant. */
@@ -625,6 +663,26 @@ export class GrantService {
     for (let i = 0; i < 26; i++) out += alphabet[Number.parseInt(digest.slice(i * 2, i * 2 + 2), 16) % 32];
     return `tb-${out}`;
   }
+}
+
+/** The decision a `requested` event recorded, in the shape `decide` returns (for Idempotency-Key replays). */
+function recordedDecision(requested: GrantEvent, g: Grant): Decision {
+  if (requested.type !== 'requested') throw new Error(`${g.id} does not start with its request`);
+  const d = requested.data;
+  const startAt = new Date(d.startAt ?? requested.at);
+  const planned = d.decision === 'deny' ? null : new Date(startAt.getTime() + d.duration);
+  return {
+    decision: d.decision,
+    rule: d.rule,
+    reasons: d.reasons,
+    target: null,
+    scope: d.scope,
+    startAt,
+    expiresAt: g.expiresAt ? new Date(g.expiresAt) : planned,
+    maxDuration: null,
+    approval: d.approval,
+    pendingUntil: d.pendingUntil ? new Date(d.pendingUntil) : null,
+  };
 }
 
 export interface SweepReport {

@@ -14,6 +14,7 @@ import {
 import { z } from 'zod';
 import { formatDuration } from '../duration';
 import { validateScopeAgainstTarget } from '../scope/resolve';
+import { ASSERTED_GROUP_PREFIX } from './names';
 import {
   DEFAULT_SETTINGS,
   describeValue,
@@ -740,7 +741,7 @@ class Checker {
     let ok = true;
     subjects.forEach((s, i) => {
       if (s.kind === 'principal') this.checkGroupTypo(isList ? [...path, i] : path, s.id);
-      else if (!this.groups.has(s.name)) {
+      else if (!this.groups.has(s.name) && !s.name.startsWith(ASSERTED_GROUP_PREFIX)) {
         ok = false;
         this.error(
           isList ? [...path, i] : path,

@@ -19,7 +19,7 @@ import type { Subject } from './types';
 
 export { GROUP_NAME, GROUP_PREFIX, RULE_NAME, TARGET_NAME } from './names';
 
-import { GROUP_NAME, GROUP_PREFIX, RULE_NAME, TARGET_NAME } from './names';
+import { GROUP_NAME, GROUP_NAME_RULE, GROUP_PREFIX, RULE_NAME, TARGET_NAME } from './names';
 
 export const DEFAULT_SETTINGS = { maxDuration: 12 * HOUR, pendingTimeout: 1 * HOUR, maxStartAhead: 7 * DAY } as const;
 
@@ -80,7 +80,7 @@ export function parseSubject(text: string): { ok: true; subject: Subject } | { o
     if (!GROUP_NAME.test(name)) {
       return {
         ok: false,
-        message: `"${text}": a group name is 1-64 of a-z, 0-9, _ and -, starting with a letter or digit`,
+        message: `"${text}": ${GROUP_NAME_RULE}`,
       };
     }
     return { ok: true, subject: { kind: 'group', name } };
@@ -121,9 +121,7 @@ const checked = (what: string, parse: (s: string) => { ok: true } | { ok: false;
     if (!r.ok) ctx.addIssue({ code: 'custom', message: r.message, input: text });
   });
 
-export const GroupNameSchema = z
-  .string()
-  .regex(GROUP_NAME, 'a group name is 1-64 of a-z, 0-9, _ and -, starting with a letter or digit');
+export const GroupNameSchema = z.string().regex(GROUP_NAME, GROUP_NAME_RULE);
 export const TargetNameSchema = z
   .string()
   .regex(TARGET_NAME, 'a target name is 1-63 of a-z, 0-9 and -, starting with a letter or digit');

@@ -39,7 +39,9 @@ export function toProxyResult(res: ApiResponse): APIGatewayProxyResult {
 function requestPath(event: APIGatewayProxyEvent): string {
   const proxy = event.pathParameters?.proxy;
   if (typeof event.resource === 'string' && event.resource.includes('{proxy+}') && typeof proxy === 'string')
-    return event.resource.replace('{proxy+}', proxy);
+    // A function, not a string: `$&`, `$'` and friends in the caller's path must stay literal (String.replace
+    // expands them in a replacement string), so the app routes exactly the path API Gateway authorised.
+    return event.resource.replace('{proxy+}', () => proxy);
   return typeof event.path === 'string' ? event.path : '';
 }
 

@@ -318,3 +318,40 @@ rules:
     });
   });
 });
+
+describe('Identity Center groups (sso:<PermissionSet>)', () => {
+  const policy = compileYaml(`version: 1
+targets:
+  admin-api:
+    kind: grpc
+    audience: admin-api
+    methods: [/acme.admin.*]
+rules:
+  - name: admins-by-permission-set
+    who: [group:sso:AdminAccess]
+    targets: [admin-api]
+    maxDuration: 1h
+    approval: auto
+`);
+  const ask = { target: 'admin-api', scopes: [], duration: 30 * MIN };
+
+  it('admits a principal whose session asserts the permission set, without declaring the group', () => {
+    const d = decide(policy, principal({ id: 'ann@corp.com', groups: ['sso:AdminAccess'] }), ask, tuesday10);
+    expect(d).toMatchObject({ decision: 'allow', rule: 'admins-by-permission-set' });
+  });
+
+  it('matches the permission set name exactly: another case or another set is denied', () => {
+    for (const groups of [['sso:adminaccess'], ['sso:AdminAccessX'], ['AdminAccess'], []])
+      expect(decide(policy, principal({ id: 'ann@corp.com', groups }), ask, tuesday10).decision).toBe('deny');
+  });
+
+  it('refuses an sso group reference that no permission set can have', () => {
+    const r = loadPolicy(`version: 1
+targets:
+  admin-api: {kind: grpc, audience: admin-api, methods: [/acme.admin.*]}
+rules:
+  - {name: r, who: ["group:sso:Admin Access"], targets: [admin-api], maxDuration: 1h, approval: auto}
+`);
+    expect(r.ok).toBe(false);
+  });
+});

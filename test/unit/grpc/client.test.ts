@@ -170,6 +170,11 @@ describe('Function: brokerTokenFetcher', () => {
       { endpoint: 'file:///etc', grantId: 'tb-01jdem00000000000000000000' },
       'BROKER.ENDPOINT_INVALID',
     ],
+    [
+      'a plain-http endpoint beyond loopback',
+      { endpoint: 'http://broker.example', grantId: 'tb-01jdem00000000000000000000' },
+      'BROKER.ENDPOINT_INSECURE',
+    ],
   ])('refuses %s before sending anything', (_label, opts, code) => {
     expect(() => brokerTokenFetcher({ ...opts, authHeaders: auth })).toThrow(expect.objectContaining({ code }));
   });

@@ -135,6 +135,13 @@ describe('Function: createAuthorizer', () => {
       expect(grant.result).toBe('ok');
     });
 
+    it('refuses an untyped token: every grant token the broker issues says JWT', async () => {
+      const { publicKey, privateKey } = await generateKeyPair('ES256');
+      const authorize = await authorizer({ publicKey });
+      const untyped = await new SignJWT(claims()).setProtectedHeader({ alg: 'ES256' }).sign(privateKey);
+      expect(await authorize([bearer(untyped)], GET_USER)).toEqual({ result: 'unauthenticated', reason: 'wrong-type' });
+    });
+
     it('refuses a local broker session token signed with the broker key', async () => {
       const authorize = await authorizer();
       const session = await signer.sign(claims(), { typ: 'timebox-session+jwt' });
@@ -170,6 +177,35 @@ describe('Function: createAuthorizer', () => {
       const base = { issuer: ISSUER, audience: AUDIENCE };
       expect(() => createAuthorizer({ ...base, publicKey: new Uint8Array(32) as never })).toThrow(/not a secret/);
       expect(() => createAuthorizer({ ...base, publicKey: { kty: 'oct', k: 'c2VjcmV0' } })).toThrow(/P-256/);
+    });
+
+    it.each([
+      ['jwksUrl', { jwksUrl: 'http://broker.example/.well-known/jwks.json' }],
+      ['revocationsUrl', { revocationsUrl: 'http://broker.example/.well-known/timebox/revocations.json' }],
+    ])('refuses a plain-http %s to anything but loopback', async (name, urls) => {
+      const base = { issuer: ISSUER, audience: AUDIENCE };
+      const key = 'jwksUrl' in urls ? {} : { publicKey: await signer.verifyKey() };
+      expect(() => createAuthorizer({ ...base, ...key, ...urls })).toThrow(new RegExp(`${name} must be https`));
+    });
+
+    it('accepts https anywhere and plain http to loopback', async () => {
+      const base = { issuer: ISSUER, audience: AUDIENCE };
+      for (const host of [
+        'https://broker.example',
+        'http://127.0.0.1:8787',
+        'http://localhost:8787',
+        'http://[::1]:8787',
+      ])
+        createAuthorizer({ ...base, jwksUrl: `${host}/.well-known/jwks.json` }).watcher?.stop();
+      const a = createAuthorizer({
+        ...base,
+        publicKey: await signer.verifyKey(),
+        revocationsUrl: 'https://broker.example/.well-known/timebox/revocations.json',
+        revocationPollMs: 3_600_000,
+        revocationMaxStalenessMs: 7_200_000,
+      });
+      a.watcher?.stop();
+      expect(a.watcher).toBeDefined();
     });
 
     it('refuses a missing issuer or audience', async () => {

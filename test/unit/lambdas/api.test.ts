@@ -200,6 +200,42 @@ describe('Function: createApi', () => {
       expect(w.events.appends).toBe(appends);
     });
 
+    it('replays what was decided then, not what the policy or the session would decide now', async () => {
+      // Prepare: bob's auto-approved grant; the rule is then narrowed so the same request would now be denied
+      const w = apiWorld();
+      const headers = { 'Idempotency-Key': 'req-2026-11-24-0002' };
+      const first = await w.call('POST', '/v1/requests', { as: bob, body: logs, headers });
+      w.setPolicy(API_POLICY.replace('maxDuration: 1h\n    approval: auto', 'maxDuration: 10m\n    approval: auto'));
+      // Act
+      const again = await w.call('POST', '/v1/requests', { as: bob, body: logs, headers });
+      // Assess: the live grant and its recorded decision, not a 403 for a grant that is active
+      expect(first.status).toBe(201);
+      expect(again.status).toBe(200);
+      expect(again.json.grant).toMatchObject({ id: first.json.grant.id, status: 'active' });
+      expect(again.json.decision).toMatchObject({ decision: 'allow', rule: first.json.decision.rule });
+      expect(again.json.decision.expiresAt).toBe(first.json.grant.expiresAt);
+    });
+
+    it('replays a denial as a denial, even from a session that would now be allowed', async () => {
+      const w = apiWorld();
+      const headers = { 'Idempotency-Key': 'req-2026-11-24-0003' };
+      const body = { target: 'analytics', duration: '1h', reason: 'x' };
+      const first = await w.call('POST', '/v1/requests', { as: alice, body, headers });
+      const again = await w.call('POST', '/v1/requests', { as: { ...alice, mfa: true }, body, headers });
+      expect(first.json.error.code).toBe('REQUEST.DENIED');
+      expect(again.status).toBe(403);
+      expect(again.json.error).toMatchObject({ code: 'REQUEST.DENIED', grantId: first.json.error.grantId });
+      expect(w.events.streams.size).toBe(1);
+    });
+
+    it('refuses an empty Idempotency-Key with 400 instead of ignoring it', async () => {
+      const w = apiWorld();
+      const r = await w.call('POST', '/v1/requests', { as: alice, body: logs, headers: { 'Idempotency-Key': '' } });
+      expect(r.status).toBe(400);
+      expect(r.json.error.code).toBe('IDEMPOTENCY.INVALID_KEY');
+      expect(w.events.appends).toBe(0);
+    });
+
     it('refuses an Idempotency-Key that is too short with 400', async () => {
       const w = apiWorld();
       const r = await w.call('POST', '/v1/requests', { as: alice, body: logs, headers: { 'idempotency-key': 'abc' } });
@@ -631,6 +667,23 @@ describe('Function: createApi', () => {
       expect(r.json.broken[0].breaks[0].problem).toBe('hash-mismatch');
       expect(good).not.toBe(bad);
       expect((await w.call('GET', '/v1/audit/verify', { as: alice })).status).toBe(403);
+    });
+
+    it('finds grants whose events in the window were deleted, through their projections', async () => {
+      // Prepare: every event of one grant deleted, the newest event of another
+      const w = apiWorld();
+      const gone = await activeLogsGrant(w);
+      const cut = await activeLogsGrant(w);
+      w.events.streams.delete(gone);
+      w.events.streams.set(cut, (w.events.streams.get(cut) ?? []).slice(0, 1));
+      // Act
+      const r = await w.call('GET', '/v1/audit/verify', { as: audrey });
+      // Assess
+      expect(r.json).toMatchObject({ ok: false, grants: 2 });
+      const problems = Object.fromEntries(
+        r.json.broken.map((b: { grantId: string; breaks: { problem: string }[] }) => [b.grantId, b.breaks[0]?.problem]),
+      );
+      expect(problems).toEqual({ [gone]: 'empty', [cut]: 'head-mismatch' });
     });
   });
 

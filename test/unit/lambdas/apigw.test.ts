@@ -36,6 +36,15 @@ describe('Function: toApiRequest', () => {
     expect(req.headers['content-type']).toBe('application/json');
   });
 
+  it.each(["/v1/au$'dit", '/v1$`audit', '/v1/requests/x$&', '/v1/a$$b'])(
+    'keeps the captured path %s literal, so the app routes exactly what API Gateway authorised',
+    (path) => {
+      const proxy = path.slice(1);
+      const req = toApiRequest(eventDummy({ resource: '/{proxy+}', path, pathParameters: { proxy } }));
+      expect(req.path).toBe(path);
+    },
+  );
+
   it('uses event.path when the resource is not a greedy proxy', () => {
     const req = toApiRequest(eventDummy({ resource: '/healthz', path: '/healthz', pathParameters: null }));
     expect(req.path).toBe('/healthz');

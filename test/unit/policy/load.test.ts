@@ -569,7 +569,7 @@ rules: [{ name: r, who: [alice@corp.com], targets: [t], approval: auto }]
 
     it('refuses bad group names and members that are not a list', () => {
       expect(problemsOf(groupsPolicy('  Site_Reliability: [alice@corp.com]\n  ops: alice@corp.com'))).toEqual([
-        'groups.Site_Reliability (line 3): "Site_Reliability": a group name is 1-64 of a-z, 0-9, _ and -, starting with a letter or digit',
+        'groups.Site_Reliability (line 3): "Site_Reliability": a group name is 1-64 of a-z, 0-9, _ and -, starting with a letter or digit (or sso:<PermissionSet>)',
         'groups.ops (line 4): must be a list of members, not the string "alice@corp.com" (write [] for none)',
       ]);
     });
