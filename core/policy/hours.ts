@@ -233,13 +233,38 @@ export function windowAt(w: HoursWindow, at: Date): { inside: boolean; end?: Dat
   const endWall = occurrenceAt(w, t);
   if (endWall === undefined) return { inside: false };
   let end = firstInstantAtOrAfterWall(w.timeZone, endWall, t);
+  let exit = fallBackExit(w, t, end);
+  if (exit !== undefined) return { inside: true, end: new Date(exit) };
   // Follow touching occurrences; more than a week of them means the window is always open.
   for (let i = 0; i < 8; i++) {
     const next = occurrenceAt(w, end);
     if (next === undefined) return { inside: true, end: new Date(end) };
-    end = firstInstantAtOrAfterWall(w.timeZone, next, end);
+    const from = end;
+    end = firstInstantAtOrAfterWall(w.timeZone, next, from);
+    exit = fallBackExit(w, from, end);
+    if (exit !== undefined) return { inside: true, end: new Date(exit) };
   }
   return { inside: true };
+}
+
+/**
+ * When clocks go back inside [from, to), the wall clock can drop below the window's opening time: a window that
+ * opens inside the repeated hour is left for up to an hour and entered again. The instant of that exit, if any,
+ * so an occurrence (and a grant capped by it) ends there rather than at its closing wall time.
+ */
+function fallBackExit(w: HoursWindow, from: number, to: number): number | undefined {
+  const offset = (t: number) => wallClock(w.timeZone, t) - t;
+  const before = offset(from);
+  if (offset(to) >= before) return undefined;
+  // Offsets change at most once a day: bisect for the first instant with the lower offset.
+  let lo = from;
+  let hi = to;
+  while (hi - lo > 1) {
+    const mid = lo + Math.floor((hi - lo) / 2);
+    if (offset(mid) < before) hi = mid;
+    else lo = mid;
+  }
+  return occurrenceAt(w, hi) === undefined ? hi : undefined;
 }
 
 /**

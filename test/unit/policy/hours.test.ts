@@ -119,6 +119,19 @@ describe('Function: windowAt', () => {
     expect(windowAt(w, at('2025-10-26T01:15:00Z'))).toEqual({ inside: true, end: at('2025-10-26T01:30:00Z') });
   });
 
+  it.each([
+    // Opens at 02:30 inside the repeated hour: at 03:00 CEST the clock goes back to 02:00 CET, outside until 02:30.
+    ['Sun 02:30-08:00 Europe/Paris', '2024-10-27T00:40:00Z', '2024-10-27T01:00:00Z', '2024-10-27T01:30:00Z'],
+    ['Sun 01:30-06:00 America/New_York', '2024-11-03T05:45:00Z', '2024-11-03T06:00:00Z', '2024-11-03T06:30:00Z'],
+  ])('ends %s where the fall-back takes the clock below its opening time', (text, start, exit, back) => {
+    const w = window(text);
+    expect(windowAt(w, at(start))).toEqual({ inside: true, end: at(exit) });
+    expect(windowAt(w, at(exit)).inside).toBe(false);
+    expect(windowAt(w, at(back)).inside).toBe(true);
+    // A grant of one hour from `start` would run through the gap: not covered.
+    expect(windowCovers(w, at(start), new Date(at(start).getTime() + 3_600_000))).toBe(false);
+  });
+
   it('handles overnight windows across both DST changes (America/New_York)', () => {
     // Prepare
     const w = window('Sat 22:00-06:00 America/New_York');
@@ -215,10 +228,14 @@ describe('Function: windowAt', () => {
           const r = windowAt(w, new Date(t));
           expect(r.inside).toBe(expected);
           if (r.inside && r.end) {
-            // The end is later, and just before it the window is still open.
+            // The end is later, just before it the window is still open, and so is every instant in between.
             expect(r.end.getTime()).toBeGreaterThan(t);
             expect(windowAt(w, new Date(r.end.getTime() - 1)).inside).toBe(true);
             expect(windowAt(w, r.end).inside).toBe(false);
+            for (let k = 1; k < 16; k++) {
+              const u = t + Math.floor(((r.end.getTime() - t) * k) / 16);
+              expect(windowAt(w, new Date(u)).inside).toBe(true);
+            }
           }
         },
       ),
