@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { GrantEvent, GrantStatus } from '../../core/grant/events';
+import { GRANT_STATUSES, type GrantEvent, type GrantStatus } from '../../core/grant/events';
 import type { Grant } from '../../core/grant/state';
 import type { ApiClient } from '../client';
 import { CliError } from '../errors';
@@ -15,16 +15,7 @@ import {
 } from '../format';
 import { type BrokerOpts, clientFor, grantIdArg, out, printJson, run, withBrokerOptions } from './shared';
 
-const STATUSES: readonly GrantStatus[] = [
-  'pending',
-  'approved',
-  'active',
-  'expired',
-  'revoked',
-  'denied',
-  'cancelled',
-  'lapsed',
-];
+const STATUSES: readonly GrantStatus[] = GRANT_STATUSES;
 
 /** Every lifecycle event of one grant (GET /v1/audit?grant=, following the cursor). */
 export async function grantEvents(api: ApiClient, id: string): Promise<GrantEvent[]> {
