@@ -77,7 +77,14 @@ export async function startLocalBroker(opts: LocalBrokerOptions): Promise<LocalB
     audiences: [...audiences],
     now: () => new Date(),
   });
-  handler = createRequestListener({ api: runtime.api, verifier, log: runtime.log });
+  const publicHost = new URL(url).hostname;
+  handler = createRequestListener({
+    api: runtime.api,
+    verifier,
+    log: runtime.log,
+    // With --allow-remote the names clients use cannot be known here; on loopback they can.
+    ...(opts.allowRemote ? {} : { allowedHost: (h: string) => isLoopbackHost(h) || h === publicHost }),
+  });
   return {
     url,
     runtime,

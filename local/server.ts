@@ -12,6 +12,11 @@ export interface HttpAdapterOptions {
   log: Log;
   /** Bodies larger than this are refused while still arriving (default: the API's own limit). */
   maxBodyBytes?: number;
+  /**
+   * Which `Host` names are answered (default: any). A loopback broker answers only loopback names and its public
+   * URL's: a web page that rebinds its own DNS name to 127.0.0.1 then reaches nothing.
+   */
+  allowedHost?: (hostname: string) => boolean;
 }
 
 /**
@@ -25,6 +30,13 @@ export function createRequestListener(opts: HttpAdapterOptions): (req: IncomingM
   return (req, res) => {
     const requestId = randomUUID();
     const fail = (e: TimeboxError, close = false) => send(res, errorResponse(e, requestId), close);
+    if (opts.allowedHost && !opts.allowedHost(hostnameOf(req.headers.host))) {
+      fail(
+        new HttpError(421, 'invalid', 'REQUEST.HOST_NOT_ALLOWED', 'this broker answers only on loopback names'),
+        true,
+      );
+      return;
+    }
     const declared = Number(req.headers['content-length'] ?? '0');
     if (declared > maxBody) {
       fail(tooLarge(maxBody), true);
@@ -62,6 +74,16 @@ export function createRequestListener(opts: HttpAdapterOptions): (req: IncomingM
         );
     });
   };
+}
+
+/** The host name of a Host header (`[::1]:8787` -> `[::1]`), or '' when there is none or it does not parse. */
+function hostnameOf(host: string | undefined): string {
+  if (!host) return '';
+  try {
+    return new URL(`http://${host}`).hostname;
+  } catch {
+    return '';
+  }
 }
 
 async function toApiRequest(

@@ -45,12 +45,12 @@ afterAll(async () => {
 /** A raw request, for what fetch will not send (repeated headers, lying lengths). */
 function raw(
   path: string,
-  opts: { method?: string; headers?: [string, string][]; body?: string } = {},
+  opts: { method?: string; headers?: [string, string][]; body?: string; host?: string } = {},
 ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
   const url = new URL(broker.url);
   return new Promise((resolve, reject) => {
     // Raw header pairs (the only way to send one header twice) get no Host header added, so it goes first here.
-    const headers = [['host', url.host], ...(opts.headers ?? [])].flat();
+    const headers = [['host', opts.host ?? url.host], ...(opts.headers ?? [])].flat();
     const req = httpRequest(
       { host: url.hostname, port: url.port, path, method: opts.method ?? 'GET', headers },
       (res) => {
@@ -86,6 +86,18 @@ describe('Function: createRequestListener', () => {
     expect(res.headers['www-authenticate']).toBe('Bearer realm="timebox"');
     expect(JSON.parse(res.body).error.code).toBe('AUTH.MISSING_TOKEN');
     expect(res.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('answers only loopback Host names: a rebound DNS name reaches nothing, not even the public routes', async () => {
+    const port = new URL(broker.url).port;
+    for (const host of [`evil.example:${port}`, 'evil.example', `10.0.0.1:${port}`]) {
+      const r = await raw('/healthz', { host });
+      expect(r.status).toBe(421);
+      expect(JSON.parse(r.body).error.code).toBe('REQUEST.HOST_NOT_ALLOWED');
+    }
+    for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`])
+      expect((await raw('/healthz', { host })).status).toBe(200);
+    expect((await raw('/v1/requests', { host: `localhost:${port}`, headers: [bearer(alice)] })).status).not.toBe(421);
   });
 
   it('refuses two authorization headers, even when one is valid', async () => {
