@@ -1,6 +1,7 @@
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import { EVENTS_TABLE, GRANTS_TABLE, type TableSpec } from '../adapters/aws/tables';
+import { EVENT_SOURCE } from '../adapters/notify/detail';
 import type { IdentityConfig } from '../lambdas/api/identity';
 import { ENV, type EnvName } from '../lambdas/config';
 import { LOG_RETENTION_DAYS } from './config';
@@ -61,6 +62,8 @@ export interface BrokerArgs {
   /** ARN of the permission boundary of hub target roles (the broker may only write policies on such roles). */
   boundaryArn: pulumi.Input<string>;
   logRetentionDays: number;
+  /** Retention of the lifecycle event archive on the bus (0: for ever). */
+  eventArchiveDays: number;
   allowedAccounts: string[];
   orgId?: string;
   throttle: { rateLimit: number; burstLimit: number };
@@ -79,6 +82,7 @@ export class Broker extends pulumi.ComponentResource {
   public readonly grantsTable: aws.dynamodb.Table;
   public readonly signingKey: aws.kms.Key;
   public readonly eventBus: aws.cloudwatch.EventBus;
+  public readonly eventArchive: aws.cloudwatch.EventArchive;
   public readonly schedulerGroup: aws.scheduler.ScheduleGroup;
   public readonly schedulerRole: aws.iam.Role;
   public readonly deadLetterQueue: aws.sqs.Queue;
@@ -123,6 +127,19 @@ export class Broker extends pulumi.ComponentResource {
       child,
     );
     this.eventBus = new aws.cloudwatch.EventBus(`${name}-bus`, { name: EVENT_BUS }, child);
+    // Every lifecycle event as published, with its chain hashes: a copy the broker's roles cannot change, against
+    // which a rewritten event table shows (EventBridge archives are replayable and kept for `eventArchiveDays`).
+    this.eventArchive = new aws.cloudwatch.EventArchive(
+      `${name}-archive`,
+      {
+        name: `${args.namePrefix}-lifecycle`,
+        description: 'Timebox lifecycle events with their audit chain hashes',
+        eventSourceArn: this.eventBus.arn,
+        eventPattern: JSON.stringify({ source: [EVENT_SOURCE] }),
+        retentionDays: args.eventArchiveDays,
+      },
+      child,
+    );
     this.schedulerGroup = new aws.scheduler.ScheduleGroup(`${name}-schedules`, { name: SCHEDULER_GROUP }, child);
     this.schedulerRole = new aws.iam.Role(
       `${name}-scheduler-role`,

@@ -101,6 +101,8 @@ const StackConfigObject = z
       })
       .default(90),
     trailRetentionDays: wholeNumber(1, 3653).default(365),
+    /** Days the bus archive keeps lifecycle events (0: for ever): a witness of the audit record outside DynamoDB. */
+    eventArchiveDays: wholeNumber(0, 3653).default(365),
     alarmEmail: z.email('must be an email address').optional(),
     allowedAccounts: z.array(ACCOUNT).default([]),
     orgId: z

@@ -188,6 +188,7 @@ export async function timebox(opts: ProgramOptions = {}): Promise<TimeboxOutputs
     auditQuery: { workgroup: prefix, database: glueName(`${prefix}_audit`), regions: cfg.auditRegions },
     boundaryArn: boundary,
     logRetentionDays: cfg.logRetentionDays,
+    eventArchiveDays: cfg.eventArchiveDays,
     allowedAccounts: cfg.allowedAccounts,
     ...(cfg.orgId ? { orgId: cfg.orgId } : {}),
     throttle: cfg.apiThrottle,

@@ -91,6 +91,12 @@ export interface LifecycleDetail {
   target: string;
   data: DetailData;
   grant: GrantSummary;
+  /**
+   * The event's chain hashes, as stored. Kept outside the broker (the stack's bus archive, a SIEM), they witness the
+   * record: a chain rewritten in the table no longer matches what was published.
+   */
+  hash: string;
+  prevHash: string;
   /** Set when bulky fields (scope, reasons) were left out to fit EventBridge's 256 KB entry limit. */
   truncated?: true;
 }
@@ -180,6 +186,8 @@ export function lifecycleDetail(e: GrantEvent, g: Grant): LifecycleDetail {
     target: e.target,
     data: detailData(e),
     grant: grantSummary(g),
+    hash: e.hash,
+    prevHash: e.prevHash,
   };
 }
 

@@ -39,6 +39,7 @@ function brokerArgsDummy(partial: Partial<BrokerArgs> = {}): BrokerArgs {
     tokenTtl: '5m',
     boundaryArn: 'arn:aws:iam::111122223333:policy/timebox/b',
     logRetentionDays: 90,
+    eventArchiveDays: 365,
     allowedAccounts: [ACCOUNT],
     throttle: { rateLimit: 1, burstLimit: 1 },
     manageApiGatewayAccount: true,

@@ -39,6 +39,7 @@ describe('Function: parseStackConfig', () => {
       tokenTtl: '5m',
       logRetentionDays: 90,
       trailRetentionDays: 365,
+      eventArchiveDays: 365,
       spokeAccounts: [],
       apiThrottle: { rateLimit: 20, burstLimit: 40 },
       manageApiGatewayAccount: true,

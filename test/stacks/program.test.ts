@@ -295,6 +295,13 @@ describe('Program: timebox (hub stack)', () => {
       expect(permission.sourceArn).toBe(rule.state.arn);
     });
 
+    it('archives every lifecycle event of the bus for the configured days, as a witness of the audit record', () => {
+      const archive = world.one('aws:cloudwatch/eventArchive:EventArchive', 'broker-archive').inputs;
+      expect(archive.eventSourceArn).toBe(world.one('aws:cloudwatch/eventBus:EventBus', 'broker-bus').state.arn);
+      expect(JSON.parse(archive.eventPattern as string)).toEqual({ source: ['timebox'] });
+      expect(archive.retentionDays).toBe(365);
+    });
+
     it('requires SigV4 on every API method except the public GETs', () => {
       const methods = world.ofType(T.method);
       const open = methods.filter((m) => m.inputs.authorization !== 'AWS_IAM');

@@ -140,8 +140,19 @@ describe('Class: EventBridgePublisher', () => {
         expect(d).not.toContain('"details"');
         expect(d).not.toContain('"attributes"');
         expect(d).not.toContain('requestHash');
-        expect(d).not.toContain('prevHash');
       }
+    });
+
+    it("carries each event's chain hashes, so a copy kept outside the broker witnesses the record", async () => {
+      const { mock, publisher } = setup();
+      const events = await stream();
+      mock.on(PutEventsCommand).callsFake((input) => accepted(input.Entries.length));
+      await publisher.publish(events, foldGrant(events));
+      const details = mock
+        .commandCalls(PutEventsCommand)
+        .flatMap((c) => c.args[0].input.Entries ?? [])
+        .map((e) => JSON.parse(e.Detail ?? '{}'));
+      expect(details.map((d) => [d.seq, d.hash, d.prevHash])).toEqual(events.map((e) => [e.seq, e.hash, e.prevHash]));
     });
 
     it('retries only the entries EventBridge failed, with backoff, until all are accepted', async () => {
