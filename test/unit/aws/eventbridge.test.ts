@@ -124,7 +124,8 @@ describe('Class: EventBridgePublisher', () => {
       expect(sent[0]?.Time).toEqual(new Date(events[0]?.at ?? ''));
     });
 
-    it('never carries credentials, provider details or identity attributes', async () => {
+    /** Publishes a whole grant's stream with every entry accepted; the details as sent, in order. */
+    async function publishedDetails() {
       const { mock, publisher } = setup();
       const events = await stream();
       mock.on(PutEventsCommand).callsFake((input) => accepted(input.Entries.length));
@@ -133,6 +134,11 @@ describe('Class: EventBridgePublisher', () => {
         .commandCalls(PutEventsCommand)
         .flatMap((c) => c.args[0].input.Entries ?? [])
         .map((e) => e.Detail ?? '');
+      return { events, details };
+    }
+
+    it('never carries credentials, provider details or identity attributes', async () => {
+      const { details } = await publishedDetails();
       const issued = details.map((d) => JSON.parse(d)).find((d) => d.type === 'credentials-issued');
       expect(issued.data).toEqual({ kind: 'token', expiresAt: expect.any(String) });
       for (const d of details) {
@@ -144,15 +150,9 @@ describe('Class: EventBridgePublisher', () => {
     });
 
     it("carries each event's chain hashes, so a copy kept outside the broker witnesses the record", async () => {
-      const { mock, publisher } = setup();
-      const events = await stream();
-      mock.on(PutEventsCommand).callsFake((input) => accepted(input.Entries.length));
-      await publisher.publish(events, foldGrant(events));
-      const details = mock
-        .commandCalls(PutEventsCommand)
-        .flatMap((c) => c.args[0].input.Entries ?? [])
-        .map((e) => JSON.parse(e.Detail ?? '{}'));
-      expect(details.map((d) => [d.seq, d.hash, d.prevHash])).toEqual(events.map((e) => [e.seq, e.hash, e.prevHash]));
+      const { events, details } = await publishedDetails();
+      const sent = details.map((d) => JSON.parse(d));
+      expect(sent.map((d) => [d.seq, d.hash, d.prevHash])).toEqual(events.map((e) => [e.seq, e.hash, e.prevHash]));
     });
 
     it('retries only the entries EventBridge failed, with backoff, until all are accepted', async () => {
