@@ -1,17 +1,19 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { Timeline, TimelineEntry } from '../../adapters/notify/timeline';
 import { DAY, parseDuration } from '../../core/duration';
 import type { GrantEvent } from '../../core/grant/events';
-import { ApiClient, authFor } from '../client';
+import { ApiClient, authFor, BrokerError } from '../client';
 import { resolveEndpoint } from '../endpoint';
 import { CliError, EXIT } from '../errors';
 import { table } from '../format';
+import { grantEvents } from './grants';
 
 /**
  * `timebox audit`: the auditor's commands. `audit <grant>` shows one grant's timeline (lifecycle events and AWS
  * calls, merged); `audit [--grant|--who|--target|--since|--until]` lists lifecycle events; `audit verify` checks
- * every hash chain in a window and exits 1 on any break; `audit export` writes compliance evidence as CSV or JSON.
+ * every hash chain in a window and exits 1 on any break; `audit export` writes compliance evidence as CSV or JSON;
+ * `audit witness` compares the hashes the bus carried (its archive, a SIEM export) with the audit record.
  * Everything goes through the broker API (GET /v1/audit, /v1/audit/verify, /v1/audit/timeline).
  */
 
@@ -372,4 +374,160 @@ export function registerAudit(program: Command, deps: AuditDeps = {}): void {
         } else out(text);
       },
     );
+
+  audit
+    .command('witness')
+    .description(
+      'compare the chain hashes the event bus carried (an export of its archive or a SIEM, JSON lines or an array) with the audit record; exit 1 on any difference',
+    )
+    .requiredOption('--file <path>', 'the exported bus events (EventBridge events or their details)')
+    .option('--json', 'print JSON')
+    .option('--endpoint <url>', 'broker URL')
+    .action(async (opts: { file: string; json?: boolean; endpoint?: string }) => {
+      let text: string;
+      try {
+        text = readFileSync(opts.file, 'utf8');
+      } catch (e) {
+        throw new CliError(`--file: cannot read ${opts.file}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      const { records, skipped } = parseWitness(text);
+      const api = client(opts.endpoint);
+      const findings = await compareWitness(records, async (id) => {
+        try {
+          return await grantEvents(api, id);
+        } catch (e) {
+          // A grant the record no longer holds at all: every witnessed event of it is missing.
+          if (e instanceof BrokerError && e.status === 404) return [];
+          throw e;
+        }
+      });
+      const grants = new Set(records.map((r) => r.grantId)).size;
+      if (opts.json)
+        out(`${JSON.stringify({ ok: findings.length === 0, events: records.length, grants, skipped, findings })}\n`);
+      else {
+        for (const f of findings) out(`DIFFERS ${f.grantId} seq ${f.seq} ${f.problem}: ${f.message}\n`);
+        out(
+          findings.length === 0
+            ? `${records.length} witnessed events of ${grants} grants match the audit record${skipped ? ` (${skipped} records without a chain hash skipped)` : ''}\n`
+            : `${findings.length} difference${findings.length === 1 ? '' : 's'} between the witness and the audit record\n`,
+        );
+      }
+      process.exitCode = findings.length === 0 ? EXIT.ok : EXIT.failed;
+    });
+}
+
+/** What the bus carried for one event of a grant. */
+export interface WitnessRecord {
+  grantId: string;
+  seq: number;
+  hash: string;
+}
+
+export interface WitnessFinding {
+  grantId: string;
+  seq: number;
+  problem: 'missing' | 'rewritten' | 'conflicting-witness';
+  message: string;
+}
+
+/**
+ * Reads exported bus events: JSON lines or one JSON array, each an EventBridge event (`detail`, possibly as a JSON
+ * string) or a bare detail. Records without a grant, sequence and chain hash (other notices) are counted as skipped.
+ * A line that is not JSON is an error naming the line.
+ */
+export function parseWitness(text: string): { records: WitnessRecord[]; skipped: number } {
+  const trimmed = text.trim();
+  let items: unknown[];
+  if (trimmed.startsWith('[')) {
+    try {
+      items = JSON.parse(trimmed) as unknown[];
+    } catch {
+      throw new CliError('--file: the file starts with [ but is not a JSON array');
+    }
+    if (!Array.isArray(items)) throw new CliError('--file: the file starts with [ but is not a JSON array');
+  } else {
+    items = [];
+    trimmed.split('\n').forEach((line, i) => {
+      if (!line.trim()) return;
+      try {
+        items.push(JSON.parse(line));
+      } catch {
+        throw new CliError(`--file: line ${i + 1} is not JSON`);
+      }
+    });
+  }
+  const records: WitnessRecord[] = [];
+  let skipped = 0;
+  for (const item of items) {
+    let detail = (item as { detail?: unknown } | null)?.detail ?? item;
+    if (typeof detail === 'string') {
+      try {
+        detail = JSON.parse(detail);
+      } catch {
+        detail = undefined;
+      }
+    }
+    const d = detail as { grantId?: unknown; seq?: unknown; hash?: unknown } | undefined;
+    if (
+      typeof d?.grantId === 'string' &&
+      Number.isInteger(d.seq) &&
+      (d.seq as number) > 0 &&
+      typeof d.hash === 'string' &&
+      /^[0-9a-f]{64}$/.test(d.hash)
+    )
+      records.push({ grantId: d.grantId, seq: d.seq as number, hash: d.hash });
+    else skipped++;
+  }
+  return { records, skipped };
+}
+
+/**
+ * Compares witnessed hashes with the audit record, grant by grant: an event the record lacks is `missing`, one with
+ * another hash was `rewritten`, and a witness holding two hashes for one event is itself inconsistent. The bus is
+ * at-least-once, so the same record twice is fine.
+ */
+export async function compareWitness(
+  records: readonly WitnessRecord[],
+  eventsOf: (grantId: string) => Promise<GrantEvent[]>,
+): Promise<WitnessFinding[]> {
+  const byGrant = new Map<string, Map<number, Set<string>>>();
+  for (const r of records) {
+    const seqs = byGrant.get(r.grantId) ?? new Map<number, Set<string>>();
+    byGrant.set(r.grantId, seqs);
+    const hashes = seqs.get(r.seq) ?? new Set<string>();
+    seqs.set(r.seq, hashes);
+    hashes.add(r.hash);
+  }
+  const findings: WitnessFinding[] = [];
+  for (const [grantId, seqs] of byGrant) {
+    const stored = new Map((await eventsOf(grantId)).map((e) => [e.seq, e.hash]));
+    for (const [seq, hashes] of [...seqs].sort((a, b) => a[0] - b[0])) {
+      if (hashes.size > 1) {
+        findings.push({
+          grantId,
+          seq,
+          problem: 'conflicting-witness',
+          message: `the witness holds ${hashes.size} different hashes for this event`,
+        });
+        continue;
+      }
+      const witnessed = [...hashes][0] as string;
+      const hash = stored.get(seq);
+      if (hash === undefined)
+        findings.push({
+          grantId,
+          seq,
+          problem: 'missing',
+          message: 'the bus carried this event; the audit record lacks it',
+        });
+      else if (hash !== witnessed)
+        findings.push({
+          grantId,
+          seq,
+          problem: 'rewritten',
+          message: `the audit record holds ${hash.slice(0, 12)}..., the bus carried ${witnessed.slice(0, 12)}...`,
+        });
+    }
+  }
+  return findings;
 }

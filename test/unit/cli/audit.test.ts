@@ -1,9 +1,10 @@
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { DETAIL_TYPES, EVENT_SOURCE, lifecycleDetail } from '../../../adapters/notify/detail';
 import {
   CLOUDTRAIL_LAG_NOTE,
   type CloudActionSource,
@@ -13,7 +14,9 @@ import {
 import { ApiClient } from '../../../cli/client';
 import { CSV_COLUMNS, csvField, parseInstant, registerAudit, toCsv, windows } from '../../../cli/commands/audit';
 import { TimeboxError } from '../../../core/errors';
+import { sealEvent } from '../../../core/grant/chain';
 import type { GrantEvent } from '../../../core/grant/events';
+import { foldGrant } from '../../../core/grant/state';
 import { type Principal, principal } from '../../../core/principal';
 import { type ApiRequest, type ApiResponse, createApi } from '../../../lambdas/api/app';
 import { runCli } from '../../helpers/cli';
@@ -413,6 +416,92 @@ describe('Command: audit export', () => {
     await expect(w.run(['audit', 'export', '--format', 'csv', '--since', '1h'], 'alice')).rejects.toMatchObject({
       error: { code: 'AUDIT.AUDITORS_ONLY' },
     });
+  });
+});
+
+describe('Command: audit witness', () => {
+  /** What the bus carried for every event so far: EventBridge events as an archive replay or a SIEM exports them. */
+  function busExport(w: ReturnType<typeof cliWorld>): string {
+    const lines: string[] = [];
+    for (const stream of w.events.streams.values())
+      for (const e of stream)
+        lines.push(
+          JSON.stringify({
+            source: EVENT_SOURCE,
+            'detail-type': DETAIL_TYPES[e.type],
+            detail: lifecycleDetail(e, foldGrant(stream.slice(0, e.seq))),
+          }),
+        );
+    return `${lines.join('\n')}\n`;
+  }
+  const write = (text: string) => {
+    const file = join(mkdtempSync(join(tmpdir(), 'timebox-witness-')), 'bus.jsonl');
+    writeFileSync(file, text);
+    return file;
+  };
+
+  it('finds every witnessed event in the audit record when nothing was touched', async () => {
+    const w = cliWorld();
+    await history(w);
+    const file = write(
+      `${busExport(w)}{"source":"timebox","detail-type":"Timebox Slack Action Refused","detail":{}}\n`,
+    );
+    const r = await w.run(['audit', 'witness', '--file', file]);
+    expect(r.code).toBe(0);
+    const events = [...w.events.streams.values()].flat().length;
+    expect(r.stdout).toBe(
+      `${events} witnessed events of 2 grants match the audit record (1 records without a chain hash skipped)\n`,
+    );
+  });
+
+  it('names an event re-sealed in the table and events removed from it, and exits 1', async () => {
+    // Prepare: the bus export first, then a forger re-seals g1 without its second event and deletes g2
+    const w = cliWorld();
+    const { g1, g2 } = await history(w);
+    const file = write(busExport(w));
+    const kept = (w.events.streams.get(g1) ?? []).filter((e) => e.seq !== 2);
+    const resealed: GrantEvent[] = [];
+    for (const e of kept) {
+      const { seq: _s, prevHash: _p, hash: _h, ...draft } = e;
+      resealed.push(sealEvent(draft, resealed.at(-1)));
+    }
+    w.events.streams.set(g1, resealed);
+    w.events.streams.delete(g2);
+    // Act
+    const r = await w.run(['audit', 'witness', '--file', file, '--json']);
+    // Assess
+    expect(r.code).toBe(1);
+    const report = JSON.parse(r.stdout);
+    expect(report.ok).toBe(false);
+    const problems = report.findings.map((f: { grantId: string; seq: number; problem: string }) => [
+      f.grantId === g1 ? 'g1' : 'g2',
+      f.seq,
+      f.problem,
+    ]);
+    expect(problems).toContainEqual(['g1', 2, 'rewritten']);
+    expect(problems).toContainEqual(['g2', 1, 'missing']);
+    expect(problems.filter((p: unknown[]) => p[0] === 'g1').map((p: unknown[]) => p[1])).toEqual(
+      Array.from({ length: kept.length + 1 }, (_, i) => i + 1).slice(1),
+    );
+  });
+
+  it('counts a repeated delivery once but reports a witness holding two hashes for one event', async () => {
+    const w = cliWorld();
+    const { g2 } = await history(w);
+    const first = w.events.streams.get(g2)?.[0] as GrantEvent;
+    const detail = { grantId: g2, seq: 1, hash: first.hash };
+    const twice = write(`${JSON.stringify(detail)}\n${JSON.stringify(detail)}\n`);
+    expect((await w.run(['audit', 'witness', '--file', twice])).code).toBe(0);
+    const forged = write(`${JSON.stringify(detail)}\n${JSON.stringify({ ...detail, hash: 'f'.repeat(64) })}\n`);
+    const r = await w.run(['audit', 'witness', '--file', forged]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(`DIFFERS ${g2} seq 1 conflicting-witness`);
+  });
+
+  it('names the line of a file that is not JSON lines', async () => {
+    const w = cliWorld();
+    const file = write('{"grantId":"tb-1","seq":1}\nnot json\n');
+    await expect(w.run(['audit', 'witness', '--file', file])).rejects.toThrow(/line 2 is not JSON/);
   });
 });
 
