@@ -31,7 +31,8 @@ export type AuthHeaders = (req: {
  */
 export function authFor(endpoint: URL, env: NodeJS.ProcessEnv = process.env): AuthHeaders {
   const region = apiGatewayRegion(endpoint) ?? env.TIMEBOX_AWS_REGION;
-  if (region && !env.TIMEBOX_TOKEN) {
+  // An API Gateway endpoint is always signed: a local session token in TIMEBOX_TOKEN is never sent to a deployment.
+  if (region && (apiGatewayRegion(endpoint) || !env.TIMEBOX_TOKEN)) {
     // The SDK pieces load only for a signed call: commands against a local broker start without them.
     const sdk = import('./sigv4.js');
     const signer = sdk.then(
@@ -78,7 +79,13 @@ export class ApiClient {
   ) {}
 
   async call<T>(method: string, path: string, body?: unknown, extraHeaders: Record<string, string> = {}): Promise<T> {
-    const url = new URL(this.endpoint.pathname.replace(/\/$/, '') + path, this.endpoint);
+    // Built from the origin: a path such as `//other.host/` must not become the host the credentials go to.
+    const url = new URL(this.endpoint.origin + this.endpoint.pathname.replace(/\/+$/, '') + path);
+    if (url.origin !== this.endpoint.origin)
+      throw new CliError(
+        `refusing to send a request to ${url.origin}, which is not ${this.endpoint.origin}`,
+        EXIT.usage,
+      );
     const text = body === undefined ? undefined : JSON.stringify(body);
     const base: Record<string, string> = { accept: 'application/json', 'user-agent': this.userAgent, ...extraHeaders };
     if (text !== undefined) base['content-type'] = 'application/json';

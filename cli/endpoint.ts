@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { isLoopbackHost } from '../core/net';
@@ -17,6 +17,9 @@ export function resolveEndpoint(flag: string | undefined, env: NodeJS.ProcessEnv
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:')
     throw new CliError(`--endpoint: "${raw}" must be http(s)`, EXIT.usage);
+  // `//host` or `\host` in a path reads as another host to URL resolution: nothing to do in a broker URL.
+  if (/\/\/|\\/.test(url.pathname) || raw.includes('\\'))
+    throw new CliError(`--endpoint: "${raw}" has an empty path segment or a backslash`, EXIT.usage);
   if (url.protocol === 'http:' && !isLoopbackHost(url.hostname))
     throw new CliError(`--endpoint: plain http is only allowed to a loopback broker, not ${url.hostname}`, EXIT.usage);
   return url;
@@ -55,7 +58,16 @@ export function saveToken(endpoint: URL, token: string, env: NodeJS.ProcessEnv =
     }
   }
   saved[endpoint.origin] = token;
-  // The token is a credential: owner-only.
-  writeFileSync(file, `${JSON.stringify(saved, null, 2)}\n`, { mode: 0o600 });
+  // The token is a credential: owner-only, whatever mode an older file had. Written to a new file and renamed over
+  // the old one, so a symlink in its place is replaced, never followed.
+  const temp = `${file}.${process.pid}.tmp`;
+  writeFileSync(temp, `${JSON.stringify(saved, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+  try {
+    chmodSync(temp, 0o600);
+    renameSync(temp, file);
+  } catch (e) {
+    rmSync(temp, { force: true });
+    throw e;
+  }
   return file;
 }

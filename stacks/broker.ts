@@ -83,6 +83,7 @@ export class Broker extends pulumi.ComponentResource {
   public readonly signingKey: aws.kms.Key;
   public readonly eventBus: aws.cloudwatch.EventBus;
   public readonly eventArchive: aws.cloudwatch.EventArchive;
+  public readonly sweepRule: aws.cloudwatch.EventRule;
   public readonly schedulerGroup: aws.scheduler.ScheduleGroup;
   public readonly schedulerRole: aws.iam.Role;
   public readonly deadLetterQueue: aws.sqs.Queue;
@@ -305,11 +306,12 @@ export class Broker extends pulumi.ComponentResource {
     );
 
     // ---- sweeper ---------------------------------------------------------------------------------------------
-    const sweep = new aws.cloudwatch.EventRule(
+    this.sweepRule = new aws.cloudwatch.EventRule(
       `${name}-sweep`,
       { description: 'Timebox sweeper', scheduleExpression: 'rate(1 minute)' },
       child,
     );
+    const sweep = this.sweepRule;
     new aws.lambda.Permission(
       `${name}-sweep-invoke`,
       {

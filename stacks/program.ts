@@ -9,7 +9,7 @@ import { formatProblem, loadPolicy } from '../core/policy/load';
 import type { AwsRoleTarget, Policy } from '../core/policy/types';
 import { CLOUDTRAIL_TABLE, glueName } from './athena';
 import { AuditTrail, targetDataEvents, trailArn } from './audit';
-import { Broker, brokerRoleArn, REQUIRED_HANDLERS, SCHEDULER_GROUP } from './broker';
+import { Broker, brokerRoleArn, EVENT_BUS, REQUIRED_HANDLERS, SCHEDULER_GROUP } from './broker';
 import { namespaceConfig, readStackConfig, type StackConfig } from './config';
 import {
   NOTIFY_NAMESPACE,
@@ -284,14 +284,26 @@ export async function timebox(opts: ProgramOptions = {}): Promise<TimeboxOutputs
     broker.signingKey.arn,
     broker.deadLetterQueue.arn,
     broker.eventBus.arn,
+    // The witness of the audit record, the rules that route lifecycle events and run the sweeper, the API itself
+    // and the alarms: disabling or redirecting any of them must not be within a grant.
+    broker.eventArchive.arn,
+    `arn:${partition}:events:${region}:${account}:rule/${EVENT_BUS}/*`,
+    broker.sweepRule.arn,
+    ...notifications.rules.map((r) => r.arn),
+    `arn:${partition}:events:${region}:${account}:api-destination/${prefix}-*`,
+    `arn:${partition}:events:${region}:${account}:connection/${prefix}-*`,
+    pulumi.interpolate`arn:${partition}:apigateway:${region}::/restapis/${broker.restApi.id}`,
+    pulumi.interpolate`arn:${partition}:apigateway:${region}::/restapis/${broker.restApi.id}/*`,
+    broker.alarmTopic.arn,
     `${scheduler}:schedule-group/${SCHEDULER_GROUP}`,
     `${scheduler}:schedule/${SCHEDULER_GROUP}/*`,
     broker.schedulerRole.arn,
-    ...Object.values(broker.functions).map((f) => f.arn),
+    // Every function is named `<prefix>-<handler>`. The wildcard also covers versions and aliases (`name:$LATEST`),
+    // ARNs of their own that Invoke accepts: a grant session must not invoke the api function with a made-up caller.
+    `arn:${partition}:lambda:${region}:${account}:function:${prefix}-*`,
     ...Object.values(broker.roles).map((r) => r.arn),
-    ...Object.values(notifications.functions).map((f) => f.arn),
     ...Object.values(notifications.roles).map((r) => r.arn),
-    ...Object.values(notifications.secrets).map((x) => x.arn),
+    `arn:${partition}:secretsmanager:${region}:${account}:secret:${prefix}/*`,
     ...(notifications.deadLetterQueue ? [notifications.deadLetterQueue.arn] : []),
     audit.key.arn,
     audit.bucket.arn,

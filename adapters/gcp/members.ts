@@ -97,8 +97,9 @@ export type MembersConfig = z.output<typeof MembersConfigSchema>;
 export function memberFor(principalId: string, config: MembersConfig): string {
   const id = normalizePrincipalId(principalId);
   if (!isValidPrincipalId(id)) throw unmapped(principalId, 'it is not a valid principal id');
-  const explicit = config.explicit[id];
-  if (explicit !== undefined) return explicit;
+  // Own entries only: `constructor` or `__proto__` must not find an inherited value.
+  const explicit = Object.hasOwn(config.explicit, id) ? config.explicit[id] : undefined;
+  if (typeof explicit === 'string') return explicit;
   for (const rule of config.rules) {
     if (!id.endsWith(rule.suffix) || id.length === rule.suffix.length) continue;
     const email = rule.replaceWith ? id.slice(0, id.length - rule.suffix.length) + rule.replaceWith : id;

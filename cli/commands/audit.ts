@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { Timeline, TimelineEntry } from '../../adapters/notify/timeline';
 import { DAY, parseDuration } from '../../core/duration';
@@ -370,6 +370,8 @@ export function registerAudit(program: Command, deps: AuditDeps = {}): void {
         if (opts.out) {
           // Audit evidence names people and what they accessed: readable by its owner only.
           writeFileSync(opts.out, text, { mode: 0o600 });
+          // `mode` applies only when the file is created: an existing file is made owner-only too.
+          chmodSync(opts.out, 0o600);
           process.stderr.write(`timebox: wrote ${events.length} events to ${opts.out}\n`);
         } else out(text);
       },

@@ -77,8 +77,16 @@ export function targetTrustPolicy(args: { brokerRoleArns: string[] }): IamPolicy
     Sid: 'TimeboxBrokerAssume',
     Effect: 'Allow',
     Principal: principal,
-    Action: ['sts:AssumeRole', 'sts:SetSourceIdentity'],
-    // Null=false: the key must be present, i.e. the broker must set SourceIdentity (the requester).
+    Action: 'sts:AssumeRole',
+    // Null=false: the keys must be present. `sts:TagSession` is only checked when tags are sent, so without the
+    // tag condition here a session with no `timebox-grant` tag (one early revocation could never match) would pass.
+    Condition: { Null: { 'sts:SourceIdentity': 'false', [`aws:RequestTag/${GRANT_TAG}`]: 'false' } },
+  };
+  const sourceIdentity: IamTrustStatement = {
+    Sid: 'TimeboxBrokerSourceIdentity',
+    Effect: 'Allow',
+    Principal: principal,
+    Action: 'sts:SetSourceIdentity',
     Condition: { Null: { 'sts:SourceIdentity': 'false' } },
   };
   const tag: IamTrustStatement = {
@@ -91,7 +99,7 @@ export function targetTrustPolicy(args: { brokerRoleArns: string[] }): IamPolicy
       'ForAllValues:StringEquals': { 'aws:TagKeys': [GRANT_TAG] },
     },
   };
-  return { Version: '2012-10-17', Statement: [assume, tag] };
+  return { Version: '2012-10-17', Statement: [assume, sourceIdentity, tag] };
 }
 
 /** IAM writes that could strip a Timebox role of its boundary, its revocation policy or its trust policy. */
@@ -143,6 +151,20 @@ export function permissionBoundary(args: { targets: AwsRoleTarget[]; protectedAr
     Effect: 'Deny',
     Action: ROLE_TAMPER_ACTIONS,
     Resource: partitions.flatMap((p) => [`arn:${p}:iam::*:role${ROLE_PATH}*`, `arn:${p}:iam::*:policy${ROLE_PATH}*`]),
+  });
+  // A session chained from a grant into another role carries neither the grant's session policy (its expiry) nor
+  // its tag (the revocation deny), and lives up to an hour: so a grant session may not assume roles or tag sessions.
+  statements.push({
+    Sid: 'TimeboxNoChaining',
+    Effect: 'Deny',
+    Action: [
+      'sts:AssumeRole',
+      'sts:AssumeRoleWithSAML',
+      'sts:AssumeRoleWithWebIdentity',
+      'sts:SetSourceIdentity',
+      'sts:TagSession',
+    ],
+    Resource: '*',
   });
   const protectedArns = uniqueSorted(args.protectedArns);
   if (protectedArns.length > 0) {

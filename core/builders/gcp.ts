@@ -33,7 +33,10 @@ export function gcpBindings(args: {
     members: [args.member],
     condition: {
       title: bindingTitle(args.grantId),
-      description: `Timebox grant ${args.grantId}${args.reason ? `: ${args.reason}` : ''}`.slice(0, 256),
+      // Cut by code point, not UTF-16 unit: half a surrogate pair is not valid text for the API.
+      description: Array.from(`Timebox grant ${args.grantId}${args.reason ? `: ${args.reason}` : ''}`)
+        .slice(0, 256)
+        .join(''),
       expression: `request.time < timestamp('${celTimestamp(args.expiresAt)}')`,
     },
   }));

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import * as pulumi from '@pulumi/pulumi';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DETAIL_TYPES } from '../../adapters/notify/detail';
+import { iamPatternMatches } from '../../core/scope/aws';
 import { ENV } from '../../lambdas/config';
 import { REMINDERS_INPUT } from '../../lambdas/notifier/handler';
 import { Notifications, notifierPolicy, parseNotificationsConfig, slackPolicy } from '../../stacks/events';
@@ -48,6 +49,8 @@ function computed(type: string, name: string, inputs: Record<string, unknown>): 
       return { arn: `arn:aws:logs:${R}:log-group:${physical}` };
     case 'aws:cloudwatch/eventRule:EventRule':
       return { arn: `arn:aws:events:${R}:rule/${physical}`, name: physical };
+    case 'aws:cloudwatch/eventArchive:EventArchive':
+      return { arn: `arn:aws:events:${R}:archive/${physical}` };
     case 'aws:cloudwatch/eventConnection:EventConnection':
       return { arn: `arn:aws:events:${R}:connection/${physical}/uuid` };
     case 'aws:cloudwatch/eventApiDestination:EventApiDestination':
@@ -418,18 +421,34 @@ describe('Program: timebox with notifications', () => {
     expect(JSON.stringify(doc)).not.toContain('"*"');
   });
 
-  it('keeps target roles away from the notification functions, roles and secrets (permission boundary)', () => {
-    const boundary = JSON.stringify(
-      resources.find((r) => r.type === 'aws:iam/policy:Policy' && String(r.inputs.name).endsWith('-boundary'))?.inputs
-        .policy,
-    );
+  it('keeps target roles away from every broker and notification resource (permission boundary)', () => {
+    const boundary = JSON.parse(
+      String(
+        resources.find((r) => r.type === 'aws:iam/policy:Policy' && String(r.inputs.name).endsWith('-boundary'))?.inputs
+          .policy,
+      ),
+    ) as { Statement: { Sid: string; Resource: string | string[] }[] };
+    // (This test's mocks make up ARNs only for the notification side; the others are checked in program.test.ts.)
+    const denied = [boundary.Statement.find((s) => s.Sid === 'TimeboxProtectBroker')?.Resource ?? []]
+      .flat()
+      .filter((p): p is string => typeof p === 'string');
+    const covered = (arn: string) => denied.some((p) => iamPatternMatches(p, arn));
     for (const arn of [
       `arn:aws:lambda:${R}:function:timebox-prod-notifier`,
       `arn:aws:lambda:${R}:function:timebox-prod-slack`,
+      // Versions and aliases are ARNs of their own, and Invoke accepts them.
+      `arn:aws:lambda:${R}:function:timebox-prod-api:$LATEST`,
+      `arn:aws:lambda:${R}:function:timebox-prod-revoke:live`,
       `arn:aws:iam::${ACCOUNT}:role/timebox-prod-slack`,
       `arn:aws:secretsmanager:${R}:secret:timebox-prod/slack-signing-secret-AbCdEf`,
+      `arn:aws:events:${R}:archive/timebox-prod-lifecycle`,
+      `arn:aws:events:${R}:rule/broker-sweep-abc1234`,
+      `arn:aws:events:${R}:rule/timebox/any-rule-an-operator-adds`,
+      `arn:aws:events:${R}:api-destination/timebox-prod-siem/abc`,
     ])
-      expect(boundary).toContain(arn);
+      expect(covered(arn), arn).toBe(true);
+    // Someone else's function with a similar name is not swept in.
+    expect(covered(`arn:aws:lambda:${R}:function:timebox-prodx`)).toBe(false);
   });
 
   it('gives the slack function the common environment of the broker functions', () => {

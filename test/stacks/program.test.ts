@@ -124,7 +124,10 @@ describe('Program: timebox (hub stack)', () => {
         const trust = docOf(world.one(T.role, `targets-${t}`).inputs.assumeRolePolicy);
         for (const s of trust.Statement) expect(s.Principal).toEqual({ AWS: apiRoleArn });
         const assume = trust.Statement.find((s) => asList(s.Action).includes('sts:AssumeRole'));
-        expect(assume?.Condition).toEqual({ Null: { 'sts:SourceIdentity': 'false' } });
+        // Without the tag an assumed session could never be matched by the revocation deny.
+        expect(assume?.Condition).toEqual({
+          Null: { 'sts:SourceIdentity': 'false', 'aws:RequestTag/timebox-grant': 'false' },
+        });
         const tag = trust.Statement.find((s) => asList(s.Action).includes('sts:TagSession'));
         expect(tag?.Condition).toEqual({
           Null: { 'aws:RequestTag/timebox-grant': 'false' },

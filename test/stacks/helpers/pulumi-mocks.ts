@@ -104,6 +104,8 @@ function state(
       return { name, arn: `arn:aws:logs:${r}:log-group:${name}` };
     case 'aws:cloudwatch/eventBus:EventBus':
       return { name, arn: `arn:aws:events:${r}:event-bus/${name}` };
+    case 'aws:cloudwatch/eventArchive:EventArchive':
+      return { name, arn: `arn:aws:events:${r}:archive/${name}` };
     case 'aws:cloudwatch/eventRule:EventRule':
       return { name, arn: `arn:aws:events:${r}:rule/${name}` };
     case 'aws:scheduler/scheduleGroup:ScheduleGroup':

@@ -26,7 +26,9 @@ const target = awsTargetDummy({
   actions: ['s3:GetObject', 's3:ListBucket', 'dynamodb:GetItem'],
   resources: ['arn:aws:s3:::prod-logs', 'arn:aws:s3:::prod-logs/*', `arn:aws:dynamodb:eu-west-1:${ACCOUNT}:table/*`],
 });
-const boundary = permissionBoundary({ targets: [target], protectedArns: [EVENTS_TABLE] });
+/** The broker's functions, as the stack protects them (stacks/program.ts). */
+const BROKER_FUNCTIONS = `arn:aws:lambda:eu-west-1:${ACCOUNT}:function:timebox-prod-*`;
+const boundary = permissionBoundary({ targets: [target], protectedArns: [EVENTS_TABLE, BROKER_FUNCTIONS] });
 
 /** What the provider actually sends to STS (Policy) and writes to IAM (PutRolePolicy), captured through SDK mocks. */
 async function produced(grant: ActiveGrant, revoked?: ActiveGrant) {
@@ -178,6 +180,22 @@ describe('IAM simulation of the produced documents', () => {
         widened,
       ),
     ).toBe('ExplicitlyDenied');
+  });
+
+  it('denies invoking a broker function, even through a qualified ARN, and chaining into any other role', async () => {
+    // A target that could invoke every function of the account, and a session as wide as it gets.
+    const wide: IamPolicyDocument = {
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }],
+    };
+    const lambdaTarget = { session: wide, role: wide };
+    const at = '2026-11-24T10:05:00Z';
+    const call = (action: string, resource: string) => decide({ ...read(at), action, resource }, lambdaTarget);
+    const fn = `arn:aws:lambda:eu-west-1:${ACCOUNT}:function:timebox-prod-api`;
+    for (const arn of [fn, `${fn}:$LATEST`, `${fn}:live`])
+      expect(await call('lambda:InvokeFunction', arn)).toBe('ExplicitlyDenied');
+    for (const action of ['sts:AssumeRole', 'sts:TagSession', 'sts:SetSourceIdentity'])
+      expect(await call(action, `arn:aws:iam::${ACCOUNT}:role/deploy`)).toBe('ExplicitlyDenied');
   });
 
   it('denies the revoked grant after early revocation while another grant on the same role still works', async () => {

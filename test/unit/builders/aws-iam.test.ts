@@ -45,7 +45,14 @@ describe('Function: targetTrustPolicy', () => {
           Sid: 'TimeboxBrokerAssume',
           Effect: 'Allow',
           Principal: { AWS: broker },
-          Action: ['sts:AssumeRole', 'sts:SetSourceIdentity'],
+          Action: 'sts:AssumeRole',
+          Condition: { Null: { 'sts:SourceIdentity': 'false', 'aws:RequestTag/timebox-grant': 'false' } },
+        },
+        {
+          Sid: 'TimeboxBrokerSourceIdentity',
+          Effect: 'Allow',
+          Principal: { AWS: broker },
+          Action: 'sts:SetSourceIdentity',
           Condition: { Null: { 'sts:SourceIdentity': 'false' } },
         },
         {
@@ -99,6 +106,18 @@ describe('Function: permissionBoundary', () => {
         ]),
         Resource: ['arn:aws:iam::*:role/timebox/*', 'arn:aws:iam::*:policy/timebox/*'],
       }),
+      {
+        Sid: 'TimeboxNoChaining',
+        Effect: 'Deny',
+        Action: [
+          'sts:AssumeRole',
+          'sts:AssumeRoleWithSAML',
+          'sts:AssumeRoleWithWebIdentity',
+          'sts:SetSourceIdentity',
+          'sts:TagSession',
+        ],
+        Resource: '*',
+      },
       {
         Sid: 'TimeboxProtectBroker',
         Effect: 'Deny',

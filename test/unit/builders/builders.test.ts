@@ -74,6 +74,19 @@ describe('Function: gcpBindings', () => {
   });
 });
 
+describe('Function: gcpBindings (description)', () => {
+  it('cuts a long description at 256 characters, never inside a character', () => {
+    // 243 characters of prefix and reason, then emoji (two UTF-16 units each) across the cut
+    const reason = `${'x'.repeat(256 - 'Timebox grant tb-01: '.length - 3)}${'🔥'.repeat(10)}`;
+    const [b] = gcpBindings({ grantId: 'tb-01', member: 'user:a@corp.com', roles: ['roles/a'], expiresAt, reason });
+    const d = b?.condition.description as string;
+    expect(Array.from(d)).toHaveLength(256);
+    expect(d.endsWith('🔥🔥🔥')).toBe(true);
+    // No lone surrogate: valid text for JSON and for the API.
+    expect(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(d)).toBe(false);
+  });
+});
+
 describe('Function: grpcClaims', () => {
   it('never outlives the grant nor the token lifetime', () => {
     const now = new Date('2026-11-24T10:00:00Z');

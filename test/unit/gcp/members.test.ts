@@ -39,6 +39,10 @@ describe('Function: memberFor', () => {
     ['has space@corp.com', 'not a valid principal id'],
     ['', 'not a valid principal id'],
     ['a..b@corp.com', 'not a valid user email'],
+    // Inherited object properties are not entries.
+    ['constructor', 'no explicit entry and no suffix rule matches'],
+    ['__proto__', 'no explicit entry and no suffix rule matches'],
+    ['tostring', 'no explicit entry and no suffix rule matches'],
   ])('refuses %j with GCP.MEMBER_UNMAPPED (%s)', (id, why) => {
     let err: unknown;
     try {
