@@ -68,6 +68,9 @@ function clampLimit(limit: number | undefined, fallback: number): number {
 }
 
 /** Append-only per-grant event streams on DynamoDB: conditional PutItem only, never Update/Delete. */
+/** Query calls one audit page may make (see DynamoEventStore.query). */
+export const MAX_QUERIES_PER_PAGE = 25;
+
 export class DynamoEventStore implements EventStore {
   constructor(
     private readonly doc: DynamoDBDocumentClient,
@@ -130,7 +133,11 @@ export class DynamoEventStore implements EventStore {
     const events: GrantEvent[] = [];
     let part = start.p;
     let key = start.k;
-    while (part < parts.length && events.length < limit) {
+    // A filter (actor + target) can read a whole partition to fill one page: a page makes at most this many Query
+    // calls and then answers with what it has and a cursor, so no request's work is unbounded.
+    let calls = 0;
+    while (part < parts.length && events.length < limit && calls < MAX_QUERIES_PER_PAGE) {
+      calls++;
       const p = parts[part] as QueryPart;
       const out = await awsCall('dynamodb:Query', this.tableName, () =>
         this.doc.send(

@@ -293,19 +293,26 @@ export class GrantService {
     // The newest event seen per grant in the window: a projection at or past it needs no stream read.
     const newest = new Map<string, { seq: number; at: string }>();
     let cursor: string | undefined;
-    do {
-      const page = await this.d.events.query({
-        since,
-        until: new Date(now.getTime() + 1),
-        limit: 1000,
-        ...(cursor ? { cursor } : {}),
-      });
-      for (const e of page.events) {
-        const seen = newest.get(e.grantId);
-        if (!seen || seen.seq < e.seq) newest.set(e.grantId, { seq: e.seq, at: e.at });
-      }
-      cursor = page.cursor;
-    } while (cursor);
+    try {
+      do {
+        const page = await this.d.events.query({
+          since,
+          until: new Date(now.getTime() + 1),
+          limit: 1000,
+          ...(cursor ? { cursor } : {}),
+        });
+        for (const e of page.events) {
+          const seen = newest.get(e.grantId);
+          if (!seen || seen.seq < e.seq) newest.set(e.grantId, { seq: e.seq, at: e.at });
+        }
+        cursor = page.cursor;
+      } while (cursor);
+    } catch (e) {
+      // The repair scan failing (throttling, one unreadable item) must not keep the rest of the pass from expiring,
+      // lapsing and activating: it is counted, and what was read so far is still repaired.
+      report.failures++;
+      this.d.log.error('sweeper step failed: repair scan', { error: e instanceof Error ? e.message : String(e) });
+    }
     // Events younger than the grace period may still be on their way through the normal path.
     const settled = new Date(now.getTime() - (opts.publishGraceMs ?? 30_000));
     await each(
@@ -586,7 +593,13 @@ export class GrantService {
       const g = known ?? (await this.load(id));
       const draft = command(g);
       if (!draft) {
-        if (!known) return { grant: g, event: null };
+        if (!known) {
+          // The caller's view (a projection) was behind the stream: bring the projection up to date on the way, or
+          // the sweeper would keep finding the same stale view, pass after pass.
+          if (start && g.lastSeq > start.lastSeq)
+            await this.quietly(id, 'update projection', () => this.d.projections.put(g));
+          return { grant: g, event: null };
+        }
         known = undefined;
         attempt--;
         continue;

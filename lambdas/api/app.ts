@@ -505,16 +505,44 @@ async function audit(deps: ApiDeps, ctx: Ctx): Promise<ApiResponse> {
     return ok({ events: page, ...(events.length > limit && last ? { cursor: String(last.seq) } : {}) });
   }
   auditorsOnly(deps, ctx.who, 'the audit record across grants');
-  const { since, until } = auditWindow(deps, q);
+  // A cursor carries the window it was issued for: the default window moves with the clock, so a next page asked
+  // for without `since`/`until` must not be read against a new one.
+  const carried = q.cursor === undefined ? undefined : readAuditCursor(q.cursor);
+  const window = carried
+    ? auditWindow(deps, { since: q.since ?? carried.since, until: q.until ?? carried.until })
+    : auditWindow(deps, q);
+  if (carried && (window.since.getTime() !== carried.since.getTime() || window.until.getTime() !== carried.until.getTime()))
+    throw badRequest('AUDIT.INVALID_CURSOR', 'this cursor belongs to another window; repeat the same since and until');
   const page = await deps.events.query({
-    since,
-    until,
+    ...window,
     limit,
     ...(q.actor ? { actor: normalizePrincipalId(q.actor) } : {}),
     ...(q.target ? { target: q.target } : {}),
-    ...(q.cursor ? { cursor: q.cursor } : {}),
+    ...(carried ? { cursor: carried.cursor } : {}),
   });
-  return ok({ events: page.events, ...(page.cursor ? { cursor: page.cursor } : {}) });
+  return ok({ events: page.events, ...(page.cursor ? { cursor: auditCursor(window, page.cursor) } : {}) });
+}
+
+/** The API's cursor for audit pages across grants: the window, and the store's own cursor inside it. */
+function auditCursor(w: { since: Date; until: Date }, cursor: string): string {
+  return Buffer.from(JSON.stringify([w.since.getTime(), w.until.getTime(), cursor])).toString('base64url');
+}
+
+function readAuditCursor(text: string): { since: Date; until: Date; cursor: string } {
+  try {
+    const v = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as unknown;
+    if (
+      Array.isArray(v) &&
+      v.length === 3 &&
+      Number.isSafeInteger(v[0]) &&
+      Number.isSafeInteger(v[1]) &&
+      typeof v[2] === 'string'
+    )
+      return { since: new Date(v[0] as number), until: new Date(v[1] as number), cursor: v[2] as string };
+  } catch {
+    // Falls through to the one answer for anything this API did not issue.
+  }
+  throw badRequest('AUDIT.INVALID_CURSOR', 'not a cursor this API returned');
 }
 
 /** Verifies the hash chain of one grant, or of every grant with events in a window (auditors only). */

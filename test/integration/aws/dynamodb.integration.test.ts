@@ -206,6 +206,46 @@ describe('Class: DynamoEventStore', () => {
       ).toEqual(a.slice(0, 4));
     });
 
+    it('bounds the work of one filtered page, and its cursor still reaches every match', async () => {
+      // Prepare: 60 events by carl on one target, then one on another; a page of one event for the other target
+      const out: GrantEvent[] = [];
+      for (let i = 0; i < 61; i++)
+        out.push(
+          sealEvent(
+            {
+              type: 'access-provisioned',
+              actor: { id: 'carl@corp.com', kind: 'principal' },
+              data: { details: { i } },
+              grantId: 'tb-carl',
+              at: new Date(Date.UTC(2026, 10, 24, 12, 0, i)).toISOString(),
+              target: i === 60 ? 'analytics' : 'prod-logs',
+            } as Omit<GrantEvent, 'seq' | 'prevHash' | 'hash'>,
+            out[out.length - 1],
+          ),
+        );
+      for (const e of out) await db.events.append(e);
+      const q = {
+        since: new Date('2026-11-24T00:00:00Z'),
+        until: new Date('2026-11-25T00:00:00Z'),
+        actor: 'carl@corp.com',
+        target: 'analytics',
+        limit: 1,
+      };
+      // Act
+      const first = await db.events.query(q);
+      const found: GrantEvent[] = [...first.events];
+      let cursor = first.cursor;
+      for (let pages = 1; cursor && pages < 10; pages++) {
+        const page = await db.events.query({ ...q, cursor });
+        found.push(...page.events);
+        cursor = page.cursor;
+      }
+      // Assess: the first page stopped early (25 reads of one item) instead of reading the whole partition
+      expect(first.events).toEqual([]);
+      expect(first.cursor).toBeDefined();
+      expect(found).toEqual([out[60]]);
+    });
+
     it('refuses a forged cursor, and a cursor from another query', async () => {
       await seed();
       const range = { since: new Date('2026-11-24T00:00:00Z'), until: new Date('2026-11-26T00:00:00Z'), limit: 1 };

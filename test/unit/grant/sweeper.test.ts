@@ -45,6 +45,49 @@ describe('Method: GrantService.sweep', () => {
     expect((await w.projections.get(grant.id))?.status).toBe('expired');
   });
 
+  it('brings a stale view up to date once, so an old ghost neither stays active nor takes the place of others', async () => {
+    // Prepare: A expires while its projection writes fail, and nothing sweeps for 70 minutes (outside the repair
+    // window); B's schedule is lost.
+    const w = world();
+    const { grant: a } = await w.service.request(alice, requestDummy());
+    const { grant: b } = await w.service.request(alice, requestDummy({ duration: 40 * MIN }));
+    w.scheduler.schedules.clear();
+    w.clock.advance(30 * MIN);
+    w.projections.failPuts = 1;
+    await w.service.expire(a.id);
+    expect((await w.projections.get(a.id))?.status).toBe('active');
+    w.clock.advance(70 * MIN);
+    // Act: passes of one grant each, the ghost first (most overdue)
+    await w.service.sweep({ limit: 1 });
+    await w.service.sweep({ limit: 1 });
+    // Assess
+    expect((await w.projections.get(a.id))?.status).toBe('expired');
+    expect((await w.service.load(b.id)).status).toBe('expired');
+    expect((await w.projections.get(b.id))?.status).toBe('expired');
+  });
+
+  it('still expires, lapses and activates when the repair scan fails, and counts the failure', async () => {
+    const w = world();
+    const { grant } = await w.service.request(alice, requestDummy());
+    w.scheduler.schedules.clear();
+    w.clock.advance(30 * MIN);
+    const query = w.events.query.bind(w.events);
+    let failed = false;
+    w.events.query = async (f) => {
+      if (!failed) {
+        failed = true;
+        throw new Error('throttled');
+      }
+      return query(f);
+    };
+    const report = await w.service.sweep();
+    expect(report).toMatchObject({ failures: 1, expired: 1 });
+    expect((await w.service.load(grant.id)).status).toBe('expired');
+    expect(w.log.lines).toContainEqual(
+      expect.objectContaining({ level: 'error', message: 'sweeper step failed: repair scan' }),
+    );
+  });
+
   it('records a failed schedule creation on the grant and still expires it', async () => {
     const w = world();
     w.scheduler.failNext = 1;

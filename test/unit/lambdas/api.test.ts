@@ -635,6 +635,44 @@ describe('Function: createApi', () => {
       expect(refused.json.error.code).toBe('AUDIT.AUDITORS_ONLY');
     });
 
+    it('pages across grants with the cursor alone, although the default window moves with the clock', async () => {
+      // Prepare: three grants, read one event at a time without since/until
+      const w = apiWorld();
+      for (let i = 0; i < 3; i++) await w.call('POST', '/v1/requests', { as: bob, body: logs });
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      // Act
+      do {
+        const r = await w.call('GET', '/v1/audit', {
+          as: audrey,
+          query: { limit: '1', ...(cursor ? { cursor } : {}) },
+        });
+        expect(r.status).toBe(200);
+        seen.push(...r.json.events.map((e: { grantId: string; seq: number }) => `${e.grantId}/${e.seq}`));
+        cursor = r.json.cursor;
+        w.clock.advance(1);
+      } while (cursor);
+      // Assess: every event once
+      expect(seen).toHaveLength(w.events.allEvents().length);
+      expect(new Set(seen).size).toBe(seen.length);
+    });
+
+    it('refuses a cursor with another window, or one this API did not issue', async () => {
+      const w = apiWorld();
+      for (let i = 0; i < 2; i++) await w.call('POST', '/v1/requests', { as: bob, body: logs });
+      const first = await w.call('GET', '/v1/audit', { as: audrey, query: { limit: '1' } });
+      const other = await w.call('GET', '/v1/audit', {
+        as: audrey,
+        query: { cursor: first.json.cursor, since: '2026-11-20T00:00:00Z' },
+      });
+      expect(other.json.error.code).toBe('AUDIT.INVALID_CURSOR');
+      const forged = await w.call('GET', '/v1/audit', {
+        as: audrey,
+        query: { cursor: Buffer.from('["x"]').toString('base64url') },
+      });
+      expect(forged.json.error.code).toBe('AUDIT.INVALID_CURSOR');
+    });
+
     it('refuses an empty or over-long window and a malformed cursor', async () => {
       const w = apiWorld();
       const q = async (query: Record<string, string>) =>
