@@ -511,7 +511,10 @@ async function audit(deps: ApiDeps, ctx: Ctx): Promise<ApiResponse> {
   const window = carried
     ? auditWindow(deps, { since: q.since ?? carried.since, until: q.until ?? carried.until })
     : auditWindow(deps, q);
-  if (carried && (window.since.getTime() !== carried.since.getTime() || window.until.getTime() !== carried.until.getTime()))
+  if (
+    carried &&
+    (window.since.getTime() !== carried.since.getTime() || window.until.getTime() !== carried.until.getTime())
+  )
     throw badRequest('AUDIT.INVALID_CURSOR', 'this cursor belongs to another window; repeat the same since and until');
   const page = await deps.events.query({
     ...window,
