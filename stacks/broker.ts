@@ -101,6 +101,8 @@ export class Broker extends pulumi.ComponentResource {
   public readonly roleArns: pulumi.Output<Record<string, string>>;
   /** Every environment value the broker knows; each function takes the subset its LAMBDA_ENV entry names. */
   public readonly environment: Partial<Record<EnvName, pulumi.Input<string>>>;
+  /** What the broker's IAM documents are built from; functions outside the component (slack) use it too. */
+  public readonly context: pulumi.Output<BrokerContext>;
 
   constructor(name: string, args: BrokerArgs, opts?: pulumi.ComponentResourceOptions) {
     super('timebox:aws:Broker', name, {}, opts);
@@ -189,7 +191,7 @@ export class Broker extends pulumi.ComponentResource {
       child,
     );
 
-    const context: pulumi.Output<BrokerContext> = pulumi
+    this.context = pulumi
       .all([
         this.eventsTable.arn,
         this.grantsTable.arn,
@@ -221,7 +223,7 @@ export class Broker extends pulumi.ComponentResource {
           name: `timebox-${h}`,
           role: (this.roles[h] as aws.iam.Role).id,
           policy: pulumi
-            .all([context, logGroup.arn])
+            .all([this.context, logGroup.arn])
             .apply(([c, logArn]) => JSON.stringify(handlerPolicy(h, c, logArn, HANDLERS[h]?.capabilities))),
         },
         child,

@@ -20,7 +20,7 @@ import {
 } from './events';
 import { checkBundles, HANDLERS } from './functions';
 import { GcpAccess, gcpTargetsFromPolicy } from './gcp';
-import { auditQueryPolicy, type BrokerContext } from './policies';
+import { auditQueryPolicy } from './policies';
 import { Boundary, boundaryArn, Targets, validateTargets } from './targets';
 
 /**
@@ -234,29 +234,6 @@ export async function timebox(opts: ProgramOptions = {}): Promise<TimeboxOutputs
       ),
   });
 
-  const brokerContext: pulumi.Output<BrokerContext> = pulumi
-    .all([
-      broker.eventsTable.arn,
-      broker.grantsTable.arn,
-      broker.signingKey.arn,
-      broker.schedulerRole.arn,
-      broker.eventBus.arn,
-      broker.deadLetterQueue.arn,
-    ])
-    .apply(([eventsTableArn, grantsTableArn, signingKeyArn, schedulerRoleArn, eventBusArn, deadLetterQueueArn]) => ({
-      partition,
-      region,
-      account,
-      spokeAccounts: cfg.spokeAccounts,
-      eventsTableArn,
-      grantsTableArn,
-      signingKeyArn,
-      schedulerGroupName: SCHEDULER_GROUP,
-      schedulerRoleArn,
-      eventBusArn,
-      deadLetterQueueArn,
-      boundaryArn: boundary,
-    }));
   const notifications = new Notifications('notify', {
     namePrefix: prefix,
     account,
@@ -267,7 +244,7 @@ export async function timebox(opts: ProgramOptions = {}): Promise<TimeboxOutputs
     bus: { name: broker.eventBus.name, arn: broker.eventBus.arn },
     grantsTableArn: broker.grantsTable.arn,
     broker: {
-      context: brokerContext,
+      context: broker.context,
       // The slack function runs GrantService: the broker's environment, of which it takes what LAMBDA_ENV names.
       environment: broker.environment,
     },
