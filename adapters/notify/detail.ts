@@ -1,8 +1,6 @@
-import type { ApprovalRequirement } from '../../core/decide';
-import type { EventType, GrantEvent, GrantStatus, TargetSnapshot } from '../../core/grant/events';
+import type { EventType, GrantEvent } from '../../core/grant/events';
 import type { Grant } from '../../core/grant/state';
 import type { Reason } from '../../core/reasons';
-import type { EffectiveScope } from '../../core/scope/types';
 
 /**
  * The public shape of a lifecycle event outside the broker: the `detail` of every event on the `timebox`
@@ -35,31 +33,33 @@ export const DETAIL_TYPES: Readonly<Record<EventType, string>> = Object.freeze({
 /** Published when a Slack user the operator has not mapped to a principal clicks Approve or Deny. */
 export const SLACK_REFUSED_DETAIL_TYPE = 'Timebox Slack Action Refused';
 
-/** The grant as it stands after the event (the fold of the stream up to and including it, or later). */
-export interface GrantSummary {
-  status: GrantStatus;
-  requester: string;
-  target: TargetSnapshot;
-  scope: EffectiveScope | null;
-  /** Requested length of access, milliseconds. */
-  duration: number;
-  reason: string;
-  ticket?: string;
-  rule: string | null;
-  requestedAt: string;
-  startAt?: string;
-  pendingUntil: string | null;
-  approval: ApprovalRequirement | null;
-  approvals: { by: string; at: string; comment?: string }[];
-  decidedAt?: string;
-  decidedBy?: string;
-  activatedAt?: string;
-  expiresAt?: string;
-  endedAt?: string;
-  endedBy?: string;
-  endReason?: string;
-  extends?: string;
-}
+/**
+ * The grant as it stands after the event (the fold of the stream up to and including it, or later): the fields of
+ * Grant a subscriber may see, named here so the public schema never grows by accident, and the requester by id only.
+ */
+export type GrantSummary = Pick<
+  Grant,
+  | 'status'
+  | 'target'
+  | 'scope'
+  | 'duration'
+  | 'reason'
+  | 'ticket'
+  | 'rule'
+  | 'requestedAt'
+  | 'startAt'
+  | 'pendingUntil'
+  | 'approval'
+  | 'approvals'
+  | 'decidedAt'
+  | 'decidedBy'
+  | 'activatedAt'
+  | 'expiresAt'
+  | 'endedAt'
+  | 'endedBy'
+  | 'endReason'
+  | 'extends'
+> & { requester: string };
 
 /** Event-specific fields, by type; a safe subset of the stored event's `data`. */
 export type DetailData =
