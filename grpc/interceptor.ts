@@ -1,20 +1,11 @@
 import * as grpc from '@grpc/grpc-js';
-import {
-  type CryptoKey,
-  createRemoteJWKSet,
-  decodeProtectedHeader,
-  type JWK,
-  type JWTPayload,
-  type JWTVerifyGetKey,
-  jwtVerify,
-  type KeyObject,
-} from 'jose';
+import { createRemoteJWKSet, decodeProtectedHeader, type JWK, type JWTPayload } from 'jose';
 import { isLoopbackHost } from '../core/net';
 import { compileMethodMatcher } from '../core/scope/grpc';
+import { type KeyLike, type VerificationKey, verifyJwt } from './jwt';
 import { RevocationWatcher, revocationFeedVerifier } from './revocations';
 
-/** A verification key: a WebCrypto key or a node:crypto KeyObject (jose 6 has no `KeyLike` type of its own). */
-export type KeyLike = CryptoKey | KeyObject;
+export type { KeyLike };
 
 export type CallResult = 'ok' | 'unauthenticated' | 'permission-denied';
 
@@ -270,8 +261,7 @@ export function createAuthorizer(opts: TimeboxAuthOptions): Authorizer {
         currentDate: at,
         requiredClaims: ['exp', 'jti', 'sub'],
       };
-      ({ payload } =
-        typeof key === 'function' ? await jwtVerify(token, key, options) : await jwtVerify(token, key, options));
+      payload = await verifyJwt(token, key, options);
     } catch (e) {
       return unauth(reasonOf(e));
     }
@@ -323,7 +313,7 @@ function requireSecureUrl(name: string, text: string): void {
   throw new Error(`timeboxAuth: ${name} must be https (plain http only to a loopback broker), not ${text}`);
 }
 
-function resolveKey(opts: TimeboxAuthOptions): JWTVerifyGetKey | KeyLike | JWK {
+function resolveKey(opts: TimeboxAuthOptions): VerificationKey {
   if (opts.jwksUrl !== undefined) {
     return createRemoteJWKSet(new URL(opts.jwksUrl), {
       ...(opts.jwksCooldownMs === undefined ? {} : { cooldownDuration: opts.jwksCooldownMs }),

@@ -1,7 +1,6 @@
-import { type JWK, type JWTVerifyGetKey, jwtVerify } from 'jose';
 import { z } from 'zod';
 import { REVOCATION_FEED_TYPE } from '../adapters/grpc/revocations';
-import type { KeyLike } from './interceptor';
+import { type VerificationKey, verifyJwt } from './jwt';
 
 /** Why a token may not be used, as far as the revocation feed knows. */
 export type RevocationStatus = 'ok' | 'revoked' | 'stale' | 'unavailable';
@@ -57,7 +56,7 @@ const claimsSchema = z.object({
  * from `issuer`, unexpired, with `iat` and a well-formed `revoked` list.
  */
 export function revocationFeedVerifier(
-  key: JWTVerifyGetKey | KeyLike | JWK,
+  key: VerificationKey,
   issuer: string,
   opts: { now?: () => number; clockToleranceSec?: number } = {},
 ): (jwt: string) => Promise<VerifiedFeed> {
@@ -71,8 +70,7 @@ export function revocationFeedVerifier(
       currentDate: new Date(now()),
       clockTolerance: opts.clockToleranceSec ?? 5,
     };
-    const { payload } =
-      typeof key === 'function' ? await jwtVerify(jwt, key, options) : await jwtVerify(jwt, key, options);
+    const payload = await verifyJwt(jwt, key, options);
     const claims = claimsSchema.safeParse(payload);
     if (!claims.success) throw new Error(`claims are malformed: ${claims.error.issues[0]?.message ?? ''}`);
     return claims.data;

@@ -196,7 +196,7 @@ export class GrantService {
   ): Promise<{ grant: Grant; event: GrantEvent | null }> {
     const now = this.d.clock.now();
     const out = await this.mutate(id, (g) => lapseCommand(g, now) ?? command(g));
-    if (out.event?.type === 'lapsed' || out.grant.status === 'lapsed')
+    if (out.event?.type === 'lapsed')
       throw new StateError('GRANT.LAPSED', `${id} lapsed at ${out.grant.pendingUntil}: no decision was made in time`);
     return out;
   }
