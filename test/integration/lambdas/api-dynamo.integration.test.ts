@@ -1,4 +1,4 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTimeboxTables, type RunningDynalite, startDynalite } from '../../../adapters/aws/dynalite';
 import { DynamoEventStore, DynamoProjectionStore, documentClient } from '../../../adapters/aws/dynamodb';
@@ -10,6 +10,7 @@ import { type ApiRequest, createApi } from '../../../lambdas/api/app';
 import { awsAuthenticator } from '../../../lambdas/api/identity';
 import { LogPublisher } from '../../../lambdas/log';
 import { createRevokeHandler } from '../../../lambdas/revoke/handler';
+import { dynaliteClient } from '../../helpers/dynalite';
 import { FakeProvider, FakeScheduler, RecordingLog } from '../../helpers/memory';
 import { compileYaml } from '../../helpers/world';
 import { API_POLICY, FakeSigner, StsShapedProvider } from '../../unit/lambdas/api-world';
@@ -32,11 +33,7 @@ let client: DynamoDBClient;
 
 beforeAll(async () => {
   dynalite = await startDynalite();
-  client = new DynamoDBClient({
-    endpoint: dynalite.endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
+  client = dynaliteClient(dynalite.endpoint);
 });
 
 afterAll(async () => {

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTimeboxTables, type RunningDynalite, startDynalite } from '../../../adapters/aws/dynalite';
 import { DynamoEventStore, DynamoProjectionStore, documentClient } from '../../../adapters/aws/dynamodb';
@@ -12,6 +12,7 @@ import { GrantService } from '../../../core/grant/service';
 import { grantIdGenerator } from '../../../core/ids';
 import { LogPublisher } from '../../../lambdas/log';
 import { buildLambdas, bundleProblems, LAMBDAS, type LambdaBundle, MAX_BUNDLE_BYTES } from '../../../scripts/build';
+import { dynaliteClient } from '../../helpers/dynalite';
 import { FakeProvider, FakeScheduler, RecordingLog } from '../../helpers/memory';
 import { alice, carol, compileYaml } from '../../helpers/world';
 import fixture from '../../unit/lambdas/fixtures/apigw-rest-iam-event.json';
@@ -304,11 +305,7 @@ describe('Lambda bundles: the lazily loaded GCP chunk', () => {
 
   beforeAll(async () => {
     dynalite = await startDynalite();
-    client = new DynamoDBClient({
-      endpoint: dynalite.endpoint,
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    });
+    client = dynaliteClient(dynalite.endpoint);
     await createTimeboxTables(client, tables);
   });
 
