@@ -1,5 +1,7 @@
 import { vi } from 'vitest';
 import type { Grant } from '../../../core/grant/state';
+import type { ActiveGrant } from '../../../core/ports';
+import { awsGrantDummy } from '../../helpers/grants';
 
 /** A call the CLI made to the (fake) broker. */
 export interface BrokerCall {
@@ -41,37 +43,13 @@ export function fakeBroker(routes: Record<string, Handler>) {
 
 /** A grant as the broker's API shows it; override what the test is about. */
 export function grantDummy(partial: Partial<Grant> = {}): Grant {
-  return {
-    id: 'tb-01jd0000000000000000000000',
-    status: 'active',
-    requester: { id: 'alice@corp.com', groups: [], mfa: false, attributes: {} },
-    target: {
-      kind: 'aws-role',
-      name: 'prod-logs',
-      account: '111122223333',
-      role: 'timebox-prod-logs',
-      partition: 'aws',
-      roleArn: 'arn:aws:iam::111122223333:role/timebox/timebox-prod-logs',
-    },
+  return awsGrantDummy({
     scope: { kind: 'aws-role', actions: ['s3:GetObject', 's3:ListBucket'], resources: ['arn:aws:s3:::prod-logs/*'] },
     duration: 3_600_000,
-    reason: 'INC-123',
-    rule: 'sre-reads-logs',
-    requestedAt: '2026-11-24T10:00:00.000Z',
-    pendingUntil: null,
-    approval: null,
-    approvals: [],
-    conditions: { mfa: false },
-    activatedAt: '2026-11-24T10:00:00.000Z',
+    // The CLI prints times relative to the real clock ("in 59m"): an hour from now.
     expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
-    accessInPlace: false,
-    cleanupNeeded: false,
-    credentialsIssued: 0,
-    lastSeq: 2,
-    lastHash: 'h',
-    updatedAt: '2026-11-24T10:00:00.000Z',
     ...partial,
-  };
+  } as Partial<ActiveGrant>);
 }
 
 /** STS credentials as the deployed API answers them (credential_process document). */

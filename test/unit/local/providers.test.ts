@@ -12,42 +12,9 @@ import {
   type LocalGcpPlan,
   LocalGcpRoleProvider,
 } from '../../../local/providers';
+import { awsGrantDummy } from '../../helpers/grants';
 
 const NOW = new Date('2026-11-24T10:00:00.000Z');
-
-function awsGrantDummy(partial: Partial<ActiveGrant> = {}): ActiveGrant {
-  return {
-    id: 'tb-01jd0000000000000000000000',
-    status: 'active',
-    requester: { id: 'alice@corp.com', groups: [], mfa: false, attributes: {} },
-    target: {
-      kind: 'aws-role',
-      name: 'prod-logs',
-      account: '111122223333',
-      role: 'timebox-prod-logs',
-      partition: 'aws',
-      roleArn: 'arn:aws:iam::111122223333:role/timebox/timebox-prod-logs',
-    },
-    scope: { kind: 'aws-role', actions: ['s3:GetObject'], resources: ['arn:aws:s3:::prod-logs/*'] },
-    duration: 30 * 60_000,
-    reason: 'INC-123',
-    rule: 'sre-reads-logs',
-    requestedAt: NOW.toISOString(),
-    pendingUntil: null,
-    approval: null,
-    approvals: [],
-    conditions: { mfa: false },
-    activatedAt: NOW.toISOString(),
-    expiresAt: '2026-11-24T10:30:00.000Z',
-    accessInPlace: false,
-    cleanupNeeded: false,
-    credentialsIssued: 0,
-    lastSeq: 2,
-    lastHash: 'h',
-    updatedAt: NOW.toISOString(),
-    ...partial,
-  };
-}
 
 function gcpGrantDummy(partial: Partial<ActiveGrant> = {}): ActiveGrant {
   return awsGrantDummy({
