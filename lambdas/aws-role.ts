@@ -3,6 +3,7 @@ import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { awsCall } from '../adapters/aws/errors';
 import { AwsRoleProvider } from '../adapters/aws/sts';
 import { UnavailableError } from '../core/errors';
+import type { Grant } from '../core/grant/state';
 import type { CompiledPolicy } from '../core/policy/compile';
 import type { AwsRoleTarget } from '../core/policy/types';
 import type { Log } from '../core/ports';
@@ -14,7 +15,7 @@ import type { CommonConfig } from './runtime';
  */
 export function awsRoleProvider(
   cfg: Pick<CommonConfig, 'hubAccount' | 'partition'>,
-  deps: { policy: () => CompiledPolicy; log: Log },
+  deps: { policy: () => CompiledPolicy; log: Log; revokedGrants?: () => Promise<Grant[]> },
 ): AwsRoleProvider {
   const sts = new STSClient({});
   const iamFor = crossAccountIam({
@@ -25,7 +26,13 @@ export function awsRoleProvider(
   });
   const targets = () =>
     Object.values(deps.policy().policy.targets).filter((t): t is AwsRoleTarget => t.kind === 'aws-role');
-  return new AwsRoleProvider({ sts, iamFor, targets, log: deps.log });
+  return new AwsRoleProvider({
+    sts,
+    iamFor,
+    targets,
+    log: deps.log,
+    ...(deps.revokedGrants ? { revokedGrants: deps.revokedGrants } : {}),
+  });
 }
 
 /** The role every spoke account provides for the hub's revocations (created by the spoke program). */

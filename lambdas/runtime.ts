@@ -162,15 +162,30 @@ export const NO_SIGNER: TokenSigner = {
 };
 
 /**
+ * Revoked grants the sweeper reads per pass to confirm their AWS denies, newest first. A deny lives at most 65 minutes
+ * after its revocation, so this only has to exceed the revocations of about an hour.
+ */
+const REVOKED_SCAN_LIMIT = 1000;
+
+/**
  * One access provider per target kind; GCP only when TIMEBOX_GCP is set. The aws-role provider (STS, IAM and the
  * cross-account revoker) and the GCP provider (google-auth-library) load on first use (./lazy.ts).
  */
 export function accessProviders(
   cfg: Readonly<CommonConfig>,
-  deps: { policy: () => CompiledPolicy; signer: TokenSigner; log: Log },
+  deps: { policy: () => CompiledPolicy; signer: TokenSigner; log: Log; stores?: { projections: ProjectionStore } },
 ): Partial<Record<TargetKind, AccessProvider>> {
   const gcp = cfg.gcp;
-  const awsRole = lazyProvider('aws-role', () => import('./aws-role.js').then((m) => m.awsRoleProvider(cfg, deps)));
+  const stores = deps.stores;
+  // The sweeper confirms recent revocations against the role policies (adapters/aws/sts.ts `maintain`).
+  const revokedGrants = stores
+    ? () => stores.projections.listByStatus('revoked', { limit: REVOKED_SCAN_LIMIT })
+    : undefined;
+  const awsRole = lazyProvider('aws-role', () =>
+    import('./aws-role.js').then((m) =>
+      m.awsRoleProvider(cfg, { ...deps, ...(revokedGrants ? { revokedGrants } : {}) }),
+    ),
+  );
   return {
     'aws-role': {
       ...awsRole,

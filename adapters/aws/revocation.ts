@@ -23,7 +23,10 @@ import { awsCall, isAwsError, translateAwsError } from './errors';
 /**
  * Early revocation on a target role: the `timebox-revoked` inline policy denies everything to sessions tagged with a
  * revoked grant id (DESIGN.md, "AWS: early revocation"). IAM has no conditional write, so every write is followed by
- * a re-read that checks the entry is there (and, after a settle delay, still there); a lost update is retried.
+ * one re-read that checks the entry is there, and a lost update is retried at once. The revoke call does not wait
+ * any longer than that: a concurrent writer that read before our write and writes after our re-read could still
+ * drop the entry, so the sweeper's pass (`ensure`) re-reads every role with a live revocation a minute later and
+ * writes back any entry that went missing.
  */
 
 export interface RoleRef {
@@ -40,6 +43,20 @@ export interface RevocationOutcome extends Record<string, unknown> {
   keepUntil: string;
   policyChars: number;
   attempts: number;
+  /**
+   * When this call's PutRolePolicy returned (null when the deny was already in place and nothing was written). From
+   * then on IAM propagates the deny; AWS documents no bound ("usually" seconds, eventually consistent).
+   */
+  denyWrittenAt: string | null;
+  /** When the re-read saw the deny in the policy. */
+  denyCheckedAt: string;
+  /** What confirms the deny stays in place: the sweeper's next pass re-reads the role and restores a lost entry. */
+  confirmation: 'sweeper';
+}
+
+/** A revoked grant whose deny must stay on its role until `keepUntil`; its sessions were all issued before `revokedAt`. */
+export interface LiveRevocation extends RevocationEntry {
+  revokedAt: Date;
 }
 
 interface CurrentPolicy {
@@ -53,12 +70,10 @@ export interface RoleRevokerOptions {
   log: Log;
   /** Write-and-verify attempts before giving up (default 5). */
   maxAttempts?: number;
-  /**
-   * Pause before the second verification (default 2 s): a concurrent writer that read before our write and writes
-   * after our first check would overwrite us; its write lands within its own read-to-write latency.
-   */
-  settleMs?: number;
+  /** Backoff between attempts after a lost update. */
   sleep?: (ms: number) => Promise<void>;
+  /** Wall clock for the times reported on the record (default: the system clock). */
+  clock?: () => Date;
 }
 
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -80,26 +95,79 @@ function covers(parsed: ParsedRevocations, entry: RevocationEntry, issuedBefore:
 
 export class RoleRevoker {
   private readonly maxAttempts: number;
-  private readonly settleMs: number;
   private readonly sleep: (ms: number) => Promise<void>;
+  private readonly clock: () => Date;
 
   constructor(private readonly opts: RoleRevokerOptions) {
     this.maxAttempts = opts.maxAttempts ?? 5;
-    this.settleMs = opts.settleMs ?? 2000;
     this.sleep = opts.sleep ?? defaultSleep;
+    this.clock = opts.clock ?? (() => new Date());
   }
 
   /**
-   * Adds (or extends) the deny for one grant on one role. When the role's inline policies cannot hold it, falls
-   * back to denying every session of the role issued before `now` (logged as an error): sessions of other grants
-   * are cut too, and their holders fetch new credentials.
+   * Adds (or extends) the deny for one grant on one role, and answers once the write is read back. When the role's
+   * inline policies cannot hold it, falls back to denying every session of the role issued before `now` (logged as
+   * an error): sessions of other grants are cut too, and their holders fetch new credentials.
    */
   async revoke(ref: RoleRef, entry: RevocationEntry, now: Date): Promise<RevocationOutcome> {
+    const out = await this.write(ref, [{ ...entry, revokedAt: now }], now);
+    return {
+      revocation: out.mode,
+      role: ref.role,
+      account: ref.account,
+      policy: REVOCATION_POLICY_NAME,
+      keepUntil: entry.keepUntil.toISOString(),
+      policyChars: out.chars,
+      attempts: out.attempts,
+      denyWrittenAt: out.writtenAt?.toISOString() ?? null,
+      denyCheckedAt: out.checkedAt.toISOString(),
+      confirmation: 'sweeper',
+    };
+  }
+
+  /**
+   * The sweeper's confirmation: re-reads the role once and writes back every live revocation the policy no longer
+   * covers (a concurrent writer dropped it, or someone edited the policy). Returns the grant ids it restored.
+   */
+  async ensure(ref: RoleRef, revocations: LiveRevocation[], now: Date): Promise<string[]> {
+    const live = revocations.filter((r) => r.keepUntil.getTime() > now.getTime());
+    if (live.length === 0) return [];
     const iam = await this.iam(ref);
+    const { parsed } = await this.read(iam, ref);
+    const missing = live.filter((r) => !covers(parsed, r, r.revokedAt));
+    if (missing.length === 0) return [];
+    this.opts.log.error('revocation deny missing from the role policy; writing it again', {
+      account: ref.account,
+      role: ref.role,
+      grantIds: missing.map((r) => r.grantId),
+    });
+    await this.write(ref, missing, now);
+    return missing.map((r) => r.grantId);
+  }
+
+  /**
+   * Writes `entries` into the role's policy, keeping what is there, until one re-read shows every entry covered.
+   * A fallback cuts sessions issued before the latest `revokedAt`: every session of these grants, and no later one.
+   */
+  private async write(
+    ref: RoleRef,
+    entries: LiveRevocation[],
+    now: Date,
+  ): Promise<{
+    mode: RevocationOutcome['revocation'];
+    chars: number;
+    attempts: number;
+    writtenAt?: Date;
+    checkedAt: Date;
+  }> {
+    const iam = await this.iam(ref);
+    const issuedBefore = new Date(Math.max(...entries.map((e) => e.revokedAt.getTime())));
+    const first = entries[0] as LiveRevocation;
+    let writtenAt: Date | undefined;
     for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
       const current = await this.read(iam, ref);
       const others = await this.otherInlineChars(iam, ref);
-      const live = mergeRevocations([...current.parsed.entries, entry], now);
+      const live = mergeRevocations([...current.parsed.entries, ...entries], now);
       const keptFallback =
         current.parsed.fallbackUntil && current.parsed.fallbackUntil.getTime() > now.getTime()
           ? current.parsed.fallbackIssuedBefore
@@ -108,7 +176,7 @@ export class RoleRevoker {
       let doc = withForeign(revocationPolicy(live, keptFallback), current.parsed.foreign);
       if (others + policyChars(doc) > ROLE_INLINE_BUDGET) {
         mode = 'fallback-token-issue-time';
-        doc = this.fallback(ref, current, now, others, entry);
+        doc = this.fallback(ref, current, issuedBefore, others, first);
       }
       let json = JSON.stringify(doc);
       if (json !== current.json) {
@@ -119,33 +187,34 @@ export class RoleRevoker {
           if (mode === 'fallback-token-issue-time' || !isAwsError(e, 'LimitExceededException', 'LimitExceeded'))
             throw e;
           mode = 'fallback-token-issue-time';
-          doc = this.fallback(ref, current, now, others, entry);
+          doc = this.fallback(ref, current, issuedBefore, others, first);
           json = JSON.stringify(doc);
           await this.put(iam, ref, json);
         }
+        writtenAt = this.clock();
       }
-      if (await this.verified(iam, ref, entry, now)) {
+      // One read-after-write, no pause: a write lost later is the sweeper's to restore (`ensure`).
+      const { parsed } = await this.read(iam, ref);
+      if (entries.every((e) => covers(parsed, e, e.revokedAt))) {
         return {
-          revocation: mode,
-          role: ref.role,
-          account: ref.account,
-          policy: REVOCATION_POLICY_NAME,
-          keepUntil: entry.keepUntil.toISOString(),
-          policyChars: json.length,
+          mode,
+          chars: json.length,
           attempts: attempt,
+          ...(writtenAt ? { writtenAt } : {}),
+          checkedAt: this.clock(),
         };
       }
       this.opts.log.warn('revocation policy lost a concurrent update; retrying', {
         account: ref.account,
         role: ref.role,
-        grantId: entry.grantId,
+        grantIds: entries.map((e) => e.grantId),
         attempt,
       });
       await this.sleep(100 * 2 ** attempt);
     }
     throw new UnavailableError(
       'REVOCATION.LOST_UPDATE',
-      `could not keep the ${REVOCATION_POLICY_NAME} deny for ${entry.grantId} on ${ref.role} after ${this.maxAttempts} attempts; the sweeper retries`,
+      `could not keep the ${REVOCATION_POLICY_NAME} deny for ${entries.map((e) => e.grantId).join(', ')} on ${ref.role} after ${this.maxAttempts} attempts; the sweeper retries`,
     );
   }
 
@@ -183,19 +252,22 @@ export class RoleRevoker {
   private fallback(
     ref: RoleRef,
     current: CurrentPolicy,
-    now: Date,
+    issuedBefore: Date,
     others: number,
     entry: RevocationEntry,
   ): IamPolicyDocument {
-    // Every session a revoked grant holds was issued before now, so the issue-time deny alone covers every entry.
-    const doc = withForeign(revocationPolicy([], now), current.parsed.foreign);
+    // Every session a revoked grant holds was issued before its revocation, so the issue-time deny alone covers
+    // every entry; a live fallback that already reaches later is never moved back.
+    const kept = current.parsed.fallbackIssuedBefore;
+    const before = kept && kept.getTime() > issuedBefore.getTime() ? kept : issuedBefore;
+    const doc = withForeign(revocationPolicy([], before), current.parsed.foreign);
     this.opts.log.error('early revocation fell back to denying every session of the role issued before now', {
       account: ref.account,
       role: ref.role,
       grantId: entry.grantId,
       otherInlinePolicyChars: others,
       budget: ROLE_INLINE_BUDGET,
-      issuedBefore: now.toISOString(),
+      issuedBefore: before.toISOString(),
     });
     if (others + policyChars(doc) > ROLE_INLINE_BUDGET)
       throw new UnavailableError(
@@ -203,12 +275,6 @@ export class RoleRevoker {
         `role ${ref.role} has no room left in its ${ROLE_INLINE_BUDGET}-character inline policy budget for the ${REVOCATION_POLICY_NAME} policy; remove other inline policies`,
       );
     return doc;
-  }
-
-  private async verified(iam: IAMClient, ref: RoleRef, entry: RevocationEntry, now: Date): Promise<boolean> {
-    if (!covers((await this.read(iam, ref)).parsed, entry, now)) return false;
-    await this.sleep(this.settleMs);
-    return covers((await this.read(iam, ref)).parsed, entry, now);
   }
 
   private async iam(ref: RoleRef): Promise<IAMClient> {

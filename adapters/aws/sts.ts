@@ -14,7 +14,7 @@ import type {
 } from '../../core/ports';
 import * as z from '../zod';
 import { awsCall, translateAwsError } from './errors';
-import { type RoleRef, RoleRevoker } from './revocation';
+import { type LiveRevocation, type RoleRef, RoleRevoker } from './revocation';
 import { awsRoleProvision, awsRoleRevocation, MAX_SESSION_SECONDS } from './role-plan';
 
 /**
@@ -59,7 +59,12 @@ export interface AwsRoleProviderOptions {
   consoleIssuer?: string;
   log: Log;
   /** Revocation write/verify tuning, for tests. */
-  revocation?: { maxAttempts?: number; settleMs?: number; sleep?: (ms: number) => Promise<void> };
+  revocation?: { maxAttempts?: number; sleep?: (ms: number) => Promise<void>; clock?: () => Date };
+  /**
+   * Revoked grants, newest revocation first (the projection's `byStatus` index): `maintain` checks that the deny of
+   * each one still within its keep-until is in its role's policy, and writes back any that went missing.
+   */
+  revokedGrants?: () => Promise<Grant[]>;
 }
 
 /** Seconds of credential lifetime to ask STS for: what is left of the grant, within STS's 900..3600 for chaining. */
@@ -211,13 +216,44 @@ export class AwsRoleProvider implements AccessProvider {
     return this.revoker.revoke(plan.role, { grantId: grant.id, keepUntil: plan.keepUntil }, ctx.now);
   }
 
-  /** Garbage-collects lapsed revocation entries on the configured target roles (called by the sweeper). */
+  /**
+   * The sweeper's pass over the roles: confirms that the deny of every recent revocation is still in its role's
+   * policy (writing back any a concurrent update dropped), then garbage-collects lapsed entries. Reads the configured
+   * target roles and the roles of recently revoked grants (a target removed from the policy keeps its denies).
+   */
   async maintain(ctx: AccessContext): Promise<void> {
     const roles = new Map<string, RoleRef>();
+    const live = new Map<string, LiveRevocation[]>();
     for (const t of this.opts.targets()) if (t.kind === 'aws-role') roles.set(`${t.account}/${t.role}`, t);
     const failures: unknown[] = [];
-    for (const ref of roles.values()) {
+    try {
+      for (const g of (await this.opts.revokedGrants?.()) ?? []) {
+        if (g.target.kind !== 'aws-role' || !g.endedAt) continue;
+        const plan = awsRoleRevocation(g, 'revoked', ctx.now);
+        // A grant whose credentials have all expired needs no deny any more.
+        if (plan.revocation === 'none') continue;
+        const key = `${plan.role.account}/${plan.role.role}`;
+        roles.set(key, roles.get(key) ?? plan.role);
+        live.set(key, [
+          ...(live.get(key) ?? []),
+          { grantId: g.id, keepUntil: plan.keepUntil, revokedAt: new Date(g.endedAt) },
+        ]);
+      }
+    } catch (e) {
+      failures.push(e);
+      this.opts.log.error('revocation confirmation could not list revoked grants', {
+        error: e instanceof Error ? e.message : String(e),
+      });
+    }
+    for (const [key, ref] of roles) {
       try {
+        const restored = await this.revoker.ensure(
+          { account: ref.account, role: ref.role },
+          live.get(key) ?? [],
+          ctx.now,
+        );
+        if (restored.length > 0)
+          this.opts.log.warn('revocation denies restored', { account: ref.account, role: ref.role, restored });
         const r = await this.revoker.collect({ account: ref.account, role: ref.role }, ctx.now);
         if (r.removed > 0)
           this.opts.log.info('revocation entries collected', { account: ref.account, role: ref.role, ...r });

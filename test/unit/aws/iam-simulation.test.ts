@@ -58,7 +58,7 @@ async function produced(grant: ActiveGrant, revoked?: ActiveGrant) {
     iamFor: async () => iam,
     targets: () => [target],
     log,
-    revocation: { sleep: async () => {}, settleMs: 0 },
+    revocation: { sleep: async () => {} },
   });
   await provider.credentials(grant, 'credentials', { now: NOW });
   const session = JSON.parse(

@@ -12,12 +12,15 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { AwsRoleProvider } from '../../../adapters/aws/sts';
 import { policyChars, revocationPolicy } from '../../../core/builders/aws-iam';
+import type { Grant } from '../../../core/grant/state';
 import type { AwsRoleTarget } from '../../../core/policy/types';
 import type { ActiveGrant } from '../../../core/ports';
 import type { RecordingLog } from '../../helpers/memory';
 import { activeGrantDummy, awsTargetDummy, clients, NOW, revokedGrantDummy } from './fixtures';
 
 const MIN = 60_000;
+/** What the revoker's wall clock reads when it writes (the record's `denyWrittenAt`). */
+const WRITTEN_AT = new Date('2026-11-24T10:00:00.250Z');
 const ROLE = 'timebox-prod-logs';
 
 /** IAM inline policies of a few roles, behind aws-sdk-client-mock, with IAM's URL-encoded GetRolePolicy answer. */
@@ -75,7 +78,14 @@ class FakeIam {
   }
 }
 
-function setup(opts: { targets?: AwsRoleTarget[]; sleep?: (ms: number) => Promise<void>; maxAttempts?: number } = {}) {
+function setup(
+  opts: {
+    targets?: AwsRoleTarget[];
+    sleep?: (ms: number) => Promise<void>;
+    maxAttempts?: number;
+    revoked?: Grant[];
+  } = {},
+) {
   const { sts, iam, log } = clients();
   mockClient(sts).on(AssumeRoleCommand).rejects(new Error('STS must not be called to revoke'));
   const fake = new FakeIam(iam);
@@ -88,7 +98,8 @@ function setup(opts: { targets?: AwsRoleTarget[]; sleep?: (ms: number) => Promis
     },
     targets: () => opts.targets ?? [awsTargetDummy()],
     log,
-    revocation: { sleep: opts.sleep ?? (async () => {}), settleMs: 0, maxAttempts: opts.maxAttempts ?? 5 },
+    revocation: { sleep: opts.sleep ?? (async () => {}), maxAttempts: opts.maxAttempts ?? 5, clock: () => WRITTEN_AT },
+    ...(opts.revoked ? { revokedGrants: async () => opts.revoked ?? [] } : {}),
   });
   return { provider, fake, log: log as RecordingLog, accounts };
 }
@@ -302,23 +313,29 @@ describe('Class: AwsRoleProvider', () => {
       );
     });
 
-    it('re-checks after the settle delay and repairs an overwrite that landed after the first check', async () => {
-      let fake!: FakeIam;
-      let overwrite = true;
-      const r = setup({
-        sleep: async () => {
-          if (overwrite) {
-            overwrite = false;
-            fake.docs.set(`${ROLE}/timebox-revoked`, JSON.stringify(revocationPolicy([])));
-          }
-        },
+    it('answers after one read-after-write, without pausing, and records when the deny was written', async () => {
+      // Prepare
+      const sleeps: number[] = [];
+      const { provider, fake } = setup({ sleep: async (ms) => void sleeps.push(ms) });
+      // Act
+      const details = await provider.revoke(revokedGrantDummy(a), 'revoked', { now: NOW });
+      // Assess: read, write, read back; nothing waits for IAM to settle.
+      expect(sleeps).toEqual([]);
+      expect(fake.mock.commandCalls(PutRolePolicyCommand)).toHaveLength(1);
+      expect(fake.mock.commandCalls(GetRolePolicyCommand)).toHaveLength(2);
+      expect(details).toMatchObject({
+        revocation: 'deny-by-tag',
+        denyWrittenAt: WRITTEN_AT.toISOString(),
+        denyCheckedAt: WRITTEN_AT.toISOString(),
+        confirmation: 'sweeper',
       });
-      fake = r.fake;
-      await r.provider.revoke(revokedGrantDummy(a), 'revoked', { now: NOW });
-      expect(r.fake.puts).toHaveLength(2);
-      expect(r.fake.doc()).toEqual(
-        revocationPolicy([{ grantId: a.id, keepUntil: new Date('2026-11-24T10:35:00.000Z') }]),
-      );
+    });
+
+    it('reports no write time when the deny was already in place', async () => {
+      const { provider } = setup();
+      await provider.revoke(revokedGrantDummy(a), 'revoked', { now: NOW });
+      const again = await provider.revoke(revokedGrantDummy(a), 'revoked', { now: NOW });
+      expect(again).toMatchObject({ denyWrittenAt: null, denyCheckedAt: WRITTEN_AT.toISOString() });
     });
 
     it('gives up with a stable code when every write is lost', async () => {
@@ -338,6 +355,74 @@ describe('Class: AwsRoleProvider', () => {
         code: 'AWS.ACCESS_DENIED',
         message: expect.stringContaining('iam:PutRolePolicy'),
       });
+    });
+  });
+
+  describe('Method: maintain (confirming revocations)', () => {
+    it('writes back a deny that a concurrent writer dropped after the revoke call answered', async () => {
+      // Prepare: the revoke answered; then another writer that had read the empty policy wrote its own version.
+      const g = revokedGrantDummy(a);
+      const { provider, fake, log } = setup({ revoked: [g] });
+      await provider.revoke(g, 'revoked', { now: NOW });
+      fake.docs.set(`${ROLE}/timebox-revoked`, JSON.stringify(revocationPolicy([])));
+      // Act: the sweeper's next pass
+      await provider.maintain({ now: new Date(NOW.getTime() + MIN) });
+      // Assess
+      expect(fake.doc()).toEqual(
+        revocationPolicy([{ grantId: a.id, keepUntil: new Date('2026-11-24T10:35:00.000Z') }]),
+      );
+      expect(log.lines).toContainEqual(
+        expect.objectContaining({ level: 'warn', message: 'revocation denies restored' }),
+      );
+    });
+
+    it('writes nothing when every live deny is in place, and skips grants whose credentials all expired', async () => {
+      const live = revokedGrantDummy(a);
+      const old = revokedGrantDummy(b, { lastCredentialExpiresAt: '2026-11-24T09:00:00.000Z' });
+      const { provider, fake } = setup({ revoked: [live, old] });
+      await provider.revoke(live, 'revoked', { now: NOW });
+      await provider.maintain({ now: new Date(NOW.getTime() + MIN) });
+      expect(fake.puts).toHaveLength(1);
+      expect(JSON.stringify(fake.doc())).not.toContain(b.id);
+    });
+
+    it('confirms on the role of a revoked grant even when its target is no longer configured', async () => {
+      const g = revokedGrantDummy(a);
+      const { provider, fake } = setup({ revoked: [g], targets: [] });
+      await provider.maintain({ now: NOW });
+      expect(fake.doc()).toEqual(
+        revocationPolicy([{ grantId: a.id, keepUntil: new Date('2026-11-24T10:35:00.000Z') }]),
+      );
+    });
+
+    it('counts a fallback deny as covering a grant revoked before it, and never moves it later', async () => {
+      const g = revokedGrantDummy(a);
+      const { provider, fake } = setup({ revoked: [g] });
+      fake.docs.set(`${ROLE}/timebox-revoked`, JSON.stringify(revocationPolicy([], NOW)));
+      await provider.maintain({ now: new Date(NOW.getTime() + 5 * MIN) });
+      expect(fake.puts).toHaveLength(0);
+      expect(fake.doc()).toEqual(revocationPolicy([], NOW));
+    });
+
+    it('reports a failure to list revoked grants, and still collects', async () => {
+      const { sts, iam, log } = clients();
+      mockClient(sts);
+      const fake = new FakeIam(iam);
+      fake.docs.set(
+        `${ROLE}/timebox-revoked`,
+        JSON.stringify(revocationPolicy([{ grantId: 'tb-old', keepUntil: NOW }])),
+      );
+      const provider = new AwsRoleProvider({
+        sts,
+        iamFor: async () => iam,
+        targets: () => [awsTargetDummy()],
+        log,
+        revokedGrants: async () => {
+          throw new Error('dynamodb:Query throttled');
+        },
+      });
+      await expect(provider.maintain({ now: new Date('2026-11-24T12:00:00.000Z') })).rejects.toThrow();
+      expect(fake.doc()).toBeUndefined();
     });
   });
 
