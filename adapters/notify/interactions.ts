@@ -93,6 +93,9 @@ function commentOf(p: Payload): string | undefined {
   return text.slice(0, 1000).replace(/[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/g, '');
 }
 
+/** A decision that failed for a reason other than a refusal (a store or network fault): nothing was recorded. */
+export const DECISION_FAILED = 'SLACK.DECISION_FAILED';
+
 /** What a refused click shows its author: the stable code, the reason, and what to do instead. */
 export function refusalText(code: string, message: string, grantId: string): string {
   switch (code) {
@@ -104,6 +107,10 @@ export function refusalText(code: string, message: string, grantId: string): str
       return ':pencil2: A denial needs a reason: type it in the comment box, then click Deny again (`DENY.COMMENT_REQUIRED`).';
     case 'SLACK.UNMAPPED_USER':
       return ':no_entry_sign: Your Slack account is not mapped to a Timebox principal, so it cannot approve or deny (`SLACK.UNMAPPED_USER`). Ask the Timebox operators to add you, or use the timebox CLI.';
+    case 'SLACK.WRONG_WORKSPACE':
+      return ":no_entry_sign: This click came from another Slack workspace than the one Timebox answers (`SLACK.WRONG_WORKSPACE`), so it cannot approve or deny. Use the approvals channel in your organisation's workspace, or the timebox CLI.";
+    case DECISION_FAILED:
+      return `:warning: Timebox could not record that decision (\`${DECISION_FAILED}\`); try again, or use the timebox CLI.`;
     default:
       return `:no_entry_sign: \`${escapeMrkdwn(code)}\`: ${escapeMrkdwn(message)}`;
   }
@@ -163,11 +170,27 @@ export function createSlackInteractions(deps: InteractionDeps): (req: SlackReque
         deps.log.error('could not answer in Slack', { ...log, error: e instanceof Error ? e.message : String(e) });
       }
     };
+    /**
+     * Every refusal goes through here: the code on the log line (and on the bus, for the caller's notice) is the
+     * code shown to the person who clicked, by construction.
+     */
+    const refuseClick = async (
+      level: 'warn' | 'info' | 'error',
+      message: string,
+      code: string,
+      why: string,
+      fields: Record<string, unknown> = {},
+    ) => {
+      deps.log[level](message, { ...log, ...fields, code });
+      await answer({ ephemeral: { text: refusalText(code, why, grantId) } });
+    };
     if (!isGrantId(grantId)) {
-      deps.log.warn('slack action refused: not a grant id', log);
-      await answer({
-        ephemeral: { text: refusalText('GRANT.NOT_FOUND', 'that button does not name a grant', grantId) },
-      });
+      await refuseClick(
+        'warn',
+        'slack action refused: not a grant id',
+        'GRANT.NOT_FOUND',
+        'that button does not name a grant',
+      );
       return ok();
     }
 
@@ -177,7 +200,6 @@ export function createSlackInteractions(deps: InteractionDeps): (req: SlackReque
     if (!mapped || wrongTeam) {
       const reason = wrongTeam ? 'SLACK.WRONG_WORKSPACE' : 'SLACK.UNMAPPED_USER';
       // Audited twice over: a structured log line, and an event on the bus for whoever watches it.
-      deps.log.warn('slack action refused: unmapped user', { ...log, code: reason, slackUserName: p.user.username });
       try {
         await deps.refused(SLACK_REFUSED_DETAIL_TYPE, {
           slackUserId: p.user.id,
@@ -194,7 +216,13 @@ export function createSlackInteractions(deps: InteractionDeps): (req: SlackReque
           error: e instanceof Error ? e.message : String(e),
         });
       }
-      await answer({ ephemeral: { text: refusalText('SLACK.UNMAPPED_USER', '', grantId) } });
+      await refuseClick(
+        'warn',
+        wrongTeam ? 'slack action refused: wrong workspace' : 'slack action refused: unmapped user',
+        reason,
+        '',
+        { slackUserName: p.user.username },
+      );
       return ok();
     }
 
@@ -215,18 +243,13 @@ export function createSlackInteractions(deps: InteractionDeps): (req: SlackReque
       });
     } catch (e) {
       if (!isTimeboxError(e)) {
-        deps.log.error('slack decision failed', {
-          ...log,
+        await refuseClick('error', 'slack decision failed', DECISION_FAILED, '', {
           principal: who.id,
           error: e instanceof Error ? e.message : String(e),
         });
-        await answer({
-          ephemeral: { text: ':warning: Timebox could not record that decision; try again, or use the timebox CLI.' },
-        });
         return ok();
       }
-      deps.log.info('slack decision refused', { ...log, principal: who.id, code: e.code });
-      await answer({ ephemeral: { text: refusalText(e.code, e.message, grantId) } });
+      await refuseClick('info', 'slack decision refused', e.code, e.message, { principal: who.id });
     }
     return ok();
   };

@@ -32,7 +32,10 @@ export function createSlackHandler(deps: {
       return { statusCode: res.status, headers: res.headers, body: res.body };
     } catch (err) {
       // A fault (the signing secret or user mapping could not be read): Slack shows the user an error and nothing changed.
-      deps.log.error('slack endpoint fault', { error: err instanceof Error ? err.message : String(err) });
+      deps.log.error('slack endpoint fault', {
+        code: 'SLACK.UNAVAILABLE',
+        error: err instanceof Error ? err.message : String(err),
+      });
       return {
         statusCode: 503,
         headers: { 'content-type': 'application/json' },

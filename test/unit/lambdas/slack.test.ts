@@ -4,6 +4,7 @@ import { UserDirectory } from '../../../adapters/notify/config';
 import { createSlackInteractions, type RefusalNotice } from '../../../adapters/notify/interactions';
 import { ACTION_APPROVE, ACTION_DENY, COMMENT_ACTION, COMMENT_BLOCK } from '../../../adapters/notify/messages';
 import type { InteractionAnswer } from '../../../adapters/notify/slack';
+import type { GrantService } from '../../../core/grant/service';
 import { principal } from '../../../core/principal';
 import { createSlackHandler } from '../../../lambdas/slack/handler';
 import { requestDummy, world } from '../../helpers/world';
@@ -18,7 +19,7 @@ const USERS = {
 };
 
 /** The slack Lambda handler over the in-memory broker, with what it answered and published recorded. */
-function slackWorld(opts: { teamId?: string } = {}) {
+function slackWorld(opts: { teamId?: string; service?: Pick<GrantService, 'approve' | 'deny'> } = {}) {
   const w = world();
   const answers: { url: string; answer: InteractionAnswer }[] = [];
   const refusals: { detailType: string; notice: RefusalNotice }[] = [];
@@ -26,7 +27,7 @@ function slackWorld(opts: { teamId?: string } = {}) {
     interactions: createSlackInteractions({
       signingSecret: async () => SIGNING_SECRET,
       users: async () => new UserDirectory(USERS),
-      service: w.service,
+      service: opts.service ?? w.service,
       respond: async (url, answer) => {
         answers.push({ url, answer });
       },
@@ -304,5 +305,88 @@ describe('Handler: slack', () => {
       body,
     });
     expect(res.statusCode).toBe(400);
+  });
+});
+
+/** Every code shown in an answer: Timebox codes are written in backticks, such as `APPROVAL.SELF`. */
+const codesShown = (a: InteractionAnswer | undefined) =>
+  [...(a && 'ephemeral' in a ? a.ephemeral.text : '').matchAll(/`([A-Z][A-Z0-9_]*\.[A-Z][A-Z0-9_.]*)`/g)].map(
+    (m) => m[1],
+  );
+
+/** The codes the handler recorded: on its log lines and on the bus. */
+const codesRecorded = (w: ReturnType<typeof slackWorld>) => [
+  ...w.log.lines.flatMap((l) => (typeof l.fields?.code === 'string' ? [l.fields.code] : [])),
+  ...w.refusals.map((r) => r.notice.reason),
+];
+
+describe('Handler: slack refusals name their own code', () => {
+  it.each([
+    ['an unmapped Slack user', 'SLACK.UNMAPPED_USER', { user: 'U0MALLORY' }],
+    ['a mapped user clicking from another workspace', 'SLACK.WRONG_WORKSPACE', { team: 'T0OTHER' }],
+    ['a button that names no grant', 'GRANT.NOT_FOUND', { grant: 'tb-not-a-grant' }],
+    ['the requester approving their own request', 'APPROVAL.SELF', { user: 'U0ALICE' }],
+    ['a denial without a reason', 'DENY.COMMENT_REQUIRED', { action: ACTION_DENY }],
+  ] as const)('%s: the code shown is the code recorded (%s)', async (_what, code, over) => {
+    // Prepare
+    const w = slackWorld({ teamId: 'T0TEAM' });
+    const id = await breakGlass(w);
+    const o: { user?: string; team?: string; grant?: string; action?: string } = over;
+    // Act
+    await w.click(o.user ?? 'U0CAROL', o.action ?? ACTION_APPROVE, o.grant ?? id, o.team ? { team: o.team } : {});
+    // Assess
+    expect(codesRecorded(w)).toContain(code);
+    expect(new Set(codesRecorded(w))).toEqual(new Set([code]));
+    expect(codesShown(w.answers[0]?.answer)).toEqual([code]);
+  });
+
+  it('a second approval by the same person and a click needing MFA show the codes they recorded', async () => {
+    const w = slackWorld();
+    const id = await breakGlass(w);
+    await w.click('U0CAROL', ACTION_APPROVE, id);
+    await w.click('U0CAROL', ACTION_APPROVE, id);
+    expect(codesRecorded(w)).toEqual(['APPROVAL.DUPLICATE']);
+    expect(codesShown(w.answers[1]?.answer)).toEqual(['APPROVAL.DUPLICATE']);
+
+    const m = slackWorld();
+    const { grant } = await m.service.request(
+      principal({ id: 'alice@corp.com', mfa: true }),
+      requestDummy({ target: 'analytics', duration: 60 * 60_000 }),
+    );
+    await m.click('U0CAROL', ACTION_APPROVE, grant.id);
+    expect(codesRecorded(m)).toEqual(['APPROVAL.MFA_REQUIRED']);
+    expect(codesShown(m.answers[0]?.answer)).toEqual(['APPROVAL.MFA_REQUIRED']);
+  });
+
+  it('a wrong-workspace click is published, logged and shown as SLACK.WRONG_WORKSPACE, never as unmapped', async () => {
+    const w = slackWorld({ teamId: 'T0TEAM' });
+    const id = await breakGlass(w);
+    await w.click('U0CAROL', ACTION_APPROVE, id, { team: 'T0OTHER' });
+    expect(w.refusals.map((r) => r.notice.reason)).toEqual(['SLACK.WRONG_WORKSPACE']);
+    expect(JSON.stringify(w.answers)).not.toContain('UNMAPPED');
+    expect(w.log.lines).toContainEqual(
+      expect.objectContaining({
+        message: 'slack action refused: wrong workspace',
+        fields: expect.objectContaining({ code: 'SLACK.WRONG_WORKSPACE', slackTeamId: 'T0OTHER' }),
+      }),
+    );
+  });
+
+  it('a decision that fails for a fault shows the code its log line carries', async () => {
+    const w = slackWorld({
+      service: {
+        approve: async () => {
+          throw new Error('dynamodb:PutItem timed out');
+        },
+        deny: async () => {
+          throw new Error('dynamodb:PutItem timed out');
+        },
+      },
+    });
+    const id = await breakGlass(w);
+    await w.click('U0CAROL', ACTION_APPROVE, id);
+    expect(codesRecorded(w)).toEqual(['SLACK.DECISION_FAILED']);
+    expect(codesShown(w.answers[0]?.answer)).toEqual(['SLACK.DECISION_FAILED']);
+    expect(JSON.stringify(w.answers)).not.toContain('dynamodb');
   });
 });
