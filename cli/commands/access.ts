@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { formatDuration } from '../../core/duration';
 import type { Grant } from '../../core/grant/state';
-import type { ApiClient } from '../client';
+import { type ApiClient, BrokerError } from '../client';
+import { type CacheKey, forget, identityOf, readCached, writeCached } from '../credential-cache';
 import { CliError, EXIT } from '../errors';
 import { relative, statusLine } from '../format';
 import { DeniedRequest, sendRequest } from './request';
@@ -191,10 +192,24 @@ export function registerAccess(program: Command): void {
     .option('--reason <text>', 'reason of a new request (default: "credential_process for <target>")')
     .option('--endpoint <url>', 'broker URL (default: TIMEBOX_ENDPOINT, then http://127.0.0.1:8787)')
     .option('--json', 'accepted for uniformity: the output is always the one JSON document')
-    .action(async (opts: { target: string; scope: string[]; for: string; reason?: string; endpoint?: string }) => {
+    .option('--no-cache', 'always ask the broker for new credentials (default: reuse cached ones, see README)')
+    .action(async (opts: CredentialProcessOpts) => {
       const duration = durationFlag('--for', opts.for);
       const api = clientFor(opts);
       const now = new Date();
+      const key: CacheKey = {
+        endpoint: api.endpoint.href,
+        identity: identityOf(process.env),
+        target: opts.target,
+        scopes: opts.scope,
+      };
+      if (opts.cache) {
+        const cached = await stillServable(api, key, now);
+        if (cached) {
+          process.stdout.write(`${JSON.stringify(cached)}\n`);
+          return;
+        }
+      }
       const { grants } = await api.call<{ grants: Grant[] }>('GET', '/v1/requests?mine=true&limit=100');
       let grant = reusable(grants, opts.target, opts.scope, now);
       if (!grant) {
@@ -230,9 +245,59 @@ export function registerAccess(program: Command): void {
         );
       if (!isCredentialProcess(answer))
         throw new CliError('the broker answered without credential_process credentials', EXIT.unavailable);
+      if (opts.cache && grant.expiresAt)
+        writeCached(key, {
+          grantId: grant.id,
+          grantExpiresAt: grant.expiresAt,
+          credentials: {
+            Version: 1,
+            AccessKeyId: answer.AccessKeyId,
+            SecretAccessKey: answer.SecretAccessKey,
+            SessionToken: answer.SessionToken,
+            Expiration: answer.Expiration,
+          },
+        });
       // Only the document: the AWS CLI parses stdout as it is.
       process.stdout.write(`${JSON.stringify(answer)}\n`);
     });
+}
+
+interface CredentialProcessOpts {
+  target: string;
+  scope: string[];
+  for: string;
+  reason?: string;
+  endpoint?: string;
+  /** False with --no-cache. */
+  cache: boolean;
+}
+
+/**
+ * Cached credentials for `key` whose grant the broker still reports active: one read of the grant
+ * (`GET /v1/requests/{id}`) instead of a new AssumeRole and audit event. A grant revoked, ended or gone drops the
+ * entry; a broker that does not answer serves nothing from the cache (the normal path then reports the failure).
+ */
+async function stillServable(api: ApiClient, key: CacheKey, now: Date): Promise<CredentialProcessDocument | undefined> {
+  const cached = readCached(key, now);
+  if (!cached) return undefined;
+  let grant: Grant;
+  try {
+    ({ grant } = await api.call<{ grant: Grant }>('GET', `/v1/requests/${cached.grantId}`));
+  } catch (e) {
+    if (e instanceof BrokerError && e.status < 500) forget(key);
+    return undefined;
+  }
+  const active =
+    grant.id === cached.grantId &&
+    grant.status === 'active' &&
+    grant.target.name === key.target &&
+    typeof grant.expiresAt === 'string' &&
+    Date.parse(grant.expiresAt) > now.getTime();
+  if (!active) {
+    forget(key);
+    return undefined;
+  }
+  return cached.credentials;
 }
 
 function waitingMessage(g: Grant, now: Date): string {

@@ -1,18 +1,29 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { credentialsText, isLocalPlan, reusable, sameScopes } from '../../../cli/commands/access';
 import { EXIT } from '../../../cli/errors';
 import { runCli } from '../../helpers/cli';
 import { fakeBroker, grantDummy, STS_ANSWER } from './fake-broker';
 
+const CONFIG_DIR = mkdtempSync(join(tmpdir(), 'timebox-access-'));
 const ENV = {
   TIMEBOX_ENDPOINT: 'http://127.0.0.1:8787',
   TIMEBOX_TOKEN: 'session-token',
   TIMEBOX_AWS_REGION: undefined,
+  // credential-process caches what it prints there: never in the real home folder.
+  TIMEBOX_CONFIG_DIR: CONFIG_DIR,
 };
 const NOW = new Date();
 
 afterEach(() => {
   vi.unstubAllGlobals();
+  rmSync(join(CONFIG_DIR, 'credential-process'), { recursive: true, force: true });
+});
+
+afterAll(() => {
+  rmSync(CONFIG_DIR, { recursive: true, force: true });
 });
 
 describe('Function: sameScopes', () => {
