@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { ProjectionStore } from '../../../core/ports';
 import { accessProviders, CommonEnvSchema, commonConfig, loadConfig, NO_SIGNER } from '../../../lambdas/runtime';
-import { RecordingLog } from '../../helpers/memory';
+import { MemoryProjectionStore, RecordingLog } from '../../helpers/memory';
 import { activeGrantDummy, NOW, revokedGrantDummy } from '../aws/fixtures';
 import { envDummy } from './env';
 
@@ -8,10 +9,15 @@ import { envDummy } from './env';
  * The aws-role provider a function builds loads its module (the provider with its STS and IAM clients) only for
  * what needs them. The module is replaced here by one that records being loaded.
  */
-const loaded = vi.hoisted(() => ({ count: 0, revoked: [] as string[] }));
+const loaded = vi.hoisted(() => ({
+  count: 0,
+  revoked: [] as string[],
+  deps: undefined as { revokedGrants?: () => Promise<unknown[]> } | undefined,
+}));
 vi.mock('../../../lambdas/aws-role', () => ({
-  awsRoleProvider: () => {
+  awsRoleProvider: (_cfg: unknown, deps: { revokedGrants?: () => Promise<unknown[]> }) => {
     loaded.count++;
+    loaded.deps = deps;
     return {
       kind: 'aws-role',
       provision: async () => ({ loaded: true }),
@@ -22,6 +28,7 @@ vi.mock('../../../lambdas/aws-role', () => ({
         loaded.revoked.push(g.id);
         return { revocation: 'deny-written' };
       },
+      maintain: async () => {},
     };
   },
 }));
@@ -31,7 +38,7 @@ afterEach(() => {
   loaded.revoked = [];
 });
 
-function awsRole() {
+function awsRole(stores?: { projections: ProjectionStore }) {
   const env = envDummy();
   const cfg = commonConfig(loadConfig(CommonEnvSchema, env));
   const providers = accessProviders(cfg, {
@@ -40,6 +47,7 @@ function awsRole() {
     },
     signer: NO_SIGNER,
     log: new RecordingLog(),
+    ...(stores ? { stores } : {}),
   });
   const p = providers['aws-role'];
   if (!p) throw new Error('no aws-role provider');
@@ -76,5 +84,18 @@ describe('Function: accessProviders (aws-role)', () => {
     expect(first).toEqual({ revocation: 'deny-written' });
     expect(loaded.revoked).toEqual([g.id, g.id]);
     expect(loaded.count).toBe(1);
+  });
+
+  it('gives the provider the revoked grants from the projection, for the sweeper to confirm their denies', async () => {
+    // Prepare
+    const projections = new MemoryProjectionStore();
+    const g = revokedGrantDummy(await activeGrantDummy());
+    await projections.put(g);
+    const provider = awsRole({ projections });
+    // Act
+    await provider.maintain?.({ now: NOW });
+    // Assess
+    const grants = (await loaded.deps?.revokedGrants?.()) as { id: string }[] | undefined;
+    expect(grants?.map((x) => x.id)).toEqual([g.id]);
   });
 });
