@@ -16,7 +16,7 @@ import {
   ROLE_INLINE_BUDGET,
   revocationPolicy,
 } from '../../core/builders/aws-iam';
-import { UnavailableError } from '../../core/errors';
+import { isTimeboxError, UnavailableError } from '../../core/errors';
 import type { Log } from '../../core/ports';
 import { awsCall, isAwsError, translateAwsError } from './errors';
 
@@ -141,7 +141,20 @@ export class RoleRevoker {
       role: ref.role,
       grantIds: missing.map((r) => r.grantId),
     });
-    await this.write(ref, missing, now);
+    try {
+      await this.write(ref, missing, now);
+    } catch (e) {
+      // A role deleted since (its target removed from the stack) has no sessions left to deny: nothing to restore,
+      // and no reason to fail every sweeper pass until the entries would have lapsed.
+      if (isTimeboxError(e) && e.code === 'AWS.NOT_FOUND') {
+        this.opts.log.warn('revocation deny not restored: the role no longer exists', {
+          account: ref.account,
+          role: ref.role,
+        });
+        return [];
+      }
+      throw e;
+    }
     return missing.map((r) => r.grantId);
   }
 

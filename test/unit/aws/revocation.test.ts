@@ -404,6 +404,18 @@ describe('Class: AwsRoleProvider', () => {
       expect(fake.doc()).toEqual(revocationPolicy([], NOW));
     });
 
+    it('does not fail every pass over a role deleted since the revocation', async () => {
+      const g = revokedGrantDummy(a);
+      const { provider, fake, log } = setup({ revoked: [g], targets: [] });
+      fake.mock
+        .on(PutRolePolicyCommand)
+        .rejects(new NoSuchEntityException({ message: 'The role cannot be found', $metadata: {} }));
+      await provider.maintain({ now: NOW });
+      expect(log.lines).toContainEqual(
+        expect.objectContaining({ level: 'warn', message: 'revocation deny not restored: the role no longer exists' }),
+      );
+    });
+
     it('reports a failure to list revoked grants, and still collects', async () => {
       const { sts, iam, log } = clients();
       mockClient(sts);
