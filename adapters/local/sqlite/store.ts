@@ -436,6 +436,7 @@ function prepare(db: Db) {
       'UPDATE grants SET status = ?, requester = ?, requested_at = ?, due_at = ?, updated_at = ?, cleanup = ?, last_seq = ?, last_hash = ?, published_seq = ?, view = ?, mac = ? WHERE id = ?',
     ),
     markPublished: s('UPDATE grants SET published_seq = ? WHERE id = ? AND published_seq = ?'),
+    publishedUpTo: s('UPDATE grants SET published_seq = ? WHERE id = ? AND published_seq = ? AND last_seq >= ?'),
     clearAwaiting: s('DELETE FROM awaiting WHERE grant_id = ?'),
     addAwaiting: s('INSERT OR IGNORE INTO awaiting (subject, grant_id) VALUES (?, ?)'),
     byRequester: s(`SELECT ${grantCols} FROM grants WHERE requester = ? ORDER BY requested_at DESC LIMIT ?`),
@@ -591,7 +592,12 @@ export class SqliteProjectionStore implements ProjectionStore {
    * itself is not newer (append already wrote it: see SqliteStore).
    */
   async put(view: Grant, published?: { from: number; to: number }): Promise<void> {
-    this.s.check();
+    const st = this.s.statements;
+    // The common case, the service's put after an append that already wrote this view: one statement records the
+    // bus position, no transaction needed.
+    if (published && st.publishedUpTo.run(published.to, view.id, published.from, view.lastSeq).changes > 0) return;
+    const row = st.grant.get(view.id) as GrantRow | undefined;
+    if (row && row.last_seq >= view.lastSeq) return;
     this.s.putTx(view, published);
   }
 
