@@ -63,7 +63,10 @@ function kill9(): Promise<void> {
   });
 }
 
-async function call(as: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+// biome-ignore lint/suspicious/noExplicitAny: the test reads the JSON answers field by field
+type Json = any;
+
+async function call(as: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: Json }> {
   const res = await fetch(`${url}${path}`, {
     method,
     headers: { authorization: `Bearer ${tokens[as]}`, ...(body ? { 'content-type': 'application/json' } : {}) },
@@ -87,7 +90,7 @@ interface Ack {
  * expected and ignored; only acknowledged answers count.
  */
 async function traffic(acks: Ack[], stop: { now: boolean }): Promise<void> {
-  const remember = (r: { status: number; json: any }) => {
+  const remember = (r: { status: number; json: Json }) => {
     const g = r.json?.grant as Grant | undefined;
     if (r.status >= 200 && r.status < 300 && g)
       acks.push({ id: g.id, seq: g.lastSeq, hash: g.lastHash, status: g.status });
