@@ -405,6 +405,8 @@ function configure(db: Db, durability: Durability): void {
   db.pragma('wal_autocheckpoint = 0');
   db.pragma('journal_size_limit = 67108864');
   db.pragma('busy_timeout = 5000');
+  // 16 MB of page cache (the default is 2 MB): the indexes of a long history stay in memory.
+  db.pragma('cache_size = -16384');
   db.pragma('foreign_keys = OFF');
   db.exec(SCHEMA);
   if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
