@@ -13,6 +13,7 @@ import type {
   ProjectionStore,
   SealedStream,
 } from '../../../core/ports';
+import { GroupSync } from './group-sync';
 import { SCHEMA, SCHEMA_VERSION } from './schema';
 import { Sealer, sealHolds } from './seal';
 
@@ -104,6 +105,8 @@ export class SqliteStore {
   readonly db: Db;
   readonly sealer: Sealer;
   private closed = false;
+  /** `full` durability on a file: appends resolve once the WAL holding them is fsynced. */
+  readonly groupSync: GroupSync | undefined;
   private head: { gseq: number; mac: Buffer } | undefined;
   private readonly st: ReturnType<typeof prepare>;
   readonly appendTx: (event: GrantEvent) => Grant;
@@ -113,7 +116,7 @@ export class SqliteStore {
     this.sealer = new Sealer(opts.auditKey);
     this.db = new Database(opts.file);
     try {
-      configure(this.db, opts.durability ?? 'normal');
+      configure(this.db);
       this.st = prepare(this.db);
     } catch (e) {
       this.db.close();
@@ -125,6 +128,7 @@ export class SqliteStore {
     );
     this.events = new SqliteEventStore(this);
     this.projections = new SqliteProjectionStore(this);
+    if (opts.durability === 'full' && opts.file !== ':memory:') this.groupSync = new GroupSync(`${opts.file}-wal`);
   }
 
   /** Throws a clear error once closed, instead of the bindings' "The database connection is not open". */
@@ -159,6 +163,7 @@ export class SqliteStore {
     if (this.closed) return;
     this.closed = true;
     this.db.close();
+    void this.groupSync?.close();
   }
 
   /** The sealed head of the write order; undefined for an empty store. Throws STORE.TAMPERED when it does not hold. */
@@ -390,7 +395,7 @@ export class SqliteStore {
 }
 
 /** Pragmas, schema and version; refuses a file written by a later version. */
-function configure(db: Db, durability: Durability): void {
+function configure(db: Db): void {
   const version = db.pragma('user_version', { simple: true }) as number;
   if (version > SCHEMA_VERSION)
     throw new UnavailableError(
@@ -398,9 +403,9 @@ function configure(db: Db, durability: Durability): void {
       `${db.name} was written by a later Timebox (store version ${version}); run that version, or start with another TIMEBOX_HOME`,
     );
   db.pragma('journal_mode = WAL');
-  // NORMAL: a commit is in the WAL (the OS has it) when the call returns; it survives the broker being killed, not
-  // a power loss. FULL: every commit is fsynced first.
-  db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`);
+  // A commit is in the WAL (the operating system has it) when the call returns: it survives the broker being killed,
+  // not a power loss. `full` durability adds an fsync of the WAL before an append resolves (./group-sync.ts).
+  db.pragma('synchronous = NORMAL');
   // Checkpoints run in a worker thread (./checkpoint.ts), never inside a commit on the event loop.
   db.pragma('wal_autocheckpoint = 0');
   db.pragma('journal_size_limit = 67108864');
@@ -465,6 +470,8 @@ export class SqliteEventStore implements EventStore {
     if (!ISO_INSTANT.test(event.at))
       throw new ValidationError('STORE.BAD_EVENT_TIME', `event time must be an ISO instant in UTC, got ${event.at}`);
     this.s.appendEvent(event);
+    // Durability `full`: the transition is acknowledged only once it is on stable storage.
+    await this.s.groupSync?.sync();
   }
 
   /**

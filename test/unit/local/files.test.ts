@@ -3,8 +3,9 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writ
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as fc from 'fast-check';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ensureOwnerOnlyDir, ensureOwnerOnlyFile, loadAuditKey } from '../../../adapters/local/files';
+import { GroupSync } from '../../../adapters/local/sqlite/group-sync';
 import { Sealer } from '../../../adapters/local/sqlite/seal';
 
 const posix = process.platform !== 'win32';
@@ -85,5 +86,32 @@ describe('Class: Sealer', () => {
     expect(a.event(1, 'g', 1, 'h').equals(b.event(1, 'g', 1, 'h'))).toBe(false);
     expect(a.event(1, 'g', 1, 'h').equals(a.event(2, 'g', 1, 'h'))).toBe(false);
     expect(a.event(1, 'g', 1, 'h').equals(a.view('g', 'h'))).toBe(false);
+  });
+});
+
+describe('Class: GroupSync', () => {
+  it('covers every caller with an fsync that started after its call, sharing one among those that queued', async () => {
+    const wal = join(dir, 'timebox.db-wal');
+    writeFileSync(wal, 'x');
+    const sync = new GroupSync(wal);
+    const started: number[] = [];
+    const proto = GroupSync.prototype as unknown as { run: () => Promise<void> };
+    const real = proto.run;
+    const run = vi.spyOn(proto, 'run').mockImplementation(function (this: GroupSync) {
+      started.push(Date.now());
+      return real.call(this);
+    });
+    try {
+      const first = sync.sync();
+      // Called while the first runs: they may have committed after it started, so one more fsync covers them all.
+      const later = Array.from({ length: 10 }, () => sync.sync());
+      await Promise.all([first, ...later]);
+      expect(run).toHaveBeenCalledTimes(2);
+      await sync.sync();
+      expect(run).toHaveBeenCalledTimes(3);
+    } finally {
+      run.mockRestore();
+      await sync.close();
+    }
   });
 });
