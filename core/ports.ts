@@ -1,3 +1,4 @@
+import type { ChainBreak } from './grant/chain';
 import type { GrantEvent, TargetSnapshot } from './grant/events';
 import type { Grant } from './grant/state';
 import type { EffectiveScope } from './scope/types';
@@ -15,6 +16,23 @@ export interface EventStore {
   read(grantId: string): Promise<GrantEvent[]>;
   /** Events across grants in [since, until), oldest first, optionally filtered; for audit queries and repair. */
   query(filter: EventQuery): Promise<EventPage>;
+  /**
+   * Optional, for stores that seal what they write with a key of their own (the local SQLite store): the stream and
+   * the head recorded for it exactly as stored, with every seal that does not hold as a break instead of an error.
+   * `verify` uses it when present; `read` of such a store refuses a stream whose seals do not hold.
+   */
+  auditStream?(grantId: string): Promise<SealedStream>;
+  /** Optional, with auditStream: breaks in the store's own write order around [since, until) (deleted events). */
+  auditLog?(window: { since: Date; until: Date }): Promise<ChainBreak[]>;
+}
+
+export interface SealedStream {
+  events: GrantEvent[];
+  /** The head recorded with the projection, when its seal holds. */
+  head?: { seq: number; hash: string };
+  /** The projection, when its seal holds (for the read check when the events do not fold). */
+  view?: Grant;
+  breaks: ChainBreak[];
 }
 
 export interface EventQuery {

@@ -7,7 +7,14 @@ import { createRequestListener, listenHttp, type RunningHttp } from './server';
 export interface LocalBrokerOptions
   extends Pick<
     LocalRuntimeOptions,
-    'out' | 'verbose' | 'memory' | 'sweepIntervalMs' | 'tokenTtlMs' | 'publishers' | 'schedulerConcurrency'
+    | 'out'
+    | 'verbose'
+    | 'memory'
+    | 'durability'
+    | 'sweepIntervalMs'
+    | 'tokenTtlMs'
+    | 'publishers'
+    | 'schedulerConcurrency'
   > {
   home: string;
   configFile: string;
@@ -61,6 +68,7 @@ export async function startLocalBroker(opts: LocalBrokerOptions): Promise<LocalB
       ...(opts.out ? { out: opts.out } : {}),
       ...(opts.verbose ? { verbose: true } : {}),
       ...(opts.memory ? { memory: true } : {}),
+      ...(opts.durability ? { durability: opts.durability } : {}),
       ...(opts.sweepIntervalMs ? { sweepIntervalMs: opts.sweepIntervalMs } : {}),
       ...(opts.tokenTtlMs ? { tokenTtlMs: opts.tokenTtlMs } : {}),
       ...(opts.publishers ? { publishers: opts.publishers } : {}),
@@ -78,8 +86,26 @@ export async function startLocalBroker(opts: LocalBrokerOptions): Promise<LocalB
     now: () => new Date(),
   });
   const publicHost = new URL(url).hostname;
+  // Calls in flight, so that closing waits for them before the store closes under them.
+  let inFlight = 0;
+  let drained: (() => void) | undefined;
+  let stopping = false;
+  const api: typeof runtime.api = async (req) => {
+    if (stopping)
+      return {
+        status: 503,
+        headers: { 'content-type': 'application/json; charset=utf-8', 'retry-after': '1', connection: 'close' },
+        body: JSON.stringify({ error: { code: 'LOCAL.STOPPING', message: 'the broker is stopping' } }),
+      };
+    inFlight++;
+    try {
+      return await runtime.api(req);
+    } finally {
+      if (--inFlight === 0) drained?.();
+    }
+  };
   handler = createRequestListener({
-    api: runtime.api,
+    api,
     verifier,
     log: runtime.log,
     // With --allow-remote the names clients use cannot be known here; on loopback they can.
@@ -89,8 +115,15 @@ export async function startLocalBroker(opts: LocalBrokerOptions): Promise<LocalB
     url,
     runtime,
     http,
+    /**
+     * Stops taking connections, waits for the calls in flight (each already bounded by the HTTP server's request
+     * timeout) and only then stops the timers and closes the store: a request answered is a request recorded.
+     */
     async close() {
-      await http.close();
+      stopping = true;
+      const closing = http.close();
+      if (inFlight > 0) await new Promise<void>((resolve) => (drained = resolve));
+      await closing;
       await runtime.close();
     },
   };

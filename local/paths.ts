@@ -23,8 +23,23 @@ export function signingKeyPath(home: string): string {
   return join(home, 'signing-key.pem');
 }
 
-/** Where dynalite keeps the tables (LevelDB files). */
-export function dataDir(home: string): string {
+/** The database: events, projection and indexes in one SQLite file (WAL beside it: `timebox.db-wal`, `-shm`). */
+export function databasePath(home: string): string {
+  return join(home, 'timebox.db');
+}
+
+/** The audit key (HMAC-SHA256, mode 0600) that seals every row of the database; created on first use. */
+export function auditKeyPath(home: string): string {
+  return join(home, 'audit.key');
+}
+
+/** Holds the pid of the broker using the folder: one broker per TIMEBOX_HOME. */
+export function lockPath(home: string): string {
+  return join(home, 'broker.lock');
+}
+
+/** Where versions before the SQLite store kept their tables (dynalite, LevelDB files): refused with a message. */
+export function legacyDataDir(home: string): string {
   return join(home, 'data');
 }
 

@@ -12,12 +12,11 @@ import type { AccessProvider, EventPublisher, Log } from '../core/ports';
 import { createApi } from '../lambdas/api/app';
 import type { ApiRequest, ApiResponse } from '../lambdas/api/http';
 import { localAuthenticate } from './auth';
-import { CachedEventStore } from './cache';
 import { ConsoleLog, EventLinePublisher, FanOutPublisher, type LineSink, NULL_SINK } from './log';
 import { signingKeyPath } from './paths';
 import { LocalAwsRoleProvider, LocalGcpRoleProvider } from './providers';
 import { LocalScheduler } from './scheduler';
-import { dueGrants, type LocalStore, openLocalStore } from './store';
+import { type Durability, type LocalStore, openLocalStore } from './store';
 import { DEFAULT_SWEEP_INTERVAL_MS, SweeperLoop } from './sweeper';
 
 /** gRPC tokens live five minutes by default, as on AWS (TIMEBOX_TOKEN_TTL): a revoked token dies soon everywhere. */
@@ -35,6 +34,8 @@ export interface LocalRuntimeOptions {
   verbose?: boolean;
   /** Keep the store in memory instead of under `home` (tests, benchmarks). */
   memory?: boolean;
+  /** `normal` (default): every acknowledged change survives the broker being killed; `full`: also a power loss. */
+  durability?: Durability;
   sweepIntervalMs?: number;
   tokenTtlMs?: number;
   /**
@@ -89,7 +90,7 @@ export function loadLocalPolicy(file: string): CompiledPolicy {
 }
 
 /**
- * The local composition root: the deployed GrantService and API over dynalite (./store.ts), the local signing key,
+ * The local composition root: the deployed GrantService and API over the SQLite store (./store.ts), the local signing key,
  * an in-process scheduler, the sweeper loop, plan providers for aws-role/gcp-role and real tokens for grpc.
  * Schedules are re-armed from the store and one sweep runs before this resolves, so whatever fell due while the
  * broker was down is handled at once.
@@ -101,8 +102,13 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Loc
   const out = opts.out ?? NULL_SINK;
   const log = opts.log ?? new ConsoleLog(out, { verbose: opts.verbose ?? false });
   const signer = await LocalTokenSigner.fromFile(signingKeyPath(opts.home));
-  const store = await openLocalStore({ home: opts.home, ...(opts.memory ? { memory: true } : {}) });
-  const events = new CachedEventStore(store.events);
+  const store = await openLocalStore({
+    home: opts.home,
+    log,
+    ...(opts.memory ? { memory: true } : {}),
+    ...(opts.durability ? { durability: opts.durability } : {}),
+  });
+  const events = store.events;
   const publisher = new FanOutPublisher([new EventLinePublisher(out), ...(opts.publishers ?? [])]);
 
   let service: GrantService | undefined;
@@ -195,12 +201,14 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Loc
 
 /**
  * Timers do not survive a restart: active grants get their expiry again, approved ones their activation. A time
- * already past fires at once.
+ * already past fires at once. Only the live grants are read, from the status index (ids and due times, no view
+ * parsed): a store holding years of ended grants starts as fast as an empty one.
  */
 async function rearm(store: LocalStore, scheduler: LocalScheduler): Promise<{ expire: number; activate: number }> {
-  const active = await dueGrants(store.doc, 'active');
+  const forever = new Date('9999-12-31T23:59:59.999Z');
+  const active = store.projections.dueIds('active', forever);
   for (const g of active) await scheduler.schedule(g.grantId, 'expire', new Date(g.dueAt));
-  const approved = await dueGrants(store.doc, 'approved');
+  const approved = store.projections.dueIds('approved', forever);
   for (const g of approved) await scheduler.schedule(g.grantId, 'activate', new Date(g.dueAt));
   return { expire: active.length, activate: approved.length };
 }

@@ -183,10 +183,19 @@ export async function listenHttp(
     port: bound,
     close: () =>
       new Promise<void>((resolve) => {
+        // Calls in flight are answered; a keep-alive connection is closed as soon as it is idle (after its answer),
+        // so clients holding one open do not keep a stopping broker waiting. Only a call still running after the
+        // request timeout has its connection cut.
+        const idle = setInterval(() => server.closeIdleConnections(), 50);
+        const cut = setTimeout(() => server.closeAllConnections(), 30_000);
+        idle.unref();
+        cut.unref();
+        server.close(() => {
+          clearInterval(idle);
+          clearTimeout(cut);
+          resolve();
+        });
         server.closeIdleConnections();
-        server.close(() => resolve());
-        // Clients holding keep-alive sockets open must not keep a stopping broker waiting.
-        setTimeout(() => server.closeAllConnections(), 1_000).unref();
       }),
   };
 }

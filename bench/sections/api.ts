@@ -1,7 +1,8 @@
 /**
- * Local API benchmark: the broker started in this process exactly as `npm start` starts it (dynalite persisted on
- * disk in a temporary TIMEBOX_HOME, the example policy), loaded over loopback by autocannon running in a child
- * process, so the load generator does not share the broker's event loop. Each autocannon connection loops over one
+ * Local API benchmark: the broker started in this process exactly as `npm start` starts it (its SQLite store on
+ * disk in a temporary TIMEBOX_HOME, the example policy), once per durability (normal, then full: `_full` metrics),
+ * loaded over loopback by autocannon running in a child process, so the load generator does not share the broker's
+ * event loop. Each autocannon connection loops over one
  * flow: POST /v1/requests for the auto-approved `user-service` read scope (decision, `requested` and `activated`
  * events, projection), then POST /v1/grants/{id}/credentials (a real ES256 token, `credentials-issued` event).
  * `api_rps` counts HTTP requests of both kinds; `api_flows_per_s` counts completed flows. Latency is reported at
@@ -94,14 +95,15 @@ function runLoad(opts: { url: string; token: string; connections: number; durati
   });
 }
 
-/** Runs the API benchmark: a short warm-up, then the measured run (quick: 3 s instead of 10 s). */
-export default async function apiSection(ctx: SectionContext): Promise<SectionResult> {
+/** One broker, one durability: a short warm-up, then the measured run at 8 connections and at one. */
+async function measure(ctx: SectionContext, durability: 'normal' | 'full'): Promise<SectionResult> {
   const home = mkdtempSync(join(tmpdir(), 'timebox-bench-api-'));
   const broker = await startLocalBroker({
     home,
     configFile: join(ROOT, 'access.example.yaml'),
     host: '127.0.0.1',
     port: 0,
+    durability,
     // Hours of sweeping are not what is measured; the loop would only add a pass in the middle of the run.
     sweepIntervalMs: 3_600_000,
   });
@@ -121,35 +123,42 @@ export default async function apiSection(ctx: SectionContext): Promise<SectionRe
     const single = await runLoad({ url: broker.url, token, connections: 1, duration: ctx.quick ? 2 : 5 });
     const rps = r.total / r.seconds;
     const cpuMsPerRequest = (cpu.user + cpu.system) / 1000 / Math.max(1, r.total);
+    const tag = `api (${durability})`;
     log(
-      `api: ${r.total} requests (${r.flows} request+credentials flows) in ${r.seconds.toFixed(1)} s over ${connections} connections: ${rps.toFixed(0)} req/s, ${(r.flows / r.seconds).toFixed(0)} flows/s`,
+      `${tag}: ${r.total} requests (${r.flows} request+credentials flows) in ${r.seconds.toFixed(1)} s over ${connections} connections: ${rps.toFixed(0)} req/s, ${(r.flows / r.seconds).toFixed(0)} flows/s`,
     );
     log(
-      `api: latency ms p50 ${r.p50} p90 ${r.p90} p99 ${r.p99} max ${r.max}; non-2xx ${r.non2xx}, errors ${r.errors}, timeouts ${r.timeouts}`,
+      `${tag}: latency ms p50 ${r.p50} p90 ${r.p90} p99 ${r.p99} max ${r.max}; non-2xx ${r.non2xx}, errors ${r.errors}, timeouts ${r.timeouts}`,
     );
     log(
-      `api: one connection: ${(single.total / single.seconds).toFixed(0)} req/s, latency ms p50 ${single.p50} p90 ${single.p90} p99 ${single.p99} max ${single.max}`,
+      `${tag}: one connection: ${(single.total / single.seconds).toFixed(0)} req/s, latency ms p50 ${single.p50} p90 ${single.p90} p99 ${single.p99} max ${single.max}`,
     );
     log(
-      `api: broker CPU ${cpuMsPerRequest.toFixed(2)} ms per request (store: dynalite on disk, in process, no socket); ${broker.runtime.scheduler.pending} expiry timers armed`,
+      `${tag}: broker CPU ${cpuMsPerRequest.toFixed(2)} ms per request (store: SQLite file, synchronous=${durability === 'full' ? 'FULL' : 'NORMAL'}); ${broker.runtime.scheduler.pending} expiry timers armed`,
     );
     log(
-      `api: load average ${loadavg()
+      `${tag}: load average ${loadavg()
         .map((l) => l.toFixed(1))
         .join(' / ')} on ${availableParallelism()} CPUs (autocannon runs in its own process)`,
     );
+    const sfx = durability === 'full' ? '_full' : '';
     return {
-      api_rps: rps,
-      api_p50_ms: r.p50,
-      api_p99_ms: r.p99,
-      api_1conn_p50_ms: single.p50,
-      api_1conn_p99_ms: single.p99,
-      api_flows_per_s: r.flows / r.seconds,
-      api_cpu_ms_per_req: cpuMsPerRequest,
-      api_errors: r.non2xx + r.errors + r.timeouts + single.non2xx + single.errors + single.timeouts,
+      [`api_rps${sfx}`]: rps,
+      [`api_p50_ms${sfx}`]: r.p50,
+      [`api_p99_ms${sfx}`]: r.p99,
+      [`api_1conn_p50_ms${sfx}`]: single.p50,
+      [`api_1conn_p99_ms${sfx}`]: single.p99,
+      [`api_flows_per_s${sfx}`]: r.flows / r.seconds,
+      [`api_cpu_ms_per_req${sfx}`]: cpuMsPerRequest,
+      [`api_errors${sfx}`]: r.non2xx + r.errors + r.timeouts + single.non2xx + single.errors + single.timeouts,
     };
   } finally {
     await broker.close();
     rmSync(home, { recursive: true, force: true });
   }
+}
+
+/** Runs the API benchmark at the default durability, then with `--durability full` (fsync per commit). */
+export default async function apiSection(ctx: SectionContext): Promise<SectionResult> {
+  return { ...(await measure(ctx, 'normal')), ...(await measure(ctx, 'full')) };
 }

@@ -13,6 +13,7 @@ interface ServeOpts {
   publicUrl?: string;
   sweepInterval: string;
   tokenTtl: string;
+  durability: string;
   verbose?: boolean;
 }
 
@@ -25,7 +26,7 @@ export function servePort(flag: string | undefined, env: NodeJS.ProcessEnv = pro
 }
 
 /**
- * `timebox serve` (`npm start`): the local broker in the foreground until Ctrl-C. Everything it needs (dynalite,
+ * `timebox serve` (`npm start`): the local broker in the foreground until Ctrl-C. Everything it needs (SQLite,
  * the HTTP server, the runtime) is loaded only here, so every other command starts without it.
  */
 export function registerServe(program: Command): void {
@@ -40,16 +41,24 @@ export function registerServe(program: Command): void {
     .option('--public-url <url>', 'the URL clients use when it is not http://<host>:<port> (a TLS proxy in front)')
     .option('--sweep-interval <duration>', 'how often the sweeper runs', '15s')
     .option('--token-ttl <duration>', 'lifetime of each gRPC token (never beyond its grant)', '5m')
+    .option(
+      '--durability <mode>',
+      'normal: a change survives the broker being killed; full: also a power loss (fsync per change, slower)',
+      'normal',
+    )
     .option('--verbose', 'log every API call')
     .action(async (opts: ServeOpts) => {
       const port = servePort(opts.port);
       const sweepIntervalMs = durationFlag('--sweep-interval', opts.sweepInterval).ms;
       const tokenTtlMs = durationFlag('--token-ttl', opts.tokenTtl).ms;
+      if (opts.durability !== 'normal' && opts.durability !== 'full')
+        throw new CliError(`--durability: "${opts.durability}" is not normal or full`);
+      const durability = opts.durability;
       if (opts.publicUrl !== undefined && !/^https?:\/\/[^/]+\/?$/.test(opts.publicUrl))
         throw new CliError(
           `--public-url: "${opts.publicUrl}" is not an http(s) origin such as https://timebox.corp.example`,
         );
-      // Loaded here only: dynalite, the server and the AWS SDK stay out of every other command's start-up.
+      // Loaded here only: the store, the server and the AWS SDK stay out of every other command's start-up.
       // The one relative import with an extension: a dynamic import() is resolved by Node's ESM rules, which want it.
       const { banner, startLocalBroker } = await import('../../local/broker.js');
       const home = opts.home ? resolve(opts.home) : resolveHome();
@@ -66,6 +75,7 @@ export function registerServe(program: Command): void {
         ...(opts.publicUrl ? { publicUrl: opts.publicUrl } : {}),
         sweepIntervalMs,
         tokenTtlMs,
+        durability,
         ...(opts.verbose ? { verbose: true } : {}),
         out: process.stdout,
       }).catch((e: unknown) => {

@@ -22,7 +22,19 @@ export function sealEvent(
 export interface ChainBreak {
   grantId: string;
   seq: number;
-  problem: 'hash-mismatch' | 'link-mismatch' | 'sequence-gap' | 'wrong-stream' | 'head-mismatch' | 'empty';
+  problem:
+    | 'hash-mismatch'
+    | 'link-mismatch'
+    | 'sequence-gap'
+    | 'wrong-stream'
+    | 'head-mismatch'
+    | 'empty'
+    /** A sealing store's keyed seal over an event or a head does not hold (sealed stores only). */
+    | 'seal-mismatch'
+    /** An event is missing from a sealing store's write order. */
+    | 'missing-event'
+    /** The grant could not be read or verified at all. */
+    | 'unreadable';
   message: string;
 }
 

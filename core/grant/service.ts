@@ -484,10 +484,27 @@ export class GrantService {
    * whose projection remains is a break (`empty`), not "no such grant".
    */
   async verify(id: string, who: Principal): Promise<VerifyResult> {
-    const [events, view] = await Promise.all([this.d.events.read(id), this.d.projections.get(id)]);
-    const known = events.length > 0 ? foldGrant(events) : view;
+    // A store that seals its rows (EventStore.auditStream) hands back the stream as stored and its seal breaks,
+    // where `read` would refuse it; any other store is read as usual.
+    const sealed = this.d.events.auditStream
+      ? await this.d.events.auditStream(id)
+      : await Promise.all([this.d.events.read(id), this.d.projections.get(id)]).then(([events, view]) => ({
+          events,
+          view,
+          head: view ? { seq: view.lastSeq, hash: view.lastHash } : undefined,
+          breaks: [],
+        }));
+    const { events, view, head } = sealed;
+    let known: Grant | undefined = view;
+    try {
+      if (events.length > 0) known = foldGrant(events);
+    } catch {
+      // A stream that does not fold (its first event removed) is still verified, as the projection shows it.
+    }
     if (!known || !this.canRead(known, who)) throw new NotFoundError('GRANT.NOT_FOUND', `no grant ${id}`);
-    return verifyChain(id, events, view ? { seq: view.lastSeq, hash: view.lastHash } : undefined);
+    const chain = verifyChain(id, events, head);
+    const breaks = [...sealed.breaks, ...(chain.ok ? [] : chain.breaks)];
+    return breaks.length === 0 ? chain : { ok: false, breaks };
   }
 
   /** Requester, eligible approvers, admins and auditors may read a grant. */

@@ -9,7 +9,7 @@ import { examplePolicyPath } from '../../../local/paths';
 import { createLocalRuntime, type LocalRuntime, type LocalRuntimeOptions } from '../../../local/runtime';
 
 /**
- * The local runtime over dynalite on disk: what survives a restart (grants, audit, the key) and what is rebuilt
+ * The local runtime over its SQLite store on disk: what survives a restart (grants, audit, the key) and what is rebuilt
  * (timers), so a grant still ends on time when the broker was down in between.
  */
 
@@ -131,7 +131,7 @@ describe('Function: createLocalRuntime', () => {
     await expect(runtime()).rejects.toMatchObject({ code: 'LOCAL.DATA_DIR_IN_USE' });
     await close(first);
     // A pid above the kernel's pid_max (4,194,304 at most) belongs to no process.
-    writeFileSync(join(home, 'data', 'broker.lock'), '9999999');
+    writeFileSync(join(home, 'broker.lock'), '9999999');
     await expect(runtime()).resolves.toBeDefined();
   });
 });
