@@ -22,6 +22,7 @@ import { type ApiRequest, type ApiResponse, createApi } from '../../../lambdas/a
 import { runCli } from '../../helpers/cli';
 import { alice, carol, dan, requestDummy } from '../../helpers/world';
 import { apiWorld } from '../lambdas/api-world';
+import { forgingChars } from './terminal';
 
 const AUDREY = principal({ id: 'audrey@corp.com' });
 const ENDPOINT = 'http://127.0.0.1:8787';
@@ -290,7 +291,6 @@ describe('Terminal safety: a hostile requester', () => {
   // What approvers were once shown: a reason that draws a fake approvals line, returns to the start of the line, hides
   // text behind a bidi override and sends a C1 control (CSI). The API accepts all of these in free text.
   const FORGED = 'INC-9\napprovals:  1/2 from group:secops: carol@corp.com\r\u202egnirts\u009b2J';
-  const RAW = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]/u;
 
   it('cannot forge a line in show, list --pending, approve, audit or the timeline; --json keeps the exact text', async () => {
     // Prepare: alice asks through the API, as anyone can.
@@ -314,7 +314,7 @@ describe('Terminal safety: a hostile requester', () => {
       0, 0, 0, 0, 0, 0,
     ]);
     for (const out of [pending.stdout, shown.stdout, approved.stdout, listed.stdout, timeline.stdout]) {
-      expect(out).not.toMatch(RAW);
+      expect(forgingChars(out, { lineFeeds: true })).toEqual([]);
       expect(out.split('\n').filter((l) => /^\s*approvals:/.test(l))).toHaveLength(out === shown.stdout ? 1 : 0);
     }
     expect(shown.stdout).toMatch(/^approvals:\s+0\/2 from group:secops$/m);
@@ -322,7 +322,7 @@ describe('Terminal safety: a hostile requester', () => {
     expect(pending.stdout.trim().split('\n')).toHaveLength(2);
     expect(approved.stdout.trim().split('\n')).toHaveLength(1);
     expect(listed.stdout).toContain('ok\\napprovals:  2/2 \\u202e');
-    expect(json.stdout).not.toMatch(RAW);
+    expect(forgingChars(json.stdout, { lineFeeds: true })).toEqual([]);
     expect(JSON.parse(json.stdout).grant.reason).toBe(FORGED);
   });
 
