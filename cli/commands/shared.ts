@@ -16,11 +16,14 @@ export interface BrokerOpts {
 /** `--endpoint` and `--json`, with the same words on every command. */
 export function withBrokerOptions(cmd: Command): Command {
   return cmd
-    .option('--endpoint <url>', 'broker URL (default: TIMEBOX_ENDPOINT, then http://127.0.0.1:8787)')
+    .option(
+      '--endpoint <url>',
+      'broker URL (default: TIMEBOX_ENDPOINT, then the local broker of TIMEBOX_HOME or the one last started, then http://127.0.0.1:8787)',
+    )
     .option('--json', 'print one JSON document on stdout instead of text');
 }
 
-/** The API client for a command: endpoint from the flag or TIMEBOX_ENDPOINT; SigV4 for AWS, else bearer. */
+/** The API client for a command: endpoint as resolveEndpoint finds it; SigV4 for AWS, else bearer. */
 export function clientFor(opts: BrokerOpts): ApiClient {
   const endpoint = resolveEndpoint(opts.endpoint);
   return new ApiClient(endpoint, authFor(endpoint), `timebox-cli/${CLI_VERSION}`);

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -120,6 +120,75 @@ describe('Binary: bin/timebox.js', () => {
     expect(await exited).toBe(0);
     expect(output).toContain(`EVENT grant ${id} #3 credentials-issued by bob@corp.com`);
     expect(output).toContain('stopping the broker');
+  });
+
+  it('prints its version', () => {
+    const r = timebox(['--version']);
+    expect(r).toEqual({
+      code: 0,
+      stdout: `${JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version}\n`,
+      stderr: '',
+    });
+  });
+
+  it('a broker started with PORT and TIMEBOX_HOME prints login and request commands that work as printed, from another folder', async () => {
+    // Prepare: `PORT=0 TIMEBOX_HOME=<dir> npm start`, and a second shell in another folder with neither variable.
+    const brokerHome = join(home, 'elsewhere-home');
+    const shell = mkdtempSync(join(tmpdir(), 'timebox-shell-'));
+    const started = spawn(process.execPath, [join(pkg, 'bin', 'timebox.js'), 'serve'], {
+      cwd: pkg,
+      env: { ...baseEnv(), PORT: '0', TIMEBOX_HOME: brokerHome },
+    });
+    let output = '';
+    started.stdout?.on('data', (c: Buffer) => {
+      output += c.toString();
+    });
+    started.stderr?.on('data', (c: Buffer) => {
+      output += c.toString();
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        started.on('exit', (code) => reject(new Error(`serve exited ${code}: ${output}`)));
+        const check = setInterval(() => {
+          if (/then, for example:\n {2}npx timebox request .*\n/.test(output)) {
+            clearInterval(check);
+            resolve();
+          }
+        }, 50);
+      });
+      const url = /Timebox local broker on (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1];
+      const printed = [...output.matchAll(/^ {2}(npx timebox .*)$/gm)].map((m) => m[1] as string);
+      // Act: each command exactly as printed, `npx timebox` being this package's bin.
+      const results = printed.map((command) =>
+        spawnSync(
+          'sh',
+          ['-c', command.replace(/^npx timebox /, `"${process.execPath}" "${join(pkg, 'bin', 'timebox.js')}" `)],
+          {
+            cwd: shell,
+            env: { PATH: process.env.PATH, TIMEBOX_CONFIG_DIR: baseEnv().TIMEBOX_CONFIG_DIR },
+            encoding: 'utf8',
+            timeout: 30_000,
+          },
+        ),
+      );
+      // Assess
+      expect(url).not.toBe('http://127.0.0.1:8787');
+      expect(printed).toHaveLength(2);
+      expect(results.map((r) => [r.status, r.stderr])).toEqual([
+        [0, ''],
+        [0, ''],
+      ]);
+      expect(results[0]?.stdout).toContain(`logged in to ${url} as alice@corp.com`);
+      expect(results[1]?.stdout).toMatch(/^tb-\w+ active on user-service until /);
+      expect(readFileSync(join(brokerHome, 'broker.json'), 'utf8')).toContain(`"url": "${url}"`);
+    } finally {
+      const exited = new Promise<number | null>((resolve) => started.on('exit', (code) => resolve(code)));
+      started.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      rmSync(shell, { recursive: true, force: true });
+    }
+    // Stopped, the broker leaves no record behind for the CLI to follow.
+    expect(existsSync(join(brokerHome, 'broker.json'))).toBe(false);
   });
 
   it('says how to build when the bundle is missing', () => {
