@@ -183,7 +183,7 @@ describe('Function: locateBroker', () => {
   });
 
   it('never trusts a record another user could have written or redirected', () => {
-    const { root, cwd, env, record } = layout();
+    const { root, cwd, record } = layout();
     const home = join(cwd, '.timebox');
     mkdirSync(home);
     const file = homeRecordPath(home);
