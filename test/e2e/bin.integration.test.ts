@@ -2,6 +2,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCli } from '../../scripts/build';
 
@@ -12,6 +13,8 @@ import { buildCli } from '../../scripts/build';
  */
 
 const ROOT = join(__dirname, '..', '..');
+// tsx's loader by URL: the example client runs from another folder, where a bare `tsx` does not resolve.
+const TSX = pathToFileURL(join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
 let pkg: string;
 let home: string;
 let serve: ChildProcess | undefined;
@@ -181,6 +184,60 @@ describe('Binary: bin/timebox.js', () => {
       expect(results[0]?.stdout).toContain(`logged in to ${url} as alice@corp.com`);
       expect(results[1]?.stdout).toMatch(/^tb-\w+ active on user-service until /);
       expect(readFileSync(join(brokerHome, 'broker.json'), 'utf8')).toContain(`"url": "${url}"`);
+
+      // And the example gRPC client, given only the grant, gets its token as the CLI would (the same broker, the
+      // saved login): no --broker, no --bearer.
+      const id = /^(tb-\w+) active/.exec(results[1]?.stdout ?? '')?.[1] as string;
+      const service = spawn(
+        process.execPath,
+        [
+          '--import',
+          TSX,
+          join(ROOT, 'grpc', 'example', 'server.ts'),
+          '--port',
+          '0',
+          '--issuer',
+          url as string,
+          '--jwks',
+          `${url}/.well-known/jwks.json`,
+        ],
+        { cwd: ROOT, env: { PATH: process.env.PATH } },
+      );
+      try {
+        const address = await new Promise<string>((resolve, reject) => {
+          let text = '';
+          service.on('exit', (code) => reject(new Error(`example server exited ${code}: ${text}`)));
+          service.stdout?.on('data', (c: Buffer) => {
+            text += c.toString();
+            const m = /server on (127\.0\.0\.1:\d+)/.exec(text);
+            if (m?.[1]) resolve(m[1]);
+          });
+        });
+        const call = spawnSync(
+          process.execPath,
+          [
+            '--import',
+            TSX,
+            join(ROOT, 'grpc', 'example', 'client.ts'),
+            '--address',
+            address,
+            '--method',
+            '/acme.user.v1.UserService/GetUser',
+            '--grant',
+            id,
+          ],
+          {
+            cwd: shell,
+            env: { PATH: process.env.PATH, TIMEBOX_CONFIG_DIR: baseEnv().TIMEBOX_CONFIG_DIR },
+            encoding: 'utf8',
+            timeout: 30_000,
+          },
+        );
+        expect([call.status, call.stderr]).toEqual([0, '']);
+        expect(JSON.parse(call.stdout)).toMatchObject({ id: 'u-1' });
+      } finally {
+        service.kill('SIGTERM');
+      }
     } finally {
       const exited = new Promise<number | null>((resolve) => started.on('exit', (code) => resolve(code)));
       started.kill('SIGTERM');
