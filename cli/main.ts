@@ -9,11 +9,14 @@ import { registerPlan } from './commands/plan';
 import { registerRequest } from './commands/request';
 import { registerServe } from './commands/serve';
 import { CliError, EXIT } from './errors';
+import { printable } from './format';
+import { CLI_VERSION } from './version';
 
 /** Builds the `timebox` command tree. Each command group registers itself; see cli/commands/. */
 export function buildProgram(): Command {
   const program = new Command('timebox')
     .description('Just-in-time, time-boxed access for AWS, GCP and gRPC services')
+    .version(CLI_VERSION, '-V, --version', 'print the version of timebox')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerRequest(program);
@@ -27,7 +30,10 @@ export function buildProgram(): Command {
   return program;
 }
 
-/** Runs the CLI; every failure becomes one line on stderr and an exit code, never a stack trace. */
+/**
+ * Runs the CLI; every failure becomes one line on stderr and an exit code, never a stack trace. The line often quotes
+ * the broker or the user (a denial's reasons, a bad argument): printed through `printable`, it stays one line.
+ */
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
@@ -39,14 +45,14 @@ export async function main(argv: string[]): Promise<number> {
       return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
     if (e instanceof CliError) {
-      process.stderr.write(`timebox: ${e.message}\n`);
+      process.stderr.write(`timebox: ${printable(e.message)}\n`);
       return e.exitCode;
     }
     if (isTimeboxError(e)) {
-      process.stderr.write(`timebox: ${e.code}: ${e.message}\n`);
+      process.stderr.write(`timebox: ${printable(`${e.code}: ${e.message}`)}\n`);
       return EXIT.refused;
     }
-    process.stderr.write(`timebox: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.stderr.write(`timebox: ${printable(e instanceof Error ? e.message : String(e))}\n`);
     return EXIT.unavailable;
   }
 }

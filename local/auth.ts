@@ -51,7 +51,36 @@ export function checkIdentity(who: SessionIdentity): SessionIdentity {
   return { id: normalizePrincipalId(who.id), groups: [...new Set(who.groups)].sort(), mfa: who.mfa };
 }
 
-/** Mints a session token for `audience` (the broker URL), valid for `ttlMs` from `now`. */
+/**
+ * How far ahead of the broker's clock a token's `iat` and `nbf` may be: the CLI that minted it usually runs on the
+ * same host, so a minute covers any drift between two clocks there. A token "issued" further ahead is refused.
+ */
+export const SESSION_CLOCK_SKEW_S = 60;
+
+// ECDSA P-256 group order (SEC 2, section 2.4.2). For every signature (r, s), (r, n - s) is also valid: a verifier
+// that takes both lets anyone turn one token into a second, different string for the same claims. Only the low
+// half (s <= n/2, as Bitcoin's BIP-62 and libsecp256k1 require) is minted and accepted.
+const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+const P256_HALF_N = P256_N >> 1n;
+
+/** The signature's s as a number, or undefined when the third segment is not a 64-byte ES256 signature. */
+function signatureS(token: string): bigint | undefined {
+  const sig = Buffer.from(token.slice(token.lastIndexOf('.') + 1), 'base64url');
+  if (sig.length !== 64) return undefined;
+  return BigInt(`0x${sig.subarray(32).toString('hex')}`);
+}
+
+/** The same token with s replaced by n - s when s is in the high half; the signature stays valid for the same key. */
+export function toLowS(token: string): string {
+  const s = signatureS(token);
+  if (s === undefined || s <= P256_HALF_N) return token;
+  const cut = token.lastIndexOf('.') + 1;
+  const sig = Buffer.from(token.slice(cut), 'base64url');
+  const low = Buffer.from((P256_N - s).toString(16).padStart(64, '0'), 'hex');
+  return `${token.slice(0, cut)}${Buffer.concat([sig.subarray(0, 32), low]).toString('base64url')}`;
+}
+
+/** Mints a session token for `audience` (the broker URL), valid for `ttlMs` from `now`; its signature is low-S. */
 export async function mintSessionToken(
   signer: TypedSigner,
   args: { who: SessionIdentity; audience: string; ttlMs: number; now: Date },
@@ -75,7 +104,8 @@ export async function mintSessionToken(
     groups: who.groups,
     mfa: who.mfa,
   };
-  return { token: await signer.sign(claims, { typ: SESSION_TOKEN_TYPE }), expiresAt: new Date(exp * 1000) };
+  const token = toLowS(await signer.sign(claims, { typ: SESSION_TOKEN_TYPE }));
+  return { token, expiresAt: new Date(exp * 1000) };
 }
 
 /** What the transport puts in `ApiRequest.auth`: the verified caller, or why the bearer token was refused. */
@@ -118,7 +148,11 @@ export class SessionVerifier {
     return this.verify(token);
   }
 
-  /** Verifies one token: signature (ES256 only), type, issuer, audience, expiry, and the identity claims. */
+  /**
+   * Verifies one token: signature (ES256 only, low-S), type, issuer, audience, expiry, the lifetime a login may have
+   * (exp - iat at most 7 days), an `iat` no further ahead than SESSION_CLOCK_SKEW_S, and the identity claims. The
+   * limits `login` applies when minting are enforced here too: whoever holds the key could mint anything.
+   */
   async verify(token: string): Promise<LocalAuth> {
     const nowMs = this.now().getTime();
     const cached = this.cache.get(token);
@@ -142,6 +176,11 @@ export class SessionVerifier {
           `this is not a session token (typ ${JSON.stringify(header.typ ?? null)}); run timebox login --local`,
         ),
       };
+    const s = signatureS(token);
+    if (s !== undefined && s > P256_HALF_N)
+      return {
+        error: refuse('AUTH.HIGH_S_SIGNATURE', 'the session token signature is not in canonical (low-S) form'),
+      };
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, this.opts.key, {
@@ -151,8 +190,8 @@ export class SessionVerifier {
         audience: this.audiences,
         requiredClaims: ['exp', 'iat', 'sub'],
         currentDate: new Date(nowMs),
-        // The broker and the CLI that minted the token usually share one clock; a little slack only for nbf/iat.
-        clockTolerance: 5,
+        // Slack for nbf only: exp is enforced to the instant below, iat after this call.
+        clockTolerance: SESSION_CLOCK_SKEW_S,
       }));
     } catch (e) {
       return { error: refusal(e) };
@@ -160,6 +199,16 @@ export class SessionVerifier {
     // jose tolerates clock skew on exp too; the exact instant is enforced here: a login never outlives its expiry.
     const expMs = (payload.exp as number) * 1000;
     if (expMs <= nowMs) return { error: expired() };
+    const iat = payload.iat as number;
+    if (iat * 1000 > nowMs + SESSION_CLOCK_SKEW_S * 1000)
+      return { error: refuse('AUTH.ISSUED_IN_FUTURE', "the session token's iat is ahead of the broker's clock") };
+    if ((payload.exp as number) - iat > MAX_SESSION_TTL_MS / 1000)
+      return {
+        error: refuse(
+          'AUTH.LIFETIME_TOO_LONG',
+          `a session token lasts at most ${formatDuration(MAX_SESSION_TTL_MS)} from its iat; run timebox login --local again`,
+        ),
+      };
     const identity = identityOf(payload);
     if (!identity) return { error: refuse('AUTH.INVALID_CLAIMS', 'the session token claims are malformed') };
     if (this.cache.size >= CACHE_SIZE) {
@@ -178,6 +227,7 @@ function expired(): TimeboxError {
 function refusal(e: unknown): TimeboxError {
   const code = (e as { code?: unknown })?.code;
   const claim = (e as { claim?: unknown })?.claim;
+  const missing = (e as { reason?: unknown })?.reason === 'missing';
   switch (code) {
     case 'ERR_JWT_EXPIRED':
       return expired();
@@ -190,6 +240,7 @@ function refusal(e: unknown): TimeboxError {
     case 'ERR_JOSE_NOT_SUPPORTED':
       return refuse('AUTH.BAD_ALGORITHM', 'session tokens are signed with ES256; this one is not');
     case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
+      if (missing) return refuse('AUTH.INVALID_CLAIMS', `the session token has no ${String(claim)} claim`);
       if (claim === 'aud')
         return refuse('AUTH.WRONG_AUDIENCE', 'the session token is for another broker URL; log in to this one');
       if (claim === 'typ') return refuse('AUTH.WRONG_TOKEN_TYPE', 'this is not a session token');

@@ -130,7 +130,10 @@ export async function startLocalBroker(opts: LocalBrokerOptions): Promise<LocalB
 }
 
 /** What `serve` prints once the broker is up: where it is, what it runs, and how to get in. */
-export function banner(b: LocalBroker, opts: { configFile: string; home: string; exampleConfig: boolean }): string {
+export function banner(
+  b: LocalBroker,
+  opts: { configFile: string; home: string; exampleConfig: boolean; login?: string },
+): string {
   const { runtime } = b;
   const policy = runtime.policy().policy;
   const lines = [
@@ -142,7 +145,7 @@ export function banner(b: LocalBroker, opts: { configFile: string; home: string;
     `  sweeper   every ${Math.round(runtime.sweeper.intervalMs / 1000)} s; re-armed ${runtime.rearmed.expire} expiries, ${runtime.rearmed.activate} activations`,
     '',
     'Get a token (works without the broker running; it reads the key in the data directory):',
-    '  npx timebox login --local --as alice@corp.com',
+    `  ${opts.login ?? 'npx timebox login --local --as alice@corp.com'}`,
     'then, for example:',
     '  npx timebox request user-service --for 30m --reason "trying Timebox"',
     '',

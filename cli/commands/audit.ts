@@ -6,7 +6,7 @@ import type { GrantEvent } from '../../core/grant/events';
 import { ApiClient, authFor, BrokerError } from '../client';
 import { resolveEndpoint } from '../endpoint';
 import { CliError, EXIT } from '../errors';
-import { table } from '../format';
+import { clip, printable, safeJson, table } from '../format';
 import { grantEvents } from './grants';
 
 /**
@@ -157,7 +157,7 @@ function eventNote(e: GrantEvent): string {
 export function eventsTable(events: readonly GrantEvent[]): string {
   return table(
     ['AT', 'GRANT', 'SEQ', 'EVENT', 'WHO', 'TARGET', 'NOTE'],
-    events.map((e) => [e.at, e.grantId, String(e.seq), e.type, e.actor.id, e.target, eventNote(e).slice(0, 60)]),
+    events.map((e) => [e.at, e.grantId, String(e.seq), e.type, e.actor.id, e.target, clip(eventNote(e), 60)]),
   );
 }
 
@@ -175,21 +175,23 @@ export function timelineText(t: Timeline): string {
     e.errorCode ?? '',
   ];
   const lines = [
-    `Timeline of ${t.grantId}`,
+    `Timeline of ${printable(t.grantId)}`,
     table(['TIME', 'WHO', 'EVENT/ACTION', 'SERVICE', 'RESOURCE', 'SOURCE IP', 'ERROR'], t.entries.map(row)),
     '',
   ];
   if (t.cloud.status === 'complete' && t.cloud.window)
     lines.push(
-      `AWS calls searched from ${t.cloud.window.from} to ${t.cloud.window.until} (Athena ${t.cloud.queryExecutionId}).`,
+      printable(
+        `AWS calls searched from ${t.cloud.window.from} to ${t.cloud.window.until} (Athena ${t.cloud.queryExecutionId}).`,
+      ),
     );
   if (t.cloud.status === 'running')
     lines.push(
-      `AWS calls: the CloudTrail query ${t.cloud.queryExecutionId ?? ''} is still running; run the command again shortly.`,
+      `AWS calls: the CloudTrail query ${printable(t.cloud.queryExecutionId ?? '')} is still running; run the command again shortly.`,
     );
   if (t.cloud.status === 'failed')
-    lines.push(`AWS calls could not be read: ${t.cloud.error?.code}: ${t.cloud.error?.message}`);
-  for (const n of t.notes) lines.push(`note: ${n}`);
+    lines.push(`AWS calls could not be read: ${printable(`${t.cloud.error?.code}: ${t.cloud.error?.message}`)}`);
+  for (const n of t.notes) lines.push(`note: ${printable(n)}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -257,7 +259,7 @@ export function registerAudit(program: Command, deps: AuditDeps = {}): void {
             await sleep(Math.min(10_000, 2000 * 2 ** attempt));
             t = await api.call<Timeline>('GET', `/v1/audit/timeline${query({ grant })}`);
           }
-          out(opts.json ? `${JSON.stringify(t)}\n` : timelineText(t));
+          out(opts.json ? `${safeJson(t)}\n` : timelineText(t));
           // An auditor must not read a partial answer as a complete one.
           if (t.cloud.status === 'running' || t.cloud.status === 'failed') process.exitCode = EXIT.unavailable;
           return;
@@ -271,7 +273,7 @@ export function registerAudit(program: Command, deps: AuditDeps = {}): void {
           since,
           until,
         });
-        out(opts.json ? `${JSON.stringify(events)}\n` : events.length ? `${eventsTable(events)}\n` : 'no events\n');
+        out(opts.json ? `${safeJson(events)}\n` : events.length ? `${eventsTable(events)}\n` : 'no events\n');
       },
     );
 
@@ -313,9 +315,9 @@ export function registerAudit(program: Command, deps: AuditDeps = {}): void {
           for (const g of r.broken ?? []) for (const b of g.breaks) broken.push({ ...b, grantId: g.grantId });
         }
       }
-      if (opts.json) out(`${JSON.stringify({ ok: broken.length === 0, grants, broken })}\n`);
+      if (opts.json) out(`${safeJson({ ok: broken.length === 0, grants, broken })}\n`);
       else {
-        for (const b of broken) out(`BROKEN ${b.grantId} seq ${b.seq} ${b.problem}: ${b.message}\n`);
+        for (const b of broken) out(`${printable(`BROKEN ${b.grantId} seq ${b.seq} ${b.problem}: ${b.message}`)}\n`);
         out(
           broken.length === 0
             ? `verified ${grants} grant${grants === 1 ? '' : 's'}: every chain is intact\n`
@@ -365,8 +367,8 @@ export function registerAudit(program: Command, deps: AuditDeps = {}): void {
           opts.format === 'csv'
             ? toCsv(events)
             : opts.format === 'json'
-              ? `${JSON.stringify(events, null, 2)}\n`
-              : events.map((e) => `${JSON.stringify(e)}\n`).join('');
+              ? `${safeJson(events, 2)}\n`
+              : events.map((e) => `${safeJson(e)}\n`).join('');
         if (opts.out) {
           // Audit evidence names people and what they accessed: readable by its owner only.
           writeFileSync(opts.out, text, { mode: 0o600 });
@@ -405,9 +407,9 @@ export function registerAudit(program: Command, deps: AuditDeps = {}): void {
       });
       const grants = new Set(records.map((r) => r.grantId)).size;
       if (opts.json)
-        out(`${JSON.stringify({ ok: findings.length === 0, events: records.length, grants, skipped, findings })}\n`);
+        out(`${safeJson({ ok: findings.length === 0, events: records.length, grants, skipped, findings })}\n`);
       else {
-        for (const f of findings) out(`DIFFERS ${f.grantId} seq ${f.seq} ${f.problem}: ${f.message}\n`);
+        for (const f of findings) out(`${printable(`DIFFERS ${f.grantId} seq ${f.seq} ${f.problem}: ${f.message}`)}\n`);
         out(
           findings.length === 0
             ? `${records.length} witnessed events of ${grants} grants match the audit record${skipped ? ` (${skipped} records without a chain hash skipped)` : ''}\n`

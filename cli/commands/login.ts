@@ -4,10 +4,17 @@ import type { LocalTokenSigner } from '../../adapters/local/signer';
 import { formatDuration } from '../../core/duration';
 import { isTimeboxError } from '../../core/errors';
 import type { mintSessionToken } from '../../local/auth';
-import { DEFAULT_SESSION_TTL_MS, MAX_SESSION_TTL_MS, resolveHome, signingKeyPath } from '../../local/paths';
-import { resolveEndpoint, saveToken } from '../endpoint';
+import { DEFAULT_SESSION_TTL_MS, MAX_SESSION_TTL_MS, signingKeyPath } from '../../local/paths';
+import {
+  type LocatedBroker,
+  locateBroker,
+  readRecordFile,
+  resolveEndpoint,
+  saveToken,
+  userRecordPath,
+} from '../endpoint';
 import { CliError } from '../errors';
-import { collect, durationFlag, err, out, printJson, run } from './shared';
+import { collect, durationFlag, out, printJson, run } from './shared';
 
 interface LoginOpts {
   local?: boolean;
@@ -22,9 +29,10 @@ interface LoginOpts {
 }
 
 /**
- * `timebox login --local`: mints a session token with the local broker's key, read from TIMEBOX_HOME (so the broker
- * need not be running), for the endpoint's URL as audience, and saves it for that endpoint (mode 0600), or with
- * `--print` writes it to stdout instead. Whoever can
+ * `timebox login --local`: mints a session token with the local broker's key, read from its data directory (so the
+ * broker need not be running), for the endpoint's URL as audience, and saves it for that endpoint (mode 0600), or with
+ * `--print` writes it to stdout instead. The broker is found as every command finds it (cli/endpoint.ts,
+ * locateBroker). Login never creates a key: a key made here would sign tokens no broker accepts. Whoever can
  * read the key file can be anyone locally: that is what local mode is, a single-user trial. Deployments have no
  * login: the CLI signs with AWS credentials (SigV4).
  */
@@ -41,8 +49,14 @@ export function registerLogin(program: Command): void {
       `how long the login lasts (default ${formatDuration(DEFAULT_SESSION_TTL_MS)}, at most ${formatDuration(MAX_SESSION_TTL_MS)})`,
     )
     .option('--print', 'print the token on stdout instead of saving it (TIMEBOX_TOKEN=$(timebox login ... --print))')
-    .option('--home <dir>', 'the broker data directory (default: TIMEBOX_HOME, then ./.timebox)')
-    .option('--endpoint <url>', 'broker URL the token is for (default: TIMEBOX_ENDPOINT, then http://127.0.0.1:8787)')
+    .option(
+      '--home <dir>',
+      'the broker data directory (default: TIMEBOX_HOME, then a broker running from ./.timebox, then the broker last started)',
+    )
+    .option(
+      '--endpoint <url>',
+      'broker URL the token is for (default: TIMEBOX_ENDPOINT, then the URL of the broker running from the data directory)',
+    )
     .option('--json', 'print one JSON document on stdout')
     .action(async (opts: LoginOpts) =>
       run(opts, async () => {
@@ -51,10 +65,14 @@ export function registerLogin(program: Command): void {
             'login needs --local: only a local broker has logins; against a deployment the CLI signs each call with your AWS credentials (SigV4)',
           );
         const ttlMs = opts.ttl === undefined ? DEFAULT_SESSION_TTL_MS : durationFlag('--ttl', opts.ttl).ms;
-        const endpoint = resolveEndpoint(opts.endpoint);
-        const home = opts.home ?? resolveHome();
-        const keyFile = signingKeyPath(home);
-        const created = !existsSync(keyFile);
+        const located = locateBroker(opts.home === undefined ? {} : { home: opts.home });
+        const endpoint = resolveEndpoint(
+          opts.endpoint,
+          process.env,
+          opts.home === undefined ? {} : { home: opts.home },
+        );
+        const keyFile = signingKeyPath(located.home);
+        if (!existsSync(keyFile)) throw new CliError(noKeyMessage(keyFile, located));
         // Loaded only here: jose and the key code stay out of every other command's start-up.
         const { LocalTokenSigner } = await import('../../adapters/local/signer.js');
         const { mintSessionToken } = await import('../../local/auth.js');
@@ -64,10 +82,6 @@ export function registerLogin(program: Command): void {
         } catch (e) {
           throw new CliError(isTimeboxError(e) ? e.message : `cannot read ${keyFile}: ${(e as Error).message}`);
         }
-        if (created)
-          err(
-            `timebox: created a new signing key at ${keyFile}; the broker must run with the same TIMEBOX_HOME (${home})`,
-          );
         let minted: Awaited<ReturnType<typeof mintSessionToken>>;
         try {
           minted = await mintSessionToken(signer, {
@@ -101,4 +115,20 @@ export function registerLogin(program: Command): void {
         );
       }),
     );
+}
+
+/** Why there is no key to sign with, where the broker's key is if one runs, and how to point at it. */
+function noKeyMessage(keyFile: string, located: LocatedBroker): string {
+  const from =
+    located.from === 'default' || located.from === 'working directory'
+      ? 'the working directory'
+      : located.from === 'last started broker'
+        ? 'the broker started last'
+        : located.from;
+  const last = readRecordFile(userRecordPath());
+  const running =
+    last && last.home !== located.home
+      ? `; the broker at ${last.url} keeps its key in ${last.home}: log in with --home ${last.home} (or TIMEBOX_HOME=${last.home})`
+      : '; start the broker first (npm start, or timebox serve --home <dir>), or point at its data directory with --home <dir> or TIMEBOX_HOME';
+  return `no signing key at ${keyFile} (data directory from ${from}); login signs with the broker's own key and never creates one${running}`;
 }

@@ -4,7 +4,7 @@ import { isTerminal } from '../../core/grant/state';
 import type { Reason } from '../../core/reasons';
 import { type ApiClient, BrokerError } from '../client';
 import { CliError, EXIT } from '../errors';
-import { nextSteps, statusLine } from '../format';
+import { approvalDeadline, nextSteps, printable, statusLine } from '../format';
 import {
   type BrokerOpts,
   clientFor,
@@ -105,7 +105,6 @@ async function report(
   opts: BrokerOpts & { wait?: boolean; timeout: string; pollInterval: string },
   label: string,
 ): Promise<number> {
-  const now = new Date();
   let grant = answer.grant;
   let code: number = EXIT.ok;
   if (opts.wait && grant.status !== 'active' && !isTerminal(grant.status)) {
@@ -118,7 +117,7 @@ async function report(
     grant = outcome.grant;
     if (outcome.result === 'timeout') {
       err(
-        `timebox: ${grant.id} is still ${grant.status} after ${opts.timeout}; follow it with timebox show ${grant.id}`,
+        `timebox: ${printable(`${grant.id} is still ${grant.status} after ${opts.timeout}`)}; follow it with timebox show ${printable(grant.id)}`,
       );
       code = EXIT.failed;
     } else if (outcome.result === 'ended') code = EXIT.failed;
@@ -127,7 +126,11 @@ async function report(
     printJson({ grant, decision: answer.decision });
     return code;
   }
-  out(`${label}${statusLine(grant, now)}${answer.decision.rule ? ` [rule ${answer.decision.rule}]` : ''}`);
+  // Read the clock now, after any wait: "in 15m" must be counted from when it is printed, not from the request.
+  const now = new Date();
+  out(`${label}${statusLine(grant, now)}${answer.decision.rule ? ` [rule ${printable(answer.decision.rule)}]` : ''}`);
+  const deadline = approvalDeadline(grant);
+  if (deadline) out(`  ${deadline}`);
   for (const step of nextSteps(grant)) out(`  ${step}`);
   return code;
 }

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { examplePolicyPath, resolveHome } from '../../local/paths';
+import { removeBrokerRecord, writeBrokerRecord } from '../endpoint';
 import { CliError } from '../errors';
 import { durationFlag } from './shared';
 
@@ -90,13 +91,15 @@ export function registerServe(program: Command): void {
         await broker.close();
         throw new CliError((e as Error).message);
       }
-      process.stdout.write(`${banner(broker, { configFile, home, exampleConfig: !opts.config })}\n`);
+      const login = announce(broker.url, home);
+      process.stdout.write(`${banner(broker, { configFile, home, exampleConfig: !opts.config, login })}\n`);
       if (notifications) process.stdout.write('notifications: on (Slack/webhooks from the environment)\n');
       await new Promise<void>((done) => {
         const stop = () => {
           process.off('SIGINT', stop);
           process.off('SIGTERM', stop);
           notifications?.stop();
+          removeBrokerRecord(home, process.pid);
           process.stdout.write('stopping the broker\n');
           broker.close().then(done, (e: unknown) => {
             process.stderr.write(`timebox: ${(e as Error).message}\n`);
@@ -107,4 +110,28 @@ export function registerServe(program: Command): void {
         process.on('SIGTERM', stop);
       });
     });
+}
+
+/**
+ * Records where this broker runs (broker.json in its data directory and in the CLI's directory, owner-only), so that
+ * every CLI command finds it, whatever PORT or TIMEBOX_HOME it was started with (cli/endpoint.ts, locateBroker).
+ * Returns the login command to print: one that works as printed from another shell. Should the CLI's directory not
+ * be writable, the command names the data directory itself.
+ */
+export function announce(url: string, home: string, env: NodeJS.ProcessEnv = process.env): string {
+  const login = 'npx timebox login --local --as alice@corp.com';
+  try {
+    writeBrokerRecord({ url, pid: process.pid, home, startedAt: new Date().toISOString() }, env);
+    return login;
+  } catch (e) {
+    process.stderr.write(
+      `timebox: cannot record this broker for the CLI (${(e as Error).message}); commands must be told where it is\n`,
+    );
+    return `export TIMEBOX_HOME=${shellQuote(home)} TIMEBOX_ENDPOINT=${shellQuote(url)}; ${login}`;
+  }
+}
+
+/** A word for a POSIX shell: as is when it is plainly safe, else in single quotes. */
+export function shellQuote(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`;
 }

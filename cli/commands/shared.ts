@@ -4,6 +4,8 @@ import { isGrantId } from '../../core/ids';
 import { ApiClient, authFor, BrokerError } from '../client';
 import { resolveEndpoint } from '../endpoint';
 import { CliError, EXIT } from '../errors';
+import { safeJson } from '../format';
+import { CLI_VERSION } from '../version';
 
 /** Options every broker command takes. */
 export interface BrokerOpts {
@@ -14,14 +16,17 @@ export interface BrokerOpts {
 /** `--endpoint` and `--json`, with the same words on every command. */
 export function withBrokerOptions(cmd: Command): Command {
   return cmd
-    .option('--endpoint <url>', 'broker URL (default: TIMEBOX_ENDPOINT, then http://127.0.0.1:8787)')
+    .option(
+      '--endpoint <url>',
+      'broker URL (default: TIMEBOX_ENDPOINT, then the local broker of TIMEBOX_HOME or the one last started, then http://127.0.0.1:8787)',
+    )
     .option('--json', 'print one JSON document on stdout instead of text');
 }
 
-/** The API client for a command: endpoint from the flag or TIMEBOX_ENDPOINT; SigV4 for AWS, else bearer. */
+/** The API client for a command: endpoint as resolveEndpoint finds it; SigV4 for AWS, else bearer. */
 export function clientFor(opts: BrokerOpts): ApiClient {
   const endpoint = resolveEndpoint(opts.endpoint);
-  return new ApiClient(endpoint, authFor(endpoint), 'timebox-cli/0.1.0');
+  return new ApiClient(endpoint, authFor(endpoint), `timebox-cli/${CLI_VERSION}`);
 }
 
 /** Repeatable options collect into a list. */
@@ -57,9 +62,9 @@ export function err(text: string): void {
   process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
 }
 
-/** One JSON document on stdout. */
+/** One JSON document on stdout (safeJson: the same JSON, with no character that could hide text on a terminal). */
 export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  process.stdout.write(`${safeJson(value, 2)}\n`);
 }
 
 /**

@@ -1,7 +1,8 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCli } from '../../scripts/build';
 
@@ -12,6 +13,8 @@ import { buildCli } from '../../scripts/build';
  */
 
 const ROOT = join(__dirname, '..', '..');
+// tsx's loader by URL: the example client runs from another folder, where a bare `tsx` does not resolve.
+const TSX = pathToFileURL(join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
 let pkg: string;
 let home: string;
 let serve: ChildProcess | undefined;
@@ -120,6 +123,129 @@ describe('Binary: bin/timebox.js', () => {
     expect(await exited).toBe(0);
     expect(output).toContain(`EVENT grant ${id} #3 credentials-issued by bob@corp.com`);
     expect(output).toContain('stopping the broker');
+  });
+
+  it('prints its version', () => {
+    const r = timebox(['--version']);
+    expect(r).toEqual({
+      code: 0,
+      stdout: `${JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version}\n`,
+      stderr: '',
+    });
+  });
+
+  it('a broker started with PORT and TIMEBOX_HOME prints login and request commands that work as printed, from another folder', async () => {
+    // Prepare: `PORT=0 TIMEBOX_HOME=<dir> npm start`, and a second shell in another folder with neither variable.
+    const brokerHome = join(home, 'elsewhere-home');
+    const shell = mkdtempSync(join(tmpdir(), 'timebox-shell-'));
+    const started = spawn(process.execPath, [join(pkg, 'bin', 'timebox.js'), 'serve'], {
+      cwd: pkg,
+      env: { ...baseEnv(), PORT: '0', TIMEBOX_HOME: brokerHome },
+    });
+    let output = '';
+    started.stdout?.on('data', (c: Buffer) => {
+      output += c.toString();
+    });
+    started.stderr?.on('data', (c: Buffer) => {
+      output += c.toString();
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        started.on('exit', (code) => reject(new Error(`serve exited ${code}: ${output}`)));
+        const check = setInterval(() => {
+          if (/then, for example:\n {2}npx timebox request .*\n/.test(output)) {
+            clearInterval(check);
+            resolve();
+          }
+        }, 50);
+      });
+      const url = /Timebox local broker on (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1];
+      const printed = [...output.matchAll(/^ {2}(npx timebox .*)$/gm)].map((m) => m[1] as string);
+      // Act: each command exactly as printed, `npx timebox` being this package's bin.
+      const results = printed.map((command) =>
+        spawnSync(
+          'sh',
+          ['-c', command.replace(/^npx timebox /, `"${process.execPath}" "${join(pkg, 'bin', 'timebox.js')}" `)],
+          {
+            cwd: shell,
+            env: { PATH: process.env.PATH, TIMEBOX_CONFIG_DIR: baseEnv().TIMEBOX_CONFIG_DIR },
+            encoding: 'utf8',
+            timeout: 30_000,
+          },
+        ),
+      );
+      // Assess
+      expect(url).not.toBe('http://127.0.0.1:8787');
+      expect(printed).toHaveLength(2);
+      expect(results.map((r) => [r.status, r.stderr])).toEqual([
+        [0, ''],
+        [0, ''],
+      ]);
+      expect(results[0]?.stdout).toContain(`logged in to ${url} as alice@corp.com`);
+      expect(results[1]?.stdout).toMatch(/^tb-\w+ active on user-service until /);
+      expect(readFileSync(join(brokerHome, 'broker.json'), 'utf8')).toContain(`"url": "${url}"`);
+
+      // And the example gRPC client, given only the grant, gets its token as the CLI would (the same broker, the
+      // saved login): no --broker, no --bearer.
+      const id = /^(tb-\w+) active/.exec(results[1]?.stdout ?? '')?.[1] as string;
+      const service = spawn(
+        process.execPath,
+        [
+          '--import',
+          TSX,
+          join(ROOT, 'grpc', 'example', 'server.ts'),
+          '--port',
+          '0',
+          '--issuer',
+          url as string,
+          '--jwks',
+          `${url}/.well-known/jwks.json`,
+        ],
+        { cwd: ROOT, env: { PATH: process.env.PATH } },
+      );
+      try {
+        const address = await new Promise<string>((resolve, reject) => {
+          let text = '';
+          service.on('exit', (code) => reject(new Error(`example server exited ${code}: ${text}`)));
+          service.stdout?.on('data', (c: Buffer) => {
+            text += c.toString();
+            const m = /server on (127\.0\.0\.1:\d+)/.exec(text);
+            if (m?.[1]) resolve(m[1]);
+          });
+        });
+        const call = spawnSync(
+          process.execPath,
+          [
+            '--import',
+            TSX,
+            join(ROOT, 'grpc', 'example', 'client.ts'),
+            '--address',
+            address,
+            '--method',
+            '/acme.user.v1.UserService/GetUser',
+            '--grant',
+            id,
+          ],
+          {
+            cwd: shell,
+            env: { PATH: process.env.PATH, TIMEBOX_CONFIG_DIR: baseEnv().TIMEBOX_CONFIG_DIR },
+            encoding: 'utf8',
+            timeout: 30_000,
+          },
+        );
+        expect([call.status, call.stderr]).toEqual([0, '']);
+        expect(JSON.parse(call.stdout)).toMatchObject({ id: 'u-1' });
+      } finally {
+        service.kill('SIGTERM');
+      }
+    } finally {
+      const exited = new Promise<number | null>((resolve) => started.on('exit', (code) => resolve(code)));
+      started.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      rmSync(shell, { recursive: true, force: true });
+    }
+    // Stopped, the broker leaves no record behind for the CLI to follow.
+    expect(existsSync(join(brokerHome, 'broker.json'))).toBe(false);
   });
 
   it('says how to build when the bundle is missing', () => {

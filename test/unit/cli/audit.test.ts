@@ -22,6 +22,7 @@ import { type ApiRequest, type ApiResponse, createApi } from '../../../lambdas/a
 import { runCli } from '../../helpers/cli';
 import { alice, carol, dan, requestDummy } from '../../helpers/world';
 import { apiWorld } from '../lambdas/api-world';
+import { forgingChars } from './terminal';
 
 const AUDREY = principal({ id: 'audrey@corp.com' });
 const ENDPOINT = 'http://127.0.0.1:8787';
@@ -54,7 +55,7 @@ function cliWorld(opts: { timeline?: (req: ApiRequest) => Promise<ApiResponse>; 
       }
     : base;
   const calls: string[] = [];
-  const people = { audrey: AUDREY, alice, mallory: principal({ id: 'mallory@corp.com' }) };
+  const people = { audrey: AUDREY, alice, carol, dan, mallory: principal({ id: 'mallory@corp.com' }) };
   vi.stubGlobal('fetch', async (url: URL | string, init: RequestInit) => {
     const u = new URL(String(url));
     calls.push(`${init.method} ${u.pathname}${u.search}`);
@@ -122,6 +123,10 @@ async function history(w: ReturnType<typeof cliWorld>) {
   return { g1: g1.id, g2: g2.id };
 }
 
+// Built once, at import: building a full-Unicode string arbitrary takes seconds on a loaded machine, which a test's
+// own time limit should not pay.
+const ANY_TEXT = fc.string({ unit: 'binary' });
+
 /** A minimal RFC 4180 reader, to check the export round-trips. */
 function readCsv(text: string): string[][] {
   const rows: string[][] = [];
@@ -184,7 +189,7 @@ describe('Function: toCsv', () => {
   it('reads back every field exactly, whatever it contains (property)', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.array(fc.string({ unit: 'binary' }), { minLength: 1, maxLength: 5 }), { maxLength: 5 }),
+        fc.array(fc.array(ANY_TEXT, { minLength: 1, maxLength: 5 }), { maxLength: 5 }),
         (rows) => {
           const text = rows.map((r) => `${r.map(csvField).join(',')}\r\n`).join('');
           const back = readCsv(text);
@@ -285,6 +290,69 @@ describe('Command: audit', () => {
     expect(stdout).toContain('still running');
   });
 });
+
+describe('Terminal safety: a hostile requester', () => {
+  // What approvers were once shown: a reason that draws a fake approvals line, returns to the start of the line, hides
+  // text behind a bidi override and sends a C1 control (CSI). The API accepts all of these in free text.
+  const FORGED = 'INC-9\napprovals:  1/2 from group:secops: carol@corp.com\r\u202egnirts\u009b2J';
+
+  it('cannot forge a line in show, list --pending, approve, audit or the timeline; --json keeps the exact text', async () => {
+    // Prepare: alice asks through the API, as anyone can.
+    const w = cliWorld();
+    const as = (who: string) => ({ TIMEBOX_ENDPOINT: ENDPOINT, TIMEBOX_TOKEN: who, TIMEBOX_AWS_REGION: undefined });
+    const requested = await runCli(
+      ['request', 'user-service', '--scope', '/acme.admin.*', '--for', '20m', '--reason', FORGED, '--json'],
+      as('alice'),
+    );
+    const id = JSON.parse(requested.stdout).grant.id as string;
+    // Act
+    const pending = await runCli(['list', '--pending'], as('carol'));
+    const shown = await runCli(['show', id], as('carol'));
+    const approved = await runCli(['approve', id, '--comment', `ok\napprovals:  2/2 \u202e`], as('carol'));
+    w.clock.advance(1000);
+    const listed = await w.run(['audit', '--grant', id]);
+    const timeline = await w.run(['audit', id]);
+    const json = await runCli(['show', id, '--json'], as('carol'));
+    // Assess
+    expect([requested.code, pending.code, shown.code, approved.code, listed.code, timeline.code]).toEqual([
+      0, 0, 0, 0, 0, 0,
+    ]);
+    for (const out of [pending.stdout, shown.stdout, approved.stdout, listed.stdout, timeline.stdout]) {
+      expect(forgingChars(out, { lineFeeds: true })).toEqual([]);
+      expect(out.split('\n').filter((l) => /^\s*approvals:/.test(l))).toHaveLength(out === shown.stdout ? 1 : 0);
+    }
+    expect(shown.stdout).toMatch(/^approvals:\s+0\/2 from group:secops$/m);
+    expect(shown.stdout).toContain('INC-9\\napprovals:  1/2 from group:secops: carol@corp.com\\r\\u202egnirts\\x9b2J');
+    expect(pending.stdout.trim().split('\n')).toHaveLength(2);
+    expect(approved.stdout.trim().split('\n')).toHaveLength(1);
+    expect(listed.stdout).toContain('ok\\napprovals:  2/2 \\u202e');
+    expect(forgingChars(json.stdout, { lineFeeds: true })).toEqual([]);
+    expect(JSON.parse(json.stdout).grant.reason).toBe(FORGED);
+  });
+
+  it('cannot forge a line in an error message that quotes the broker', async () => {
+    // Prepare: the broker's refusal quotes text the requester chose.
+    fakeBrokerAnswer({ code: 'REQUEST.INVALID', message: `bad\ntimebox: approved by carol@corp.com\u202e` });
+    // Act
+    const r = await runCli(['approve', 'tb-01jd4x7z8y9k2m3n4p5q6r7s8t'], {
+      TIMEBOX_ENDPOINT: ENDPOINT,
+      TIMEBOX_TOKEN: 'carol',
+      TIMEBOX_AWS_REGION: undefined,
+    });
+    // Assess
+    expect(r.code).toBe(3);
+    expect(r.stderr).toBe('timebox: REQUEST.INVALID: bad\\ntimebox: approved by carol@corp.com\\u202e\n');
+  });
+});
+
+/** A broker that refuses every call with this error (400). */
+function fakeBrokerAnswer(error: { code: string; message: string }) {
+  vi.stubGlobal(
+    'fetch',
+    async () =>
+      new Response(JSON.stringify({ error }), { status: 400, headers: { 'content-type': 'application/json' } }),
+  );
+}
 
 describe('Route: GET /v1/audit/timeline', () => {
   it('answers the requester with lifecycle events only, and says why, when no cloud source is configured', async () => {

@@ -1,9 +1,30 @@
-import { lstatSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ApiClient, authFor } from '../../../cli/client';
-import { resolveEndpoint, saveToken } from '../../../cli/endpoint';
+import {
+  type BrokerRecord,
+  homeRecordPath,
+  locateBroker,
+  readRecordFile,
+  removeBrokerRecord,
+  resolveEndpoint,
+  saveToken,
+  userRecordPath,
+  writeBrokerRecord,
+} from '../../../cli/endpoint';
 
 afterEach(() => {
   vi.unstubAllGlobals();
@@ -90,5 +111,115 @@ describe('Function: saveToken', () => {
     saveToken(endpoint, 'secret-token', { TIMEBOX_CONFIG_DIR: dir });
     expect(readFileSync(elsewhere, 'utf8')).toBe('{}\n');
     expect(lstatSync(join(dir, 'tokens.json')).isSymbolicLink()).toBe(false);
+  });
+});
+
+describe('Function: locateBroker', () => {
+  // Records name this test's own process (alive) unless a test says otherwise.
+  const alive = () => true;
+  function layout() {
+    const root = mkdtempSync(join(tmpdir(), 'timebox-locate-'));
+    const cwd = join(root, 'project');
+    mkdirSync(cwd);
+    const env = { TIMEBOX_CONFIG_DIR: join(root, 'config') };
+    const record = (partial: Partial<BrokerRecord>): BrokerRecord => ({
+      url: 'http://127.0.0.1:9000',
+      pid: process.pid,
+      home: join(root, 'broker-home'),
+      startedAt: '2026-11-24T10:00:00.000Z',
+      ...partial,
+    });
+    return { root, cwd, env, record };
+  }
+
+  it('finds the broker this user started last, from any folder, with its data directory', () => {
+    // Prepare: `PORT=9000 TIMEBOX_HOME=<root>/broker-home npm start`, then a shell elsewhere with no variables.
+    const { cwd, env, record } = layout();
+    mkdirSync(record({}).home);
+    writeBrokerRecord(record({}), env);
+    // Act
+    const found = locateBroker({ env, cwd, alive });
+    // Assess
+    expect(found).toEqual({ home: record({}).home, url: 'http://127.0.0.1:9000', from: 'last started broker' });
+    expect(resolveEndpoint(undefined, env, { cwd }).origin).toBe('http://127.0.0.1:9000');
+    expect(statSync(userRecordPath(env)).mode & 0o777).toBe(0o600);
+    expect(statSync(homeRecordPath(record({}).home)).mode & 0o777).toBe(0o600);
+  });
+
+  it('takes --home or TIMEBOX_HOME over everything, then a broker running from ./.timebox', () => {
+    const { root, cwd, env, record } = layout();
+    const other = join(root, 'other-home');
+    mkdirSync(other);
+    mkdirSync(join(cwd, '.timebox'));
+    writeBrokerRecord(record({ url: 'http://127.0.0.1:9001', home: other }), env);
+    writeBrokerRecord(record({ url: 'http://127.0.0.1:9002', home: join(cwd, '.timebox') }), env);
+    // The user record now names ./.timebox's broker; the other home keeps its own record.
+    expect(locateBroker({ env: { ...env, TIMEBOX_HOME: other }, cwd, alive })).toMatchObject({
+      home: other,
+      url: 'http://127.0.0.1:9001',
+      from: 'TIMEBOX_HOME',
+    });
+    expect(locateBroker({ home: '../other-home', env, cwd, alive })).toMatchObject({ home: other, from: '--home' });
+    expect(locateBroker({ env, cwd, alive })).toMatchObject({
+      home: join(cwd, '.timebox'),
+      url: 'http://127.0.0.1:9002',
+      from: 'working directory',
+    });
+    // And the endpoint flag and TIMEBOX_ENDPOINT still come first.
+    expect(resolveEndpoint('http://127.0.0.1:7000', { ...env, TIMEBOX_HOME: other }, { cwd }).port).toBe('7000');
+    expect(resolveEndpoint(undefined, { ...env, TIMEBOX_ENDPOINT: 'http://localhost:7001' }, { cwd }).port).toBe(
+      '7001',
+    );
+  });
+
+  it('ignores a broker that is gone, and falls back to ./.timebox and the default endpoint', () => {
+    const { cwd, env, record } = layout();
+    mkdirSync(record({}).home);
+    writeBrokerRecord(record({}), env);
+    expect(locateBroker({ env, cwd, alive: () => false })).toEqual({ home: join(cwd, '.timebox'), from: 'default' });
+    // A real dead pid: one past the highest the kernel hands out is never alive.
+    writeBrokerRecord(record({ pid: 2 ** 22 + 1 }), env);
+    expect(resolveEndpoint(undefined, env, { cwd }).origin).toBe('http://127.0.0.1:8787');
+  });
+
+  it('never trusts a record another user could have written or redirected', () => {
+    const { root, cwd, record } = layout();
+    const home = join(cwd, '.timebox');
+    mkdirSync(home);
+    const file = homeRecordPath(home);
+    const text = JSON.stringify(record({ home, url: 'http://127.0.0.1:6666' }));
+    // Group- or world-writable: anyone could have put the URL there.
+    writeFileSync(file, text, { mode: 0o600 });
+    chmodSync(file, 0o622);
+    expect(readRecordFile(file, { alive })).toBeUndefined();
+    // A symlink to a file elsewhere.
+    const elsewhere = join(root, 'planted.json');
+    writeFileSync(elsewhere, text, { mode: 0o600 });
+    symlinkSync(elsewhere, join(root, 'link.json'));
+    expect(readRecordFile(join(root, 'link.json'), { alive })).toBeUndefined();
+    expect(readRecordFile(elsewhere, { alive })?.url).toBe('http://127.0.0.1:6666');
+    // Owned by someone else (only root can hand a file to another user, so only root can show it here).
+    if (process.getuid?.() === 0) {
+      chownSync(elsewhere, 4321, 4321);
+      expect(readRecordFile(elsewhere, { alive })).toBeUndefined();
+    }
+    // Not a record at all.
+    writeFileSync(elsewhere, '{"url": 1}', { mode: 0o600 });
+    expect(readRecordFile(elsewhere, { alive })).toBeUndefined();
+  });
+
+  it('removes only the records that still name the stopping broker', () => {
+    const { cwd, env, record } = layout();
+    const first = record({ home: join(cwd, 'a'), pid: 1001 });
+    const second = record({ home: join(cwd, 'b'), pid: 1002 });
+    mkdirSync(first.home);
+    mkdirSync(second.home);
+    writeBrokerRecord(first, env);
+    writeBrokerRecord(second, env);
+    removeBrokerRecord(first.home, first.pid, env);
+    expect(existsSync(homeRecordPath(first.home))).toBe(false);
+    expect(readRecordFile(userRecordPath(env), { alive })?.pid).toBe(1002);
+    removeBrokerRecord(second.home, second.pid, env);
+    expect(existsSync(userRecordPath(env))).toBe(false);
   });
 });

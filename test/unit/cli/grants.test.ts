@@ -1,10 +1,11 @@
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { LocalTokenSigner } from '../../../adapters/local/signer';
 import { listQuery } from '../../../cli/commands/grants';
 import { servePort } from '../../../cli/commands/serve';
+import { writeBrokerRecord } from '../../../cli/endpoint';
 import { EXIT } from '../../../cli/errors';
 import type { GrantEvent } from '../../../core/grant/events';
 import { SessionVerifier } from '../../../local/auth';
@@ -96,17 +97,17 @@ describe('Command: login', () => {
     TIMEBOX_TOKEN: undefined,
   });
 
-  it('mints a token with the key in TIMEBOX_HOME (creating it) and saves it for the endpoint, owner-only', async () => {
+  it('mints a token with the key in TIMEBOX_HOME and saves it for the endpoint, owner-only', async () => {
+    // Prepare: the broker made its key when it first started.
+    const signer = await LocalTokenSigner.fromFile(join(home, 'signing-key.pem'));
     // Act
     const r = await runCli(['login', '--local', '--as', 'Alice@corp.com', '--mfa', '--group', 'sre'], env());
     // Assess
     expect(r.code).toBe(EXIT.ok);
     expect(r.stdout).toMatch(/^logged in to http:\/\/127\.0\.0\.1:8787 as alice@corp\.com \(MFA\), groups sre, until /);
-    expect(r.stderr).toContain(`created a new signing key at ${join(home, 'signing-key.pem')}`);
     const file = join(config, 'tokens.json');
     expect(statSync(file).mode & 0o777).toBe(0o600);
     const token = JSON.parse(readFileSync(file, 'utf8'))['http://127.0.0.1:8787'] as string;
-    const signer = await LocalTokenSigner.fromFile(join(home, 'signing-key.pem'));
     const verdict = await new SessionVerifier({
       key: await signer.verifyKey(),
       audiences: ['http://127.0.0.1:8787'],
@@ -114,7 +115,49 @@ describe('Command: login', () => {
     expect(verdict).toEqual({ identity: { id: 'alice@corp.com', groups: ['sre'], mfa: true } });
   });
 
+  it('refuses when there is no key, naming the running broker and its data directory, and creates nothing', async () => {
+    // Prepare: a broker runs from its own data directory (PORT=9000 TIMEBOX_HOME=<broker> npm start) ...
+    const brokerHome = join(home, 'broker');
+    await LocalTokenSigner.fromFile(join(brokerHome, 'signing-key.pem'));
+    writeBrokerRecord(
+      { url: 'http://127.0.0.1:9000', pid: process.pid, home: brokerHome, startedAt: new Date().toISOString() },
+      { TIMEBOX_CONFIG_DIR: config },
+    );
+    const elsewhere = join(home, 'elsewhere');
+    // Act: ... and login is pointed at another folder.
+    const r = await runCli(['login', '--local', '--as', 'alice@corp.com'], { ...env(), TIMEBOX_HOME: elsewhere });
+    // Assess
+    expect(r.code).toBe(EXIT.usage);
+    expect(r.stderr).toBe(
+      `timebox: no signing key at ${join(elsewhere, 'signing-key.pem')} (data directory from TIMEBOX_HOME); login signs with the broker's own key and never creates one; the broker at http://127.0.0.1:9000 keeps its key in ${brokerHome}: log in with --home ${brokerHome} (or TIMEBOX_HOME=${brokerHome})\n`,
+    );
+    expect(existsSync(elsewhere)).toBe(false);
+    expect(existsSync(join(config, 'tokens.json'))).toBe(false);
+  });
+
+  it('without TIMEBOX_HOME or --endpoint, logs in to the broker started last, with its key, from any folder', async () => {
+    // Prepare
+    const brokerHome = join(home, 'broker');
+    const signer = await LocalTokenSigner.fromFile(join(brokerHome, 'signing-key.pem'));
+    writeBrokerRecord(
+      { url: 'http://127.0.0.1:9000', pid: process.pid, home: brokerHome, startedAt: new Date().toISOString() },
+      { TIMEBOX_CONFIG_DIR: config },
+    );
+    // Act
+    const r = await runCli(['login', '--local', '--as', 'alice@corp.com'], {
+      ...env(),
+      TIMEBOX_HOME: undefined,
+      TIMEBOX_ENDPOINT: undefined,
+    });
+    // Assess
+    expect(r.code, r.stderr).toBe(EXIT.ok);
+    const token = JSON.parse(readFileSync(join(config, 'tokens.json'), 'utf8'))['http://127.0.0.1:9000'] as string;
+    const verifier = new SessionVerifier({ key: await signer.verifyKey(), audiences: ['http://127.0.0.1:9000'] });
+    expect(await verifier.verify(token)).toMatchObject({ identity: { id: 'alice@corp.com' } });
+  });
+
   it('with --print writes only the token to stdout and leaves the saved login alone', async () => {
+    await LocalTokenSigner.fromFile(join(home, 'signing-key.pem'));
     await runCli(['login', '--local', '--as', 'alice@corp.com'], env());
     const saved = readFileSync(join(config, 'tokens.json'), 'utf8');
     const r = await runCli(['login', '--local', '--as', 'carol@corp.com', '--print'], env());
@@ -129,6 +172,7 @@ describe('Command: login', () => {
     [['login', '--local', '--as', 'alice@corp.com', '--group', 'Sec Ops'], '--group: "Sec Ops" is not a group name'],
     [['login', '--local', '--as', 'alice@corp.com', '--ttl', '30d'], '--ttl: a login lasts between 1m and 7d'],
   ])('refuses %j with exit 2', async (args, message) => {
+    await LocalTokenSigner.fromFile(join(home, 'signing-key.pem'));
     const r = await runCli(args, env());
     expect(r.code).toBe(EXIT.usage);
     expect(r.stderr).toContain(message);

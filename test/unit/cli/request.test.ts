@@ -219,6 +219,54 @@ describe('Command: request', () => {
     expect(denied.stdout).toContain('denied by carol@corp.com: no');
   });
 
+  it('with --wait, counts "active ... (in 15m)" from when it prints, not from when it asked', async () => {
+    // Prepare: a 15-minute request approved 21 s after it was made (the fake clock moves only when told).
+    vi.useFakeTimers({ now: NOW, toFake: ['Date', 'setTimeout'] });
+    try {
+      const pending = pendingDummy({ duration: 15 * 60_000 });
+      fakeBroker({
+        'POST /v1/requests': () => ({
+          status: 201,
+          body: { grant: pending, decision: { decision: 'needs-approval', rule: 'r', reasons: [] } },
+        }),
+        [`GET /v1/requests/${pending.id}`]: () => ({
+          status: 200,
+          body: { grant: grantDummy({ expiresAt: new Date(Date.now() + 15 * 60_000).toISOString() }) },
+        }),
+      });
+      // Act
+      const running = runCli(
+        ['request', 'prod-logs', '--for', '15m', '--reason', 'x', '--wait', '--poll-interval', '21s'],
+        ENV,
+      );
+      await vi.advanceTimersByTimeAsync(21_000);
+      const r = await running;
+      // Assess
+      expect(r.code, r.stderr).toBe(EXIT.ok);
+      expect(r.stdout).toMatch(/ active on prod-logs until \S+ \(in 15m\) \[rule r\]\n/);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('says when approvals are due, and that the requested duration capped the wait', async () => {
+    const pending = pendingDummy({
+      duration: 15 * 60_000,
+      requestedAt: NOW.toISOString(),
+      pendingUntil: new Date(NOW.getTime() + 15 * 60_000).toISOString(),
+    });
+    fakeBroker({
+      'POST /v1/requests': () => ({
+        status: 201,
+        body: { grant: pending, decision: { decision: 'needs-approval', rule: 'r', reasons: [] } },
+      }),
+    });
+    const r = await runCli(['request', 'prod-logs', '--for', '15m', '--reason', 'x'], ENV);
+    expect(r.stdout.split('\n')[1]).toBe(
+      '  approvals are due by 2026-11-24T10:15:00.000Z: a request waits for approval no longer than the 15m it asks for',
+    );
+  });
+
   it.each([
     [
       ['request', 'prod-logs', '--for', '30 minutes', '--reason', 'x'],

@@ -1,4 +1,6 @@
+import { sign as ecdsaSign } from 'node:crypto';
 import fc from 'fast-check';
+import { exportJWK, generateKeyPair } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { LocalTokenSigner } from '../../../adapters/local/signer';
 import { isTimeboxError } from '../../../core/errors';
@@ -8,10 +10,12 @@ import {
   localAuthenticate,
   MAX_SESSION_TTL_MS,
   mintSessionToken,
+  SESSION_CLOCK_SKEW_S,
   SESSION_ISSUER,
   SESSION_TOKEN_TYPE,
   type SessionIdentity,
   SessionVerifier,
+  toLowS,
 } from '../../../local/auth';
 
 const BROKER = 'http://127.0.0.1:8787';
@@ -172,8 +176,8 @@ describe('Class: SessionVerifier', () => {
           iss: SESSION_ISSUER,
           sub: 'alice@corp.com',
           aud: BROKER,
-          exp: 2e9,
-          iat: 1e9,
+          exp: NOW.getTime() / 1000 + 60,
+          iat: NOW.getTime() / 1000,
           groups: ['Not A Group'],
           mfa: 'yes',
         },
@@ -244,5 +248,113 @@ describe('Function: localAuthenticate', () => {
   it('never reads identity from headers: a forged header without verification is not a principal', async () => {
     const forged = requestDummy({ headers: { 'x-timebox-principal': 'carol@corp.com' } });
     await expect(localAuthenticate(forged)).rejects.toMatchObject({ code: 'AUTH.MISSING_TOKEN' });
+  });
+});
+
+describe('Class: SessionVerifier, tokens forged with the broker key', () => {
+  // Someone who can run code as the broker's user (or a bug in a minting path) holds the right key; the verifier
+  // still enforces what `login` enforces when minting. Tokens are built here by hand and signed with node:crypto.
+  const N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+  const iat = NOW.getTime() / 1000;
+  let privateKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
+  let v: SessionVerifier;
+
+  beforeAll(async () => {
+    const pair = await generateKeyPair('ES256', { extractable: true });
+    privateKey = pair.privateKey;
+    v = new SessionVerifier({ key: pair.publicKey, audiences: [BROKER], now: () => NOW });
+    expect((await exportJWK(pair.publicKey)).crv).toBe('P-256');
+  });
+
+  /** A compact JWS over the claims, with the signature's s in the low or the high half, as asked. */
+  async function forge(claims: Record<string, unknown>, half: 'low' | 'high' = 'low'): Promise<string> {
+    const input = `${b64({ alg: 'ES256', typ: SESSION_TOKEN_TYPE })}.${b64(claims)}`;
+    const keyObject = (await import('node:crypto')).KeyObject.from(privateKey);
+    const sig = ecdsaSign('sha256', Buffer.from(input), { key: keyObject, dsaEncoding: 'ieee-p1363' });
+    const s = BigInt(`0x${sig.subarray(32).toString('hex')}`);
+    const wantHigh = half === 'high';
+    const flipped = s > N / 2n !== wantHigh ? N - s : s;
+    const out = Buffer.concat([sig.subarray(0, 32), Buffer.from(flipped.toString(16).padStart(64, '0'), 'hex')]);
+    return `${input}.${out.toString('base64url')}`;
+  }
+
+  const claims = (partial: Record<string, unknown> = {}) => ({
+    iss: SESSION_ISSUER,
+    sub: 'alice@corp.com',
+    aud: BROKER,
+    iat,
+    exp: iat + 3600,
+    groups: [],
+    mfa: true,
+    ...partial,
+  });
+
+  it('accepts a well-formed forged token (the baseline the refusals below differ from in one claim)', async () => {
+    expect(codeOf(await v.verify(await forge(claims())))).toBe('ok');
+  });
+
+  it('refuses a lifetime beyond 7 days, even when the token has not expired yet', async () => {
+    const week = 7 * 86_400;
+    expect(codeOf(await v.verify(await forge(claims({ exp: iat + week }))))).toBe('ok');
+    expect(codeOf(await v.verify(await forge(claims({ exp: iat + week + 1 }))))).toBe('AUTH.LIFETIME_TOO_LONG');
+    // Issued long ago, still "valid" for a year: refused although exp is in the future.
+    expect(codeOf(await v.verify(await forge(claims({ iat: iat - 86_400, exp: iat + 365 * 86_400 }))))).toBe(
+      'AUTH.LIFETIME_TOO_LONG',
+    );
+  });
+
+  it('refuses an iat ahead of the clock beyond the skew, with or without nbf', async () => {
+    const ahead = iat + SESSION_CLOCK_SKEW_S + 1;
+    expect(codeOf(await v.verify(await forge(claims({ iat: iat + SESSION_CLOCK_SKEW_S }))))).toBe('ok');
+    expect(codeOf(await v.verify(await forge(claims({ iat: ahead, exp: ahead + 3600 }))))).toBe(
+      'AUTH.ISSUED_IN_FUTURE',
+    );
+    expect(codeOf(await v.verify(await forge(claims({ iat: ahead, nbf: ahead, exp: ahead + 3600 }))))).toBe(
+      'AUTH.NOT_YET_VALID',
+    );
+    // A token dated years ahead could otherwise outlive any key rotation.
+    expect(codeOf(await v.verify(await forge(claims({ iat: iat + 86_400 * 365, exp: iat + 86_400 * 366 }))))).toBe(
+      'AUTH.ISSUED_IN_FUTURE',
+    );
+  });
+
+  it('refuses a token without iat', async () => {
+    const { iat: _omitted, ...rest } = claims();
+    expect(codeOf(await v.verify(await forge(rest)))).toBe('AUTH.INVALID_CLAIMS');
+  });
+
+  it('refuses the high-S twin of a valid signature, and accepts its low-S form', async () => {
+    const low = await forge(claims(), 'low');
+    // The twin: the same r, and n - s for s (what an attacker computes from a token they saw).
+    const sig = Buffer.from(low.slice(low.lastIndexOf('.') + 1), 'base64url');
+    const s = N - BigInt(`0x${sig.subarray(32).toString('hex')}`);
+    const twin = Buffer.concat([sig.subarray(0, 32), Buffer.from(s.toString(16).padStart(64, '0'), 'hex')]);
+    const high = `${low.slice(0, low.lastIndexOf('.'))}.${twin.toString('base64url')}`;
+    expect(codeOf(await v.verify(await forge(claims(), 'high')))).toBe('AUTH.HIGH_S_SIGNATURE');
+    expect(codeOf(await v.verify(low))).toBe('ok');
+    const refused = await v.verify(high);
+    expect(codeOf(refused)).toBe('AUTH.HIGH_S_SIGNATURE');
+    expect(refused && 'error' in refused && refused.error).toMatchObject({ kind: 'unauthenticated' });
+    expect(toLowS(high)).toBe(low);
+  });
+
+  it('answers every refusal over HTTP as 401 with the stable code', async () => {
+    const refused = await v.fromHeader(`Bearer ${await forge(claims({ exp: iat + 8 * 86_400 }))}`);
+    const e = await localAuthenticate(requestDummy({ auth: refused })).catch((x: unknown) => x);
+    expect(e).toMatchObject({ status: 401, code: 'AUTH.LIFETIME_TOO_LONG' });
+  });
+});
+
+describe('Function: mintSessionToken, signature form', () => {
+  it('always mints a low-S signature that this broker accepts (property)', async () => {
+    const v = await verifier();
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 60_000, max: MAX_SESSION_TTL_MS }), async (ttlMs) => {
+        const t = await token({ ttlMs });
+        expect(toLowS(t)).toBe(t);
+        expect(codeOf(await v.verify(t))).toBe('ok');
+      }),
+      { numRuns: 40 },
+    );
   });
 });
