@@ -201,7 +201,7 @@ function capabilityStatements(cap: Capability, c: BrokerContext): Statement[] {
           Effect: 'Allow',
           Action: 'kms:Sign',
           Resource: c.signingKeyArn,
-          Condition: { StringEquals: { 'kms:SigningAlgorithm': 'ECDSA_SHA_256', 'kms:MessageType': 'DIGEST' } },
+          Condition: { StringEquals: { ...SIGNING_CONDITIONS } },
         },
         { Sid: 'PublishSigningKey', Effect: 'Allow', Action: 'kms:GetPublicKey', Resource: c.signingKeyArn },
       ];
@@ -347,7 +347,14 @@ function rootAdmin(partition: string, account: string): Statement {
   };
 }
 
-/** Key policy of the token signing key: account administers it; the api role only signs and reads the public key. */
+/**
+ * How the signer calls kms:Sign (adapters/aws/kms.ts): a SHA-256 digest signed with ECDSA P-256 (ES256). The key
+ * policy carries these conditions itself: a key policy that names a principal grants on its own, so conditions on
+ * the principal's identity policy alone would restrict nothing (KMS Developer Guide, "Key policies").
+ */
+export const SIGNING_CONDITIONS = { 'kms:MessageType': 'DIGEST', 'kms:SigningAlgorithm': 'ECDSA_SHA_256' } as const;
+
+/** Key policy of the token signing key: account administers it; the api role only signs (ES256 digests) and reads the public key. */
 export function signingKeyPolicy(a: { partition: string; account: string; apiRoleArn: string }): PolicyDocument {
   return doc([
     rootAdmin(a.partition, a.account),
@@ -355,7 +362,15 @@ export function signingKeyPolicy(a: { partition: string; account: string; apiRol
       Sid: 'ApiSigns',
       Effect: 'Allow',
       Principal: { AWS: a.apiRoleArn },
-      Action: ['kms:GetPublicKey', 'kms:Sign'],
+      Action: 'kms:Sign',
+      Resource: '*',
+      Condition: { StringEquals: { ...SIGNING_CONDITIONS } },
+    },
+    {
+      Sid: 'ApiReadsPublicKey',
+      Effect: 'Allow',
+      Principal: { AWS: a.apiRoleArn },
+      Action: 'kms:GetPublicKey',
       Resource: '*',
     },
   ]);

@@ -1,5 +1,9 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { GetPublicKeyCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms';
 import { runSimulation } from '@cloud-copilot/iam-simulate';
+import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it } from 'vitest';
+import { KmsTokenSigner } from '../../adapters/aws/kms';
 import type { AwsRoleTarget } from '../../core/policy/types';
 import { MAX_DATA_EVENT_PREFIXES, targetDataEvents } from '../../stacks/audit';
 import {
@@ -19,6 +23,7 @@ import {
   trailKeyPolicy,
   wildcardAllows,
 } from '../../stacks/policies';
+import { signDigest } from '../unit/aws/p256';
 
 /**
  * The broker's IAM documents, pure: shape checks, and an IAM policy simulator run over each handler's policy to
@@ -287,9 +292,32 @@ describe('Function: schedulerRolePolicy', () => {
 });
 
 describe('Function: signingKeyPolicy', () => {
-  it('lets the account administer the key and the api role only sign and read the public key', () => {
-    const apiRoleArn = `arn:aws:iam::${ACCOUNT}:role/timebox-prod-api`;
-    const p = signingKeyPolicy({ partition: 'aws', account: ACCOUNT, apiRoleArn });
+  const apiRoleArn = `arn:aws:iam::${ACCOUNT}:role/timebox-prod-api`;
+  const keyArn = `arn:aws:kms:${REGION}:${ACCOUNT}:key/sign`;
+  const p = signingKeyPolicy({ partition: 'aws', account: ACCOUNT, apiRoleArn });
+
+  /** The key policy alone (no identity policy): a key policy naming the role grants by itself. */
+  async function byKeyPolicy(action: string, context: Record<string, string> = {}): Promise<string> {
+    const r = await runSimulation(
+      {
+        request: {
+          principal: PRINCIPAL,
+          action,
+          resource: { resource: keyArn, accountId: ACCOUNT },
+          contextVariables: { 'aws:CurrentTime': '2026-11-24T10:00:00Z', ...context },
+        },
+        identityPolicies: [],
+        resourcePolicy: p,
+        serviceControlPolicies: [],
+        resourceControlPolicies: [],
+      },
+      {},
+    );
+    if (r.resultType === 'error') throw new Error(JSON.stringify(r.errors));
+    return r.overallResult;
+  }
+
+  it('lets the account administer the key and the api role only sign ES256 digests and read the public key', () => {
     expect(p.Statement).toEqual([
       {
         Sid: 'AccountAdministers',
@@ -302,10 +330,49 @@ describe('Function: signingKeyPolicy', () => {
         Sid: 'ApiSigns',
         Effect: 'Allow',
         Principal: { AWS: apiRoleArn },
-        Action: ['kms:GetPublicKey', 'kms:Sign'],
+        Action: 'kms:Sign',
+        Resource: '*',
+        Condition: { StringEquals: { 'kms:MessageType': 'DIGEST', 'kms:SigningAlgorithm': 'ECDSA_SHA_256' } },
+      },
+      {
+        Sid: 'ApiReadsPublicKey',
+        Effect: 'Allow',
+        Principal: { AWS: apiRoleArn },
+        Action: 'kms:GetPublicKey',
         Resource: '*',
       },
     ]);
+  });
+
+  /** The request the token signer (adapters/aws/kms.ts) sends to KMS, as KMS condition keys. */
+  async function signerRequest(): Promise<Record<string, string>> {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const client = new KMSClient({ region: REGION, credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
+    const kms = mockClient(client);
+    kms.on(GetPublicKeyCommand).resolves({
+      KeyId: keyArn,
+      KeySpec: 'ECC_NIST_P256',
+      PublicKey: new Uint8Array(publicKey.export({ format: 'der', type: 'spki' })),
+    });
+    kms.on(SignCommand).callsFake((input: { Message: Uint8Array }) => ({
+      KeyId: keyArn,
+      Signature: signDigest(privateKey, input.Message),
+      SigningAlgorithm: 'ECDSA_SHA_256',
+    }));
+    await new KmsTokenSigner(client, keyArn).sign({ sub: 'alice@corp.com' });
+    const input = kms.commandCalls(SignCommand)[0]?.args[0].input;
+    return { 'kms:MessageType': String(input?.MessageType), 'kms:SigningAlgorithm': String(input?.SigningAlgorithm) };
+  }
+
+  it('signs with the message type and algorithm the signer sends and nothing else', async () => {
+    const signer = await signerRequest();
+    expect(await byKeyPolicy('kms:Sign', signer)).toBe('Allowed');
+    // A raw message would let a caller have KMS hash arbitrary input; another algorithm is not ES256.
+    expect(await byKeyPolicy('kms:Sign', { ...signer, 'kms:MessageType': 'RAW' })).not.toBe('Allowed');
+    expect(await byKeyPolicy('kms:Sign', { ...signer, 'kms:SigningAlgorithm': 'ECDSA_SHA_384' })).not.toBe('Allowed');
+    expect(await byKeyPolicy('kms:Sign')).not.toBe('Allowed');
+    expect(await byKeyPolicy('kms:GetPublicKey')).toBe('Allowed');
+    expect(await byKeyPolicy('kms:Decrypt')).not.toBe('Allowed');
   });
 });
 

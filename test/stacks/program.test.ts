@@ -351,6 +351,10 @@ describe('Program: timebox (hub stack)', () => {
       expect(key.keyUsage).toBe('SIGN_VERIFY');
       const users = docOf(key.policy).Statement.filter((s) => asList(s.Action).includes('kms:Sign'));
       expect(users.map((s) => s.Principal)).toEqual([{ AWS: roleNamed('api').state.arn }]);
+      // The key policy grants on its own: the signer's message type and algorithm are enforced there.
+      expect(users.map((s) => s.Condition)).toEqual([
+        { StringEquals: { 'kms:MessageType': 'DIGEST', 'kms:SigningAlgorithm': 'ECDSA_SHA_256' } },
+      ]);
     });
 
     it('protects both tables (PITR, deletion protection, KMS at rest) and keeps the events table on destroy', () => {
