@@ -199,7 +199,7 @@ describe('Program: timebox (hub stack)', () => {
         eventsTableArn: eventsArn(),
         grantsTableArn: state(T.table, 'broker-grants'),
         signingKeyArn: state(T.key, 'broker-signing-key'),
-        schedulerGroupName: 'timebox',
+        schedulerGroupName: 'timebox-prod',
         schedulerRoleArn: state(T.role, 'broker-scheduler-role'),
         eventBusArn: state('aws:cloudwatch/eventBus:EventBus', 'broker-bus'),
         deadLetterQueueArn: state(T.queue, 'broker-dlq'),
@@ -279,7 +279,7 @@ describe('Program: timebox (hub stack)', () => {
         },
         { Sid: 'DeadLetter', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: dlq.state.arn },
       ]);
-      expect(world.one('aws:scheduler/scheduleGroup:ScheduleGroup', 'broker-schedules').inputs.name).toBe('timebox');
+      expect(world.one('aws:scheduler/scheduleGroup:ScheduleGroup', 'broker-schedules').inputs.name).toBe('timebox-prod');
     });
 
     it('creates the revoke function only after its role may reach the dead-letter queue', () => {
@@ -563,7 +563,7 @@ describe('Program: timebox (hub stack)', () => {
     expect(resolved.jwksUrl).toBe(
       `https://broker-api-id.execute-api.${REGION}.amazonaws.com/live/.well-known/jwks.json`,
     );
-    expect(resolved.schedulerGroup).toBe('timebox');
+    expect(resolved.schedulerGroup).toBe('timebox-prod');
     expect(resolved.dlqUrl).toMatch(/^https:\/\/sqs\.eu-west-1\.amazonaws\.com\//);
     expect(resolved.brokerRoleArns).toEqual(
       Object.fromEntries(HANDLERS.map((h) => [h, `arn:aws:iam::${ACCOUNT}:role/timebox-prod-${h}`])),
