@@ -279,7 +279,9 @@ describe('Program: timebox (hub stack)', () => {
         },
         { Sid: 'DeadLetter', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: dlq.state.arn },
       ]);
-      expect(world.one('aws:scheduler/scheduleGroup:ScheduleGroup', 'broker-schedules').inputs.name).toBe('timebox-prod');
+      expect(world.one('aws:scheduler/scheduleGroup:ScheduleGroup', 'broker-schedules').inputs.name).toBe(
+        'timebox-prod',
+      );
     });
 
     it('creates the revoke function only after its role may reach the dead-letter queue', () => {
