@@ -2,7 +2,7 @@ import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import { EVENTS_TABLE, GRANTS_TABLE, type TableSpec } from '../adapters/aws/tables';
 import { EVENT_SOURCE } from '../adapters/notify/detail';
-import type { IdentityConfig } from '../lambdas/api/identity';
+import { type IdentityConfig, trustedPrincipalArns } from '../lambdas/api/identity';
 import { ENV, type EnvName } from '../lambdas/config';
 import { LOG_RETENTION_DAYS } from './config';
 import { BUNDLED_POLICY_FILE, HANDLERS, handlerEnvironment, LAMBDA_RUNTIME, lambdaArchive } from './functions';
@@ -392,6 +392,7 @@ export class Broker extends pulumi.ComponentResource {
               stage: API_STAGE,
               allowedAccounts: args.allowedAccounts,
               ...(args.orgId ? { orgId: args.orgId } : {}),
+              trustedPrincipalArns: trustedPrincipalArns(args.identity, p),
             }),
           ),
         ),

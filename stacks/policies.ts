@@ -469,7 +469,7 @@ export const PUBLIC_PATHS = ['/.well-known/jwks.json', '/.well-known/timebox/rev
 
 /**
  * REST API resource policy. Anyone may GET the public paths; every other call must be SigV4-signed (AWS_IAM on
- * each method) AND come from an allowed account or organization. The Deny matters for callers in the API's own
+ * each method) AND come from an allowed account or organization AND from a principal the identity mapping trusts. The Deny matters for callers in the API's own
  * account, whom an identity policy alone would otherwise let in ("How API Gateway resource policies affect
  * authorization workflow": same-account callers need either policy to allow, other accounts need both).
  * `executeApiArn` is `arn:<p>:execute-api:<region>:<account>:<api id>`.
@@ -479,11 +479,15 @@ export function apiResourcePolicy(a: {
   stage: string;
   allowedAccounts: string[];
   orgId?: string;
+  /** `aws:PrincipalArn` patterns of the callers the identity mapping accepts (trustedPrincipalArns). */
+  trustedPrincipalArns: string[];
 }): PolicyDocument {
   const all = `${a.executeApiArn}/*`;
   const publicArns = PUBLIC_PATHS.map((p) => `${a.executeApiArn}/${a.stage}/GET${p}`);
   const accounts = [...new Set(a.allowedAccounts)].sort();
   if (accounts.length === 0 && !a.orgId) throw new Error('the API must allow at least one account or organization');
+  const trusted = [...new Set(a.trustedPrincipalArns)].sort();
+  if (trusted.length === 0) throw new Error('the API must trust at least one caller ARN pattern (timebox:identity)');
   const statements: Statement[] = [
     { Sid: 'PublicDocuments', Effect: 'Allow', Principal: '*', Action: 'execute-api:Invoke', Resource: publicArns },
   ];
@@ -522,6 +526,17 @@ export function apiResourcePolicy(a: {
     Condition: { Null: { 'aws:PrincipalAccount': 'false' }, StringNotEquals: notAllowed },
   };
   statements.push(deny);
+  // The caller's role path is visible here, and only here: `aws:PrincipalArn` of a role session is the role ARN
+  // with its path, while the function sees an assumed-role ARN without one. A role named like an Identity Center
+  // role but created outside /aws-reserved/sso.amazonaws.com/, or any role the mapping does not name, is refused.
+  statements.push({
+    Sid: 'DenyUntrustedPrincipals',
+    Effect: 'Deny',
+    Principal: '*',
+    Action: 'execute-api:Invoke',
+    Resource: all,
+    Condition: { Null: { 'aws:PrincipalArn': 'false' }, StringNotLike: { 'aws:PrincipalArn': one(trusted) } },
+  });
   return doc(statements);
 }
 

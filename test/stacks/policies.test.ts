@@ -1,10 +1,11 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { GetPublicKeyCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms';
-import { runSimulation } from '@cloud-copilot/iam-simulate';
+import { anonymousPrincipal, runSimulation } from '@cloud-copilot/iam-simulate';
 import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it } from 'vitest';
 import { KmsTokenSigner } from '../../adapters/aws/kms';
 import type { AwsRoleTarget } from '../../core/policy/types';
+import { IdentityConfigSchema, trustedPrincipalArns } from '../../lambdas/api/identity';
 import { MAX_DATA_EVENT_PREFIXES, targetDataEvents } from '../../stacks/audit';
 import {
   apiResourcePolicy,
@@ -408,6 +409,93 @@ describe('Function: trailKeyPolicy and trailBucketPolicy', () => {
 
 describe('Function: apiResourcePolicy', () => {
   const executeApiArn = `arn:aws:execute-api:${REGION}:${ACCOUNT}:api123`;
+  const PINNED = `arn:aws:iam::${ACCOUNT}:role/federated/Engineers`;
+  const identity = IdentityConfigSchema.parse({
+    accounts: [ACCOUNT, SPOKE],
+    roles: [
+      { pattern: 'AWSReservedSSO_*', mfa: true },
+      { roleArn: PINNED, sessionNameFrom: 'saml:sub', mfa: false },
+    ],
+  });
+  const TRUSTED = trustedPrincipalArns(identity, 'aws');
+  const policy = apiResourcePolicy({
+    executeApiArn,
+    stage: 'live',
+    allowedAccounts: [ACCOUNT, SPOKE],
+    trustedPrincipalArns: TRUSTED,
+  });
+
+  /**
+   * One call to the API as API Gateway evaluates it: the resource policy, and the caller's identity policy, which
+   * here allows execute-api:Invoke on everything (an administrator's, say). `roleArn` is the caller's role with its
+   * path (aws:PrincipalArn); the session ARN has none. Unsigned calls carry no principal keys at all.
+   */
+  async function invoke(call: { roleArn?: string; session?: string; method: string; path: string }): Promise<string> {
+    const account = call.roleArn?.split(':')[4] ?? ACCOUNT;
+    const roleName = call.roleArn?.split('/').pop();
+    const r = await runSimulation(
+      {
+        request: {
+          principal: call.roleArn
+            ? `arn:aws:sts::${account}:assumed-role/${roleName}/${call.session}`
+            : anonymousPrincipal,
+          action: 'execute-api:Invoke',
+          resource: { resource: `${executeApiArn}/live/${call.method}${call.path}`, accountId: ACCOUNT },
+          contextVariables: {
+            'aws:CurrentTime': '2026-11-24T10:00:00Z',
+            ...(call.roleArn ? { 'aws:PrincipalArn': call.roleArn, 'aws:PrincipalAccount': account } : {}),
+          },
+        },
+        identityPolicies: call.roleArn
+          ? [
+              {
+                name: 'admin',
+                policy: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] },
+              },
+            ]
+          : [],
+        resourcePolicy: policy,
+        serviceControlPolicies: [],
+        resourceControlPolicies: [],
+      },
+      {},
+    );
+    if (r.resultType === 'error') throw new Error(JSON.stringify(r.errors));
+    return r.overallResult;
+  }
+
+  const SSO_ROLE = 'AWSReservedSSO_Developers_0123456789abcdef';
+  const request = { method: 'POST', path: '/v1/requests', session: 'alice@corp.com' };
+
+  it('admits Identity Center roles, under their reserved path with or without a region segment', async () => {
+    for (const path of ['aws-reserved/sso.amazonaws.com', 'aws-reserved/sso.amazonaws.com/eu-west-1'])
+      for (const account of [ACCOUNT, SPOKE])
+        expect(await invoke({ ...request, roleArn: `arn:aws:iam::${account}:role/${path}/${SSO_ROLE}` })).toBe(
+          'Allowed',
+        );
+  });
+
+  it('refuses a role named like an Identity Center role anywhere else: the session name would be the caller’s', async () => {
+    // Anyone who may create and assume a role in an allowed account could otherwise be alice@corp.com.
+    for (const path of ['', 'aws-reserved/', 'team/aws-reserved/sso.amazonaws.com/', 'aws-reserved/sso.amazonaws.co/'])
+      expect(await invoke({ ...request, roleArn: `arn:aws:iam::${ACCOUNT}:role/${path}${SSO_ROLE}` })).toBe(
+        'ExplicitlyDenied',
+      );
+  });
+
+  it('admits a named role with a pinned session name only by its exact ARN', async () => {
+    expect(await invoke({ ...request, roleArn: PINNED })).toBe('Allowed');
+    expect(await invoke({ ...request, roleArn: `arn:aws:iam::${ACCOUNT}:role/Engineers` })).toBe('ExplicitlyDenied');
+    expect(await invoke({ ...request, roleArn: `arn:aws:iam::${SPOKE}:role/federated/Engineers` })).toBe(
+      'ExplicitlyDenied',
+    );
+    expect(await invoke({ ...request, roleArn: `${PINNED}-admin` })).toBe('ExplicitlyDenied');
+  });
+
+  it('keeps the public documents open to unsigned callers and the rest closed to them', async () => {
+    for (const path of PUBLIC_PATHS) expect(await invoke({ method: 'GET', path })).toBe('Allowed');
+    expect(await invoke({ method: 'POST', path: '/v1/requests' })).not.toBe('Allowed');
+  });
 
   it('opens only the public GETs to anyone and the rest to the allowed accounts and organization', () => {
     // Act
@@ -416,6 +504,7 @@ describe('Function: apiResourcePolicy', () => {
       stage: 'live',
       allowedAccounts: [ACCOUNT, SPOKE],
       orgId: 'o-abcd123456',
+      trustedPrincipalArns: TRUSTED,
     });
     // Assess
     const open = p.Statement.find((s) => s.Sid === 'PublicDocuments');
@@ -426,6 +515,14 @@ describe('Function: apiResourcePolicy', () => {
     });
     expect(p.Statement.find((s) => s.Sid === 'AllowedOrganization')?.Condition).toEqual({
       StringEquals: { 'aws:PrincipalOrgID': 'o-abcd123456' },
+    });
+    expect(p.Statement.find((s) => s.Sid === 'DenyUntrustedPrincipals')).toEqual({
+      Sid: 'DenyUntrustedPrincipals',
+      Effect: 'Deny',
+      Principal: '*',
+      Action: 'execute-api:Invoke',
+      Resource: `${executeApiArn}/*`,
+      Condition: { Null: { 'aws:PrincipalArn': 'false' }, StringNotLike: { 'aws:PrincipalArn': [...TRUSTED].sort() } },
     });
     expect(p.Statement.find((s) => s.Sid === 'DenyOtherCallers')).toEqual({
       Sid: 'DenyOtherCallers',
@@ -441,13 +538,28 @@ describe('Function: apiResourcePolicy', () => {
   });
 
   it('omits the organization statements when no organization is configured', () => {
-    const p = apiResourcePolicy({ executeApiArn, stage: 'live', allowedAccounts: [ACCOUNT] });
-    expect(p.Statement.map((s) => s.Sid)).toEqual(['PublicDocuments', 'AllowedAccounts', 'DenyOtherCallers']);
+    const p = apiResourcePolicy({
+      executeApiArn,
+      stage: 'live',
+      allowedAccounts: [ACCOUNT],
+      trustedPrincipalArns: TRUSTED,
+    });
+    expect(p.Statement.map((s) => s.Sid)).toEqual([
+      'PublicDocuments',
+      'AllowedAccounts',
+      'DenyOtherCallers',
+      'DenyUntrustedPrincipals',
+    ]);
     expect(JSON.stringify(p)).not.toContain('PrincipalOrgID');
   });
 
   it('refuses to build a policy that admits nobody', () => {
-    expect(() => apiResourcePolicy({ executeApiArn, stage: 'live', allowedAccounts: [] })).toThrow(/at least one/);
+    expect(() =>
+      apiResourcePolicy({ executeApiArn, stage: 'live', allowedAccounts: [], trustedPrincipalArns: TRUSTED }),
+    ).toThrow(/at least one account/);
+    expect(() =>
+      apiResourcePolicy({ executeApiArn, stage: 'live', allowedAccounts: [ACCOUNT], trustedPrincipalArns: [] }),
+    ).toThrow(/at least one caller/);
   });
 });
 

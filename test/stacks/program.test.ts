@@ -335,6 +335,19 @@ describe('Program: timebox (hub stack)', () => {
         StringEquals: { 'aws:PrincipalAccount': ACCOUNT },
       });
       expect(policy.Statement.find((s) => s.Sid === 'DenyOtherCallers')?.Effect).toBe('Deny');
+      // timebox:identity admits AWSReservedSSO_* in ACCOUNT: only roles under Identity Center's reserved path.
+      expect(policy.Statement.find((s) => s.Sid === 'DenyUntrustedPrincipals')).toMatchObject({
+        Effect: 'Deny',
+        Condition: {
+          Null: { 'aws:PrincipalArn': 'false' },
+          StringNotLike: {
+            'aws:PrincipalArn': [
+              `arn:aws:iam::${ACCOUNT}:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_*`,
+              `arn:aws:iam::${ACCOUNT}:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_*`,
+            ],
+          },
+        },
+      });
       const stage = world.one('aws:apigateway/stage:Stage', 'broker-stage').inputs;
       expect((stage.accessLogSettings as { destinationArn: string }).destinationArn).toBe(
         world.one('aws:cloudwatch/logGroup:LogGroup', 'broker-access-logs').state.arn,
