@@ -19,6 +19,7 @@ import {
   revokerRolePolicy,
   revokerTrustPolicy,
   schedulerRolePolicy,
+  sessionNamePinningProblems,
   signingKeyPolicy,
   trailBucketPolicy,
   trailKeyPolicy,
@@ -646,5 +647,71 @@ describe('Function: targetDataEvents', () => {
   it('refuses more prefixes than CloudTrail selectors can hold', () => {
     const many = Array.from({ length: MAX_DATA_EVENT_PREFIXES + 1 }, (_, i) => `arn:aws:s3:::bucket-${i}/*`);
     expect(() => targetDataEvents([target(many)])).toThrow(/CloudTrail data event selectors hold at most/);
+  });
+});
+
+describe('Function: sessionNamePinningProblems', () => {
+  const SAML = `arn:aws:iam::${ACCOUNT}:saml-provider/Corp`;
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: IAM policy variables, literally
+  const [SUB, USERNAME] = ['${saml:sub}', '${aws:username}'];
+  const samlStatement = {
+    Effect: 'Allow',
+    Principal: { Federated: SAML },
+    Action: ['sts:AssumeRoleWithSAML', 'sts:TagSession'],
+    Condition: { StringEquals: { 'SAML:aud': 'https://signin.aws.amazon.com/saml', 'sts:RoleSessionName': SUB } },
+  };
+  const trust = (...Statement: unknown[]) => ({ Version: '2012-10-17', Statement });
+
+  it('accepts a SAML trust policy that pins the session name to the subject, and IAM users to their name', () => {
+    expect(sessionNamePinningProblems(trust(samlStatement), 'saml:sub')).toEqual([]);
+    const users = {
+      Effect: 'Allow',
+      Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` },
+      Action: 'sts:AssumeRole',
+      Condition: { StringEquals: { 'sts:RoleSessionName': [USERNAME] } },
+    };
+    expect(sessionNamePinningProblems(trust(users), 'aws:username')).toEqual([]);
+    // A Deny never lets anyone in, and a statement that does not assume is not an identity source.
+    const deny = { Effect: 'Deny', Principal: '*', Action: 'sts:AssumeRole' };
+    const tag = { Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` }, Action: 'sts:TagSession' };
+    expect(sessionNamePinningProblems(trust(samlStatement, deny, tag), 'saml:sub')).toEqual([]);
+  });
+
+  it.each([
+    [
+      'an unpinned AWS principal beside the SAML one',
+      [
+        samlStatement,
+        { Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` }, Action: 'sts:AssumeRole' },
+      ],
+    ],
+    ['sts:* without the condition', [{ ...samlStatement, Action: 'sts:*', Condition: undefined }]],
+    ['a wildcard assume action', [{ ...samlStatement, Action: 'STS:assumerole*', Condition: undefined }]],
+    [
+      'StringLike, which takes wildcards',
+      [{ ...samlStatement, Condition: { StringLike: { 'sts:RoleSessionName': SUB } } }],
+    ],
+    ['the other variable', [{ ...samlStatement, Condition: { StringEquals: { 'sts:RoleSessionName': USERNAME } } }]],
+    [
+      'a list that also admits a fixed name',
+      [{ ...samlStatement, Condition: { StringEquals: { 'sts:RoleSessionName': [SUB, 'alice@corp.com'] } } }],
+    ],
+    ['NotAction', [{ Effect: 'Allow', Principal: '*', NotAction: 'iam:*' }]],
+    ['no statement at all', []],
+  ])('refuses %s', (_what, statements) => {
+    expect(sessionNamePinningProblems(trust(...statements), 'saml:sub')).not.toEqual([]);
+  });
+
+  it('names the statement at fault', () => {
+    const open = {
+      Sid: 'CiAssumes',
+      Effect: 'Allow',
+      Principal: { AWS: `arn:aws:iam::${ACCOUNT}:role/ci` },
+      Action: 'sts:AssumeRole',
+    };
+    expect(sessionNamePinningProblems(trust(samlStatement, open), 'saml:sub')).toEqual([
+      expect.stringContaining('statement CiAssumes'),
+    ]);
+    expect(sessionNamePinningProblems(null, 'saml:sub')).toEqual(['no statement lets anyone assume the role']);
   });
 });
