@@ -20,7 +20,7 @@ import {
 } from './events';
 import { checkBundles, HANDLERS } from './functions';
 import { GcpAccess, gcpTargetsFromPolicy } from './gcp';
-import { auditQueryPolicy } from './policies';
+import { auditQueryPolicy, sessionNamePinningProblems } from './policies';
 import { Boundary, boundaryArn, Targets, validateTargets } from './targets';
 
 /**
@@ -119,6 +119,31 @@ export function namePrefix(stack: string): string {
   return `timebox-${stack.toLowerCase().replace(/[^a-z0-9-]+/g, '-')}`.slice(0, 40).replace(/-+$/, '');
 }
 
+/**
+ * A roleArn identity source is trusted only if its trust policy pins the session name (docs/identity.md). Roles in
+ * this account are read and checked before anything is declared; roles in other accounts cannot be read from here,
+ * so the preview says to check them.
+ */
+async function checkIdentitySources(identity: StackConfig['identity'], account: string): Promise<void> {
+  const problems: string[] = [];
+  for (const rule of identity.roles) {
+    if (rule.roleArn === undefined || rule.sessionNameFrom === undefined) continue;
+    const [, , , , roleAccount, resource] = rule.roleArn.split(':');
+    if (roleAccount !== account) {
+      pulumi.log.warn(
+        `timebox:identity: ${rule.roleArn} is in another account: check that its trust policy pins sts:RoleSessionName to \${${rule.sessionNameFrom}} (docs/identity.md)`,
+      );
+      continue;
+    }
+    const name = (resource ?? '').split('/').pop() as string;
+    const role = await aws.iam.getRole({ name });
+    for (const p of sessionNamePinningProblems(JSON.parse(role.assumeRolePolicy), rule.sessionNameFrom))
+      problems.push(`timebox:identity: ${rule.roleArn}: ${p}`);
+  }
+  if (problems.length > 0)
+    throw new Error(`identity sources whose session names their callers choose:\n${problems.join('\n')}`);
+}
+
 /** Declares the whole hub stack and returns its outputs. */
 export async function timebox(opts: ProgramOptions = {}): Promise<TimeboxOutputs> {
   // Everything that can be checked locally is checked before the first cloud call or resource.
@@ -135,6 +160,7 @@ export async function timebox(opts: ProgramOptions = {}): Promise<TimeboxOutputs
   const account = caller.accountId;
   const partition = part.partition;
   const region = reg.region;
+  await checkIdentitySources(cfg.identity, account);
   const split = splitTargets(policy, { account, partition, spokeAccounts: cfg.spokeAccounts });
   validateTargets(split.hub);
 

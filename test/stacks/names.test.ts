@@ -64,7 +64,7 @@ beforeAll(async () => {
   // Pulumi's auto-names carry a random suffix: different per stack.
   runs.set('prod', await run('prod', 'aaa1111'));
   runs.set('prod-eu', await run('prod-eu', 'bbb2222'));
-});
+}, 60_000);
 
 const resourcesOf = (stack: string) => runs.get(stack) ?? [];
 
@@ -132,7 +132,7 @@ describe('Program: two stacks in one account and region', () => {
       'acme-tb-staging',
     );
     expect(world.one('aws:lambda/function:Function', 'broker-api').inputs.name).toBe('acme-tb-staging-api');
-  });
+  }, 30_000);
 
   it('declares no account- or region-unique name twice (bus, schedule group, roles, functions, logs, ...)', () => {
     const prod = uniqueNames('prod');

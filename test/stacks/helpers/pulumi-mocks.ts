@@ -38,6 +38,8 @@ export interface MockWorld {
   reset(): void;
   /** The random part Pulumi adds to auto-named resources (`<logical>-<suffix>`): two stacks get different ones. */
   autoNameSuffix: string;
+  /** Trust policies of existing roles by name, for aws.iam.getRole (absent: NoSuchEntity). */
+  trustPolicies: Record<string, unknown>;
 }
 
 interface RegisterRequest {
@@ -181,6 +183,12 @@ export async function installMocks(
             return { partition: PARTITION, dnsSuffix: 'amazonaws.com', reverseDnsPrefix: 'com.amazonaws' };
           case 'aws:index/getRegion:getRegion':
             return { region: REGION, name: REGION, endpoint: `ec2.${REGION}.amazonaws.com` };
+          case 'aws:iam/getRole:getRole': {
+            const name = String((args.inputs as { name?: unknown }).name);
+            const trust = world.trustPolicies[name];
+            if (trust === undefined) throw new Error(`NoSuchEntity: role ${name}`);
+            return { name, arn: `arn:aws:iam::${account}:role/${name}`, assumeRolePolicy: JSON.stringify(trust) };
+          }
           default:
             throw new Error(`unexpected provider call ${args.token}`);
         }
@@ -207,6 +215,7 @@ export async function installMocks(
   const settings = require('@pulumi/pulumi/runtime/settings') as { waitForRPCs(): Promise<void> };
   const world: MockWorld = {
     autoNameSuffix: 'abc1234',
+    trustPolicies: {},
     resources,
     calls,
     settle: () => settings.waitForRPCs(),
