@@ -400,7 +400,7 @@ describe('Program: timebox with notifications', () => {
       'slack-users',
       'webhooks',
     ]);
-  });
+  }, 30_000);
 
   it('tells the api where the CloudTrail table is, so timelines include AWS calls', () => {
     const env = (
