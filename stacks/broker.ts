@@ -2,7 +2,7 @@ import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import { EVENTS_TABLE, GRANTS_TABLE, type TableSpec } from '../adapters/aws/tables';
 import { EVENT_SOURCE } from '../adapters/notify/detail';
-import type { IdentityConfig } from '../lambdas/api/identity';
+import { type IdentityConfig, trustedPrincipalArns } from '../lambdas/api/identity';
 import { ENV, type EnvName } from '../lambdas/config';
 import { LOG_RETENTION_DAYS } from './config';
 import { BUNDLED_POLICY_FILE, HANDLERS, handlerEnvironment, LAMBDA_RUNTIME, lambdaArchive } from './functions';
@@ -20,10 +20,17 @@ import {
 
 /** Handlers every broker has; others (notifier, slack) are added to HANDLERS and deployed when their bundle exists. */
 export const REQUIRED_HANDLERS = ['api', 'revoke', 'sweeper'] as const;
-/** EventBridge Scheduler group of the per-grant schedules (the broker roles may only touch schedules in it). */
-export const SCHEDULER_GROUP = 'timebox';
-/** EventBridge bus lifecycle events are published to. */
-export const EVENT_BUS = 'timebox';
+/**
+ * EventBridge Scheduler group of the per-grant schedules (the broker roles may only touch schedules in it): one per
+ * stack, so a second stack in the account and region gets a group, and schedule ARNs, of its own.
+ */
+export function schedulerGroupName(prefix: string): string {
+  return prefix;
+}
+/** EventBridge bus lifecycle events are published to: one per stack (its rules are `rule/<bus>/*`). */
+export function eventBusName(prefix: string): string {
+  return prefix;
+}
 /** API Gateway stage; part of the API URL. */
 export const API_STAGE = 'live';
 
@@ -129,7 +136,7 @@ export class Broker extends pulumi.ComponentResource {
       { sqsManagedSseEnabled: true, messageRetentionSeconds: 14 * 24 * 3600 },
       child,
     );
-    this.eventBus = new aws.cloudwatch.EventBus(`${name}-bus`, { name: EVENT_BUS }, child);
+    this.eventBus = new aws.cloudwatch.EventBus(`${name}-bus`, { name: eventBusName(args.namePrefix) }, child);
     // Every lifecycle event as published, with its chain hashes: a copy the broker's roles cannot change, against
     // which a rewritten event table shows (EventBridge archives are replayable and kept for `eventArchiveDays`).
     this.eventArchive = new aws.cloudwatch.EventArchive(
@@ -143,7 +150,11 @@ export class Broker extends pulumi.ComponentResource {
       },
       child,
     );
-    this.schedulerGroup = new aws.scheduler.ScheduleGroup(`${name}-schedules`, { name: SCHEDULER_GROUP }, child);
+    this.schedulerGroup = new aws.scheduler.ScheduleGroup(
+      `${name}-schedules`,
+      { name: schedulerGroupName(args.namePrefix) },
+      child,
+    );
     this.schedulerRole = new aws.iam.Role(
       `${name}-scheduler-role`,
       {
@@ -209,7 +220,7 @@ export class Broker extends pulumi.ComponentResource {
         eventsTableArn,
         grantsTableArn,
         signingKeyArn,
-        schedulerGroupName: SCHEDULER_GROUP,
+        schedulerGroupName: schedulerGroupName(args.namePrefix),
         schedulerRoleArn,
         eventBusArn,
         deadLetterQueueArn: dlqArn,
@@ -381,6 +392,7 @@ export class Broker extends pulumi.ComponentResource {
               stage: API_STAGE,
               allowedAccounts: args.allowedAccounts,
               ...(args.orgId ? { orgId: args.orgId } : {}),
+              trustedPrincipalArns: trustedPrincipalArns(args.identity, p),
             }),
           ),
         ),

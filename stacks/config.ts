@@ -89,6 +89,17 @@ const wholeNumber = (min: number, max: number) =>
 
 const StackConfigObject = z
   .object({
+    /**
+     * Prefix of every name that must be unique in the account and region (functions, roles, bus, schedule group,
+     * trail, workgroup, ...). Defaults to `timebox-<stack>`; set it when two stack names would normalize alike.
+     */
+    namePrefix: z
+      .string()
+      .regex(
+        /^[a-z][a-z0-9-]{0,38}[a-z0-9]$/,
+        'must be 2-40 of a-z, 0-9 and -, starting with a letter, e.g. timebox-prod',
+      )
+      .optional(),
     /** Path of access.yaml, relative to the project directory (where Pulumi.yaml is). */
     policyFile: z.string().min(1, 'name the access policy file, e.g. access.yaml'),
     identity: IdentitySchema,

@@ -17,11 +17,11 @@ import {
 } from './policies';
 
 /**
- * Notifications hang off the `timebox` bus: a rule routes every lifecycle event to the notifier Lambda (Slack
- * messages and HMAC-signed webhooks) and, per configured receiver, to an EventBridge API destination (delivery,
- * an auth header and retries are EventBridge's). Slack's buttons come back through the slack Lambda behind its
- * own public HTTP API route, the only Timebox route without IAM auth, which checks Slack's request signature
- * instead. Secrets (Slack signing secret, bot token, user mapping, webhook secrets) are Secrets Manager secrets
+ * Notifications hang off the stack's lifecycle bus (`timebox-<stack>`): a rule routes every lifecycle event to the
+ * notifier Lambda (Slack messages and HMAC-signed webhooks) and, per configured receiver, to an EventBridge API
+ * destination (delivery, an auth header and retries are EventBridge's). Slack's buttons come back through the
+ * slack Lambda behind its own public HTTP API route, the only Timebox route without IAM auth, which checks Slack's
+ * request signature instead. Secrets (Slack signing secret, bot token, user mapping, webhook secrets) are Secrets Manager secrets
  * whose values the operator sets; the functions get their ARNs and may read exactly those.
  */
 

@@ -201,7 +201,7 @@ function capabilityStatements(cap: Capability, c: BrokerContext): Statement[] {
           Effect: 'Allow',
           Action: 'kms:Sign',
           Resource: c.signingKeyArn,
-          Condition: { StringEquals: { 'kms:SigningAlgorithm': 'ECDSA_SHA_256', 'kms:MessageType': 'DIGEST' } },
+          Condition: { StringEquals: { ...SIGNING_CONDITIONS } },
         },
         { Sid: 'PublishSigningKey', Effect: 'Allow', Action: 'kms:GetPublicKey', Resource: c.signingKeyArn },
       ];
@@ -347,7 +347,14 @@ function rootAdmin(partition: string, account: string): Statement {
   };
 }
 
-/** Key policy of the token signing key: account administers it; the api role only signs and reads the public key. */
+/**
+ * How the signer calls kms:Sign (adapters/aws/kms.ts): a SHA-256 digest signed with ECDSA P-256 (ES256). The key
+ * policy carries these conditions itself: a key policy that names a principal grants on its own, so conditions on
+ * the principal's identity policy alone would restrict nothing (KMS Developer Guide, "Key policies").
+ */
+export const SIGNING_CONDITIONS = { 'kms:MessageType': 'DIGEST', 'kms:SigningAlgorithm': 'ECDSA_SHA_256' } as const;
+
+/** Key policy of the token signing key: account administers it; the api role only signs (ES256 digests) and reads the public key. */
 export function signingKeyPolicy(a: { partition: string; account: string; apiRoleArn: string }): PolicyDocument {
   return doc([
     rootAdmin(a.partition, a.account),
@@ -355,7 +362,15 @@ export function signingKeyPolicy(a: { partition: string; account: string; apiRol
       Sid: 'ApiSigns',
       Effect: 'Allow',
       Principal: { AWS: a.apiRoleArn },
-      Action: ['kms:GetPublicKey', 'kms:Sign'],
+      Action: 'kms:Sign',
+      Resource: '*',
+      Condition: { StringEquals: { ...SIGNING_CONDITIONS } },
+    },
+    {
+      Sid: 'ApiReadsPublicKey',
+      Effect: 'Allow',
+      Principal: { AWS: a.apiRoleArn },
+      Action: 'kms:GetPublicKey',
       Resource: '*',
     },
   ]);
@@ -454,7 +469,7 @@ export const PUBLIC_PATHS = ['/.well-known/jwks.json', '/.well-known/timebox/rev
 
 /**
  * REST API resource policy. Anyone may GET the public paths; every other call must be SigV4-signed (AWS_IAM on
- * each method) AND come from an allowed account or organization. The Deny matters for callers in the API's own
+ * each method) AND come from an allowed account or organization AND from a principal the identity mapping trusts. The Deny matters for callers in the API's own
  * account, whom an identity policy alone would otherwise let in ("How API Gateway resource policies affect
  * authorization workflow": same-account callers need either policy to allow, other accounts need both).
  * `executeApiArn` is `arn:<p>:execute-api:<region>:<account>:<api id>`.
@@ -464,11 +479,15 @@ export function apiResourcePolicy(a: {
   stage: string;
   allowedAccounts: string[];
   orgId?: string;
+  /** `aws:PrincipalArn` patterns of the callers the identity mapping accepts (trustedPrincipalArns). */
+  trustedPrincipalArns: string[];
 }): PolicyDocument {
   const all = `${a.executeApiArn}/*`;
   const publicArns = PUBLIC_PATHS.map((p) => `${a.executeApiArn}/${a.stage}/GET${p}`);
   const accounts = [...new Set(a.allowedAccounts)].sort();
   if (accounts.length === 0 && !a.orgId) throw new Error('the API must allow at least one account or organization');
+  const trusted = [...new Set(a.trustedPrincipalArns)].sort();
+  if (trusted.length === 0) throw new Error('the API must trust at least one caller ARN pattern (timebox:identity)');
   const statements: Statement[] = [
     { Sid: 'PublicDocuments', Effect: 'Allow', Principal: '*', Action: 'execute-api:Invoke', Resource: publicArns },
   ];
@@ -507,6 +526,17 @@ export function apiResourcePolicy(a: {
     Condition: { Null: { 'aws:PrincipalAccount': 'false' }, StringNotEquals: notAllowed },
   };
   statements.push(deny);
+  // The caller's role path is visible here, and only here: `aws:PrincipalArn` of a role session is the role ARN
+  // with its path, while the function sees an assumed-role ARN without one. A role named like an Identity Center
+  // role but created outside /aws-reserved/sso.amazonaws.com/, or any role the mapping does not name, is refused.
+  statements.push({
+    Sid: 'DenyUntrustedPrincipals',
+    Effect: 'Deny',
+    Principal: '*',
+    Action: 'execute-api:Invoke',
+    Resource: all,
+    Condition: { Null: { 'aws:PrincipalArn': 'false' }, StringNotLike: { 'aws:PrincipalArn': one(trusted) } },
+  });
   return doc(statements);
 }
 
@@ -557,4 +587,50 @@ export function wildcardAllows(d: PolicyDocument): Statement[] {
   return d.Statement.filter(
     (s) => s.Effect === 'Allow' && has(s.Action, '*') && (s.Resource === undefined || has(s.Resource, '*')),
   );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Identity sources (timebox:identity roleArn rules)
+
+const ASSUME_ACTIONS = ['sts:AssumeRole', 'sts:AssumeRoleWithSAML', 'sts:AssumeRoleWithWebIdentity'];
+
+function actionCovers(pattern: string, action: string): boolean {
+  const re = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
+  return new RegExp(`^${re}$`, 'i').test(action);
+}
+
+/**
+ * Problems with a role's trust policy as an identity source: empty when every statement that lets anyone assume
+ * the role pins `sts:RoleSessionName` (StringEquals) to `${<from>}`, so the session name, which Timebox takes as
+ * the person's id, is the IdP's subject or the calling IAM user's name and never the caller's choice.
+ */
+export function sessionNamePinningProblems(trustPolicy: unknown, from: 'saml:sub' | 'aws:username'): string[] {
+  const pinned = `\${${from}}`;
+  const raw = (trustPolicy as { Statement?: unknown } | null)?.Statement;
+  const statements = (Array.isArray(raw) ? raw : raw === undefined ? [] : [raw]) as Record<string, unknown>[];
+  const problems: string[] = [];
+  let assumable = false;
+  statements.forEach((s, i) => {
+    if (s?.Effect !== 'Allow') return;
+    const name = typeof s.Sid === 'string' && s.Sid ? s.Sid : `#${i + 1}`;
+    if (s.NotAction !== undefined) {
+      problems.push(`statement ${name} uses NotAction: which assume actions it allows cannot be checked`);
+      return;
+    }
+    const actions = (Array.isArray(s.Action) ? s.Action : [s.Action]).filter((a): a is string => typeof a === 'string');
+    if (!actions.some((a) => ASSUME_ACTIONS.some((x) => actionCovers(a, x)))) return;
+    assumable = true;
+    const condition = s.Condition as Record<string, Record<string, unknown>> | undefined;
+    const value = condition?.StringEquals?.['sts:RoleSessionName'];
+    const values = Array.isArray(value) ? value : [value];
+    if (values.length !== 1 || values[0] !== pinned)
+      problems.push(
+        `statement ${name} lets its principals assume the role without "StringEquals": {"sts:RoleSessionName": "${pinned}"}: they could choose any session name, and so any person`,
+      );
+  });
+  if (!assumable) problems.push('no statement lets anyone assume the role');
+  return problems;
 }

@@ -9,7 +9,7 @@ import { formatProblem, loadPolicy } from '../core/policy/load';
 import type { AwsRoleTarget, Policy } from '../core/policy/types';
 import { CLOUDTRAIL_TABLE, glueName } from './athena';
 import { AuditTrail, targetDataEvents, trailArn } from './audit';
-import { Broker, brokerRoleArn, EVENT_BUS, REQUIRED_HANDLERS, SCHEDULER_GROUP } from './broker';
+import { Broker, brokerRoleArn, eventBusName, REQUIRED_HANDLERS, schedulerGroupName } from './broker';
 import { namespaceConfig, readStackConfig, type StackConfig } from './config';
 import {
   NOTIFY_NAMESPACE,
@@ -20,7 +20,7 @@ import {
 } from './events';
 import { checkBundles, HANDLERS } from './functions';
 import { GcpAccess, gcpTargetsFromPolicy } from './gcp';
-import { auditQueryPolicy } from './policies';
+import { auditQueryPolicy, sessionNamePinningProblems } from './policies';
 import { Boundary, boundaryArn, Targets, validateTargets } from './targets';
 
 /**
@@ -35,7 +35,7 @@ export interface ProgramOptions {
   projectDir?: string;
   /** Lambda bundles; defaults to <projectDir>/dist/lambdas (written by `npm run build`). */
   distDir?: string;
-  /** Stack name (names are prefixed `timebox-<stack>`); defaults to the current stack. */
+  /** Stack name (names are prefixed `timebox-<stack>` unless timebox:namePrefix is set); defaults to the current stack. */
   stack?: string;
   /** Slack and webhook settings; default the stack's `timebox-notify:*` keys (stacks/events.ts). */
   notifications?: NotificationsConfig;
@@ -119,6 +119,31 @@ export function namePrefix(stack: string): string {
   return `timebox-${stack.toLowerCase().replace(/[^a-z0-9-]+/g, '-')}`.slice(0, 40).replace(/-+$/, '');
 }
 
+/**
+ * A roleArn identity source is trusted only if its trust policy pins the session name (docs/identity.md). Roles in
+ * this account are read and checked before anything is declared; roles in other accounts cannot be read from here,
+ * so the preview says to check them.
+ */
+async function checkIdentitySources(identity: StackConfig['identity'], account: string): Promise<void> {
+  const problems: string[] = [];
+  for (const rule of identity.roles) {
+    if (rule.roleArn === undefined || rule.sessionNameFrom === undefined) continue;
+    const [, , , , roleAccount, resource] = rule.roleArn.split(':');
+    if (roleAccount !== account) {
+      pulumi.log.warn(
+        `timebox:identity: ${rule.roleArn} is in another account: check that its trust policy pins sts:RoleSessionName to \${${rule.sessionNameFrom}} (docs/identity.md)`,
+      );
+      continue;
+    }
+    const name = (resource ?? '').split('/').pop() as string;
+    const role = await aws.iam.getRole({ name });
+    for (const p of sessionNamePinningProblems(JSON.parse(role.assumeRolePolicy), rule.sessionNameFrom))
+      problems.push(`timebox:identity: ${rule.roleArn}: ${p}`);
+  }
+  if (problems.length > 0)
+    throw new Error(`identity sources whose session names their callers choose:\n${problems.join('\n')}`);
+}
+
 /** Declares the whole hub stack and returns its outputs. */
 export async function timebox(opts: ProgramOptions = {}): Promise<TimeboxOutputs> {
   // Everything that can be checked locally is checked before the first cloud call or resource.
@@ -129,12 +154,13 @@ export async function timebox(opts: ProgramOptions = {}): Promise<TimeboxOutputs
   const handlers = Object.keys(HANDLERS);
   const notify = opts.notifications ?? parseNotificationsConfig(namespaceConfig(NOTIFY_NAMESPACE));
   checkBundles(distDir, [...handlers, ...notifyHandlers(notify)], projectDir);
-  const prefix = namePrefix(opts.stack ?? pulumi.getStack());
+  const prefix = cfg.namePrefix ?? namePrefix(opts.stack ?? pulumi.getStack());
 
   const [caller, part, reg] = await Promise.all([aws.getCallerIdentity({}), aws.getPartition({}), aws.getRegion({})]);
   const account = caller.accountId;
   const partition = part.partition;
   const region = reg.region;
+  await checkIdentitySources(cfg.identity, account);
   const split = splitTargets(policy, { account, partition, spokeAccounts: cfg.spokeAccounts });
   validateTargets(split.hub);
 
@@ -264,7 +290,7 @@ export async function timebox(opts: ProgramOptions = {}): Promise<TimeboxOutputs
     // The witness of the audit record, the rules that route lifecycle events and run the sweeper, the API itself
     // and the alarms: disabling or redirecting any of them must not be within a grant.
     broker.eventArchive.arn,
-    `arn:${partition}:events:${region}:${account}:rule/${EVENT_BUS}/*`,
+    `arn:${partition}:events:${region}:${account}:rule/${eventBusName(prefix)}/*`,
     broker.sweepRule.arn,
     ...notifications.rules.map((r) => r.arn),
     `arn:${partition}:events:${region}:${account}:api-destination/${prefix}-*`,
@@ -272,11 +298,13 @@ export async function timebox(opts: ProgramOptions = {}): Promise<TimeboxOutputs
     pulumi.interpolate`arn:${partition}:apigateway:${region}::/restapis/${broker.restApi.id}`,
     pulumi.interpolate`arn:${partition}:apigateway:${region}::/restapis/${broker.restApi.id}/*`,
     broker.alarmTopic.arn,
-    `${scheduler}:schedule-group/${SCHEDULER_GROUP}`,
-    `${scheduler}:schedule/${SCHEDULER_GROUP}/*`,
+    `${scheduler}:schedule-group/${schedulerGroupName(prefix)}`,
+    `${scheduler}:schedule/${schedulerGroupName(prefix)}/*`,
     broker.schedulerRole.arn,
     // Every function is named `<prefix>-<handler>`. The wildcard also covers versions and aliases (`name:$LATEST`),
     // ARNs of their own that Invoke accepts: a grant session must not invoke the api function with a made-up caller.
+    // (It may also cover a stack whose prefix extends this one, `<prefix>-eu`: a Deny that reaches further is safe,
+    // and listing each function's two ARNs would not fit the boundary's 6,144 characters.)
     `arn:${partition}:lambda:${region}:${account}:function:${prefix}-*`,
     ...Object.values(broker.roles).map((r) => r.arn),
     ...Object.values(notifications.roles).map((r) => r.arn),

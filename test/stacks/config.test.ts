@@ -81,6 +81,9 @@ describe('Function: parseStackConfig', () => {
     ['manageApiGatewayAccount', 'yes', 'timebox:manageApiGatewayAccount: must be true or false'],
     ['auditRegions', '["Europe"]', 'timebox:auditRegions[0]: must be region names like eu-west-1'],
     ['tokenTTL', '5m', 'timebox:tokenTTL: unknown key (did you mean tokenTtl?)'],
+    ['namePrefix', 'Timebox_Prod', 'timebox:namePrefix: must be 2-40 of a-z, 0-9 and -'],
+    ['namePrefix', 'timebox-', 'timebox:namePrefix: must be 2-40 of a-z, 0-9 and -'],
+    ['namePrefix', `t${'x'.repeat(40)}`, 'timebox:namePrefix: must be 2-40 of a-z, 0-9 and -'],
   ])('refuses %s=%j naming the key', (key, value, message) => {
     // Act
     const problems = problemsOf(rawConfigDummy({ [key]: value }));

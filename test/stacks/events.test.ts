@@ -400,7 +400,7 @@ describe('Program: timebox with notifications', () => {
       'slack-users',
       'webhooks',
     ]);
-  });
+  }, 30_000);
 
   it('tells the api where the CloudTrail table is, so timelines include AWS calls', () => {
     const env = (
@@ -443,7 +443,7 @@ describe('Program: timebox with notifications', () => {
       `arn:aws:secretsmanager:${R}:secret:timebox-prod/slack-signing-secret-AbCdEf`,
       `arn:aws:events:${R}:archive/timebox-prod-lifecycle`,
       `arn:aws:events:${R}:rule/broker-sweep-abc1234`,
-      `arn:aws:events:${R}:rule/timebox/any-rule-an-operator-adds`,
+      `arn:aws:events:${R}:rule/timebox-prod/any-rule-an-operator-adds`,
       `arn:aws:events:${R}:api-destination/timebox-prod-siem/abc`,
     ])
       expect(covered(arn), arn).toBe(true);
@@ -456,7 +456,7 @@ describe('Program: timebox with notifications', () => {
       one('aws:lambda/function:Function', 'notify-slack').inputs.environment as { variables: Record<string, string> }
     ).variables;
     expect(env[ENV.revokeFunctionArn]).toBe(`arn:aws:lambda:${R}:function:timebox-prod-revoke`);
-    expect(env[ENV.eventBus]).toBe('timebox');
+    expect(env[ENV.eventBus]).toBe('timebox-prod');
     expect(env[ENV.policyFile]).toBe('./policy.json');
   });
 });

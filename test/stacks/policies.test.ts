@@ -1,6 +1,11 @@
-import { runSimulation } from '@cloud-copilot/iam-simulate';
+import { generateKeyPairSync } from 'node:crypto';
+import { GetPublicKeyCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms';
+import { anonymousPrincipal, runSimulation } from '@cloud-copilot/iam-simulate';
+import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it } from 'vitest';
+import { KmsTokenSigner } from '../../adapters/aws/kms';
 import type { AwsRoleTarget } from '../../core/policy/types';
+import { IdentityConfigSchema, trustedPrincipalArns } from '../../lambdas/api/identity';
 import { MAX_DATA_EVENT_PREFIXES, targetDataEvents } from '../../stacks/audit';
 import {
   apiResourcePolicy,
@@ -14,11 +19,13 @@ import {
   revokerRolePolicy,
   revokerTrustPolicy,
   schedulerRolePolicy,
+  sessionNamePinningProblems,
   signingKeyPolicy,
   trailBucketPolicy,
   trailKeyPolicy,
   wildcardAllows,
 } from '../../stacks/policies';
+import { signDigest } from '../unit/aws/p256';
 
 /**
  * The broker's IAM documents, pure: shape checks, and an IAM policy simulator run over each handler's policy to
@@ -287,9 +294,32 @@ describe('Function: schedulerRolePolicy', () => {
 });
 
 describe('Function: signingKeyPolicy', () => {
-  it('lets the account administer the key and the api role only sign and read the public key', () => {
-    const apiRoleArn = `arn:aws:iam::${ACCOUNT}:role/timebox-prod-api`;
-    const p = signingKeyPolicy({ partition: 'aws', account: ACCOUNT, apiRoleArn });
+  const apiRoleArn = `arn:aws:iam::${ACCOUNT}:role/timebox-prod-api`;
+  const keyArn = `arn:aws:kms:${REGION}:${ACCOUNT}:key/sign`;
+  const p = signingKeyPolicy({ partition: 'aws', account: ACCOUNT, apiRoleArn });
+
+  /** The key policy alone (no identity policy): a key policy naming the role grants by itself. */
+  async function byKeyPolicy(action: string, context: Record<string, string> = {}): Promise<string> {
+    const r = await runSimulation(
+      {
+        request: {
+          principal: PRINCIPAL,
+          action,
+          resource: { resource: keyArn, accountId: ACCOUNT },
+          contextVariables: { 'aws:CurrentTime': '2026-11-24T10:00:00Z', ...context },
+        },
+        identityPolicies: [],
+        resourcePolicy: p,
+        serviceControlPolicies: [],
+        resourceControlPolicies: [],
+      },
+      {},
+    );
+    if (r.resultType === 'error') throw new Error(JSON.stringify(r.errors));
+    return r.overallResult;
+  }
+
+  it('lets the account administer the key and the api role only sign ES256 digests and read the public key', () => {
     expect(p.Statement).toEqual([
       {
         Sid: 'AccountAdministers',
@@ -302,10 +332,49 @@ describe('Function: signingKeyPolicy', () => {
         Sid: 'ApiSigns',
         Effect: 'Allow',
         Principal: { AWS: apiRoleArn },
-        Action: ['kms:GetPublicKey', 'kms:Sign'],
+        Action: 'kms:Sign',
+        Resource: '*',
+        Condition: { StringEquals: { 'kms:MessageType': 'DIGEST', 'kms:SigningAlgorithm': 'ECDSA_SHA_256' } },
+      },
+      {
+        Sid: 'ApiReadsPublicKey',
+        Effect: 'Allow',
+        Principal: { AWS: apiRoleArn },
+        Action: 'kms:GetPublicKey',
         Resource: '*',
       },
     ]);
+  });
+
+  /** The request the token signer (adapters/aws/kms.ts) sends to KMS, as KMS condition keys. */
+  async function signerRequest(): Promise<Record<string, string>> {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const client = new KMSClient({ region: REGION, credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
+    const kms = mockClient(client);
+    kms.on(GetPublicKeyCommand).resolves({
+      KeyId: keyArn,
+      KeySpec: 'ECC_NIST_P256',
+      PublicKey: new Uint8Array(publicKey.export({ format: 'der', type: 'spki' })),
+    });
+    kms.on(SignCommand).callsFake((input: { Message: Uint8Array }) => ({
+      KeyId: keyArn,
+      Signature: signDigest(privateKey, input.Message),
+      SigningAlgorithm: 'ECDSA_SHA_256',
+    }));
+    await new KmsTokenSigner(client, keyArn).sign({ sub: 'alice@corp.com' });
+    const input = kms.commandCalls(SignCommand)[0]?.args[0].input;
+    return { 'kms:MessageType': String(input?.MessageType), 'kms:SigningAlgorithm': String(input?.SigningAlgorithm) };
+  }
+
+  it('signs with the message type and algorithm the signer sends and nothing else', async () => {
+    const signer = await signerRequest();
+    expect(await byKeyPolicy('kms:Sign', signer)).toBe('Allowed');
+    // A raw message would let a caller have KMS hash arbitrary input; another algorithm is not ES256.
+    expect(await byKeyPolicy('kms:Sign', { ...signer, 'kms:MessageType': 'RAW' })).not.toBe('Allowed');
+    expect(await byKeyPolicy('kms:Sign', { ...signer, 'kms:SigningAlgorithm': 'ECDSA_SHA_384' })).not.toBe('Allowed');
+    expect(await byKeyPolicy('kms:Sign')).not.toBe('Allowed');
+    expect(await byKeyPolicy('kms:GetPublicKey')).toBe('Allowed');
+    expect(await byKeyPolicy('kms:Decrypt')).not.toBe('Allowed');
   });
 });
 
@@ -341,6 +410,93 @@ describe('Function: trailKeyPolicy and trailBucketPolicy', () => {
 
 describe('Function: apiResourcePolicy', () => {
   const executeApiArn = `arn:aws:execute-api:${REGION}:${ACCOUNT}:api123`;
+  const PINNED = `arn:aws:iam::${ACCOUNT}:role/federated/Engineers`;
+  const identity = IdentityConfigSchema.parse({
+    accounts: [ACCOUNT, SPOKE],
+    roles: [
+      { pattern: 'AWSReservedSSO_*', mfa: true },
+      { roleArn: PINNED, sessionNameFrom: 'saml:sub', mfa: false },
+    ],
+  });
+  const TRUSTED = trustedPrincipalArns(identity, 'aws');
+  const policy = apiResourcePolicy({
+    executeApiArn,
+    stage: 'live',
+    allowedAccounts: [ACCOUNT, SPOKE],
+    trustedPrincipalArns: TRUSTED,
+  });
+
+  /**
+   * One call to the API as API Gateway evaluates it: the resource policy, and the caller's identity policy, which
+   * here allows execute-api:Invoke on everything (an administrator's, say). `roleArn` is the caller's role with its
+   * path (aws:PrincipalArn); the session ARN has none. Unsigned calls carry no principal keys at all.
+   */
+  async function invoke(call: { roleArn?: string; session?: string; method: string; path: string }): Promise<string> {
+    const account = call.roleArn?.split(':')[4] ?? ACCOUNT;
+    const roleName = call.roleArn?.split('/').pop();
+    const r = await runSimulation(
+      {
+        request: {
+          principal: call.roleArn
+            ? `arn:aws:sts::${account}:assumed-role/${roleName}/${call.session}`
+            : anonymousPrincipal,
+          action: 'execute-api:Invoke',
+          resource: { resource: `${executeApiArn}/live/${call.method}${call.path}`, accountId: ACCOUNT },
+          contextVariables: {
+            'aws:CurrentTime': '2026-11-24T10:00:00Z',
+            ...(call.roleArn ? { 'aws:PrincipalArn': call.roleArn, 'aws:PrincipalAccount': account } : {}),
+          },
+        },
+        identityPolicies: call.roleArn
+          ? [
+              {
+                name: 'admin',
+                policy: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] },
+              },
+            ]
+          : [],
+        resourcePolicy: policy,
+        serviceControlPolicies: [],
+        resourceControlPolicies: [],
+      },
+      {},
+    );
+    if (r.resultType === 'error') throw new Error(JSON.stringify(r.errors));
+    return r.overallResult;
+  }
+
+  const SSO_ROLE = 'AWSReservedSSO_Developers_0123456789abcdef';
+  const request = { method: 'POST', path: '/v1/requests', session: 'alice@corp.com' };
+
+  it('admits Identity Center roles, under their reserved path with or without a region segment', async () => {
+    for (const path of ['aws-reserved/sso.amazonaws.com', 'aws-reserved/sso.amazonaws.com/eu-west-1'])
+      for (const account of [ACCOUNT, SPOKE])
+        expect(await invoke({ ...request, roleArn: `arn:aws:iam::${account}:role/${path}/${SSO_ROLE}` })).toBe(
+          'Allowed',
+        );
+  });
+
+  it('refuses a role named like an Identity Center role anywhere else: the session name would be the caller’s', async () => {
+    // Anyone who may create and assume a role in an allowed account could otherwise be alice@corp.com.
+    for (const path of ['', 'aws-reserved/', 'team/aws-reserved/sso.amazonaws.com/', 'aws-reserved/sso.amazonaws.co/'])
+      expect(await invoke({ ...request, roleArn: `arn:aws:iam::${ACCOUNT}:role/${path}${SSO_ROLE}` })).toBe(
+        'ExplicitlyDenied',
+      );
+  });
+
+  it('admits a named role with a pinned session name only by its exact ARN', async () => {
+    expect(await invoke({ ...request, roleArn: PINNED })).toBe('Allowed');
+    expect(await invoke({ ...request, roleArn: `arn:aws:iam::${ACCOUNT}:role/Engineers` })).toBe('ExplicitlyDenied');
+    expect(await invoke({ ...request, roleArn: `arn:aws:iam::${SPOKE}:role/federated/Engineers` })).toBe(
+      'ExplicitlyDenied',
+    );
+    expect(await invoke({ ...request, roleArn: `${PINNED}-admin` })).toBe('ExplicitlyDenied');
+  });
+
+  it('keeps the public documents open to unsigned callers and the rest closed to them', async () => {
+    for (const path of PUBLIC_PATHS) expect(await invoke({ method: 'GET', path })).toBe('Allowed');
+    expect(await invoke({ method: 'POST', path: '/v1/requests' })).not.toBe('Allowed');
+  });
 
   it('opens only the public GETs to anyone and the rest to the allowed accounts and organization', () => {
     // Act
@@ -349,6 +505,7 @@ describe('Function: apiResourcePolicy', () => {
       stage: 'live',
       allowedAccounts: [ACCOUNT, SPOKE],
       orgId: 'o-abcd123456',
+      trustedPrincipalArns: TRUSTED,
     });
     // Assess
     const open = p.Statement.find((s) => s.Sid === 'PublicDocuments');
@@ -359,6 +516,14 @@ describe('Function: apiResourcePolicy', () => {
     });
     expect(p.Statement.find((s) => s.Sid === 'AllowedOrganization')?.Condition).toEqual({
       StringEquals: { 'aws:PrincipalOrgID': 'o-abcd123456' },
+    });
+    expect(p.Statement.find((s) => s.Sid === 'DenyUntrustedPrincipals')).toEqual({
+      Sid: 'DenyUntrustedPrincipals',
+      Effect: 'Deny',
+      Principal: '*',
+      Action: 'execute-api:Invoke',
+      Resource: `${executeApiArn}/*`,
+      Condition: { Null: { 'aws:PrincipalArn': 'false' }, StringNotLike: { 'aws:PrincipalArn': [...TRUSTED].sort() } },
     });
     expect(p.Statement.find((s) => s.Sid === 'DenyOtherCallers')).toEqual({
       Sid: 'DenyOtherCallers',
@@ -374,13 +539,28 @@ describe('Function: apiResourcePolicy', () => {
   });
 
   it('omits the organization statements when no organization is configured', () => {
-    const p = apiResourcePolicy({ executeApiArn, stage: 'live', allowedAccounts: [ACCOUNT] });
-    expect(p.Statement.map((s) => s.Sid)).toEqual(['PublicDocuments', 'AllowedAccounts', 'DenyOtherCallers']);
+    const p = apiResourcePolicy({
+      executeApiArn,
+      stage: 'live',
+      allowedAccounts: [ACCOUNT],
+      trustedPrincipalArns: TRUSTED,
+    });
+    expect(p.Statement.map((s) => s.Sid)).toEqual([
+      'PublicDocuments',
+      'AllowedAccounts',
+      'DenyOtherCallers',
+      'DenyUntrustedPrincipals',
+    ]);
     expect(JSON.stringify(p)).not.toContain('PrincipalOrgID');
   });
 
   it('refuses to build a policy that admits nobody', () => {
-    expect(() => apiResourcePolicy({ executeApiArn, stage: 'live', allowedAccounts: [] })).toThrow(/at least one/);
+    expect(() =>
+      apiResourcePolicy({ executeApiArn, stage: 'live', allowedAccounts: [], trustedPrincipalArns: TRUSTED }),
+    ).toThrow(/at least one account/);
+    expect(() =>
+      apiResourcePolicy({ executeApiArn, stage: 'live', allowedAccounts: [ACCOUNT], trustedPrincipalArns: [] }),
+    ).toThrow(/at least one caller/);
   });
 });
 
@@ -467,5 +647,71 @@ describe('Function: targetDataEvents', () => {
   it('refuses more prefixes than CloudTrail selectors can hold', () => {
     const many = Array.from({ length: MAX_DATA_EVENT_PREFIXES + 1 }, (_, i) => `arn:aws:s3:::bucket-${i}/*`);
     expect(() => targetDataEvents([target(many)])).toThrow(/CloudTrail data event selectors hold at most/);
+  });
+});
+
+describe('Function: sessionNamePinningProblems', () => {
+  const SAML = `arn:aws:iam::${ACCOUNT}:saml-provider/Corp`;
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: IAM policy variables, literally
+  const [SUB, USERNAME] = ['${saml:sub}', '${aws:username}'];
+  const samlStatement = {
+    Effect: 'Allow',
+    Principal: { Federated: SAML },
+    Action: ['sts:AssumeRoleWithSAML', 'sts:TagSession'],
+    Condition: { StringEquals: { 'SAML:aud': 'https://signin.aws.amazon.com/saml', 'sts:RoleSessionName': SUB } },
+  };
+  const trust = (...Statement: unknown[]) => ({ Version: '2012-10-17', Statement });
+
+  it('accepts a SAML trust policy that pins the session name to the subject, and IAM users to their name', () => {
+    expect(sessionNamePinningProblems(trust(samlStatement), 'saml:sub')).toEqual([]);
+    const users = {
+      Effect: 'Allow',
+      Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` },
+      Action: 'sts:AssumeRole',
+      Condition: { StringEquals: { 'sts:RoleSessionName': [USERNAME] } },
+    };
+    expect(sessionNamePinningProblems(trust(users), 'aws:username')).toEqual([]);
+    // A Deny never lets anyone in, and a statement that does not assume is not an identity source.
+    const deny = { Effect: 'Deny', Principal: '*', Action: 'sts:AssumeRole' };
+    const tag = { Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` }, Action: 'sts:TagSession' };
+    expect(sessionNamePinningProblems(trust(samlStatement, deny, tag), 'saml:sub')).toEqual([]);
+  });
+
+  it.each([
+    [
+      'an unpinned AWS principal beside the SAML one',
+      [
+        samlStatement,
+        { Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` }, Action: 'sts:AssumeRole' },
+      ],
+    ],
+    ['sts:* without the condition', [{ ...samlStatement, Action: 'sts:*', Condition: undefined }]],
+    ['a wildcard assume action', [{ ...samlStatement, Action: 'STS:assumerole*', Condition: undefined }]],
+    [
+      'StringLike, which takes wildcards',
+      [{ ...samlStatement, Condition: { StringLike: { 'sts:RoleSessionName': SUB } } }],
+    ],
+    ['the other variable', [{ ...samlStatement, Condition: { StringEquals: { 'sts:RoleSessionName': USERNAME } } }]],
+    [
+      'a list that also admits a fixed name',
+      [{ ...samlStatement, Condition: { StringEquals: { 'sts:RoleSessionName': [SUB, 'alice@corp.com'] } } }],
+    ],
+    ['NotAction', [{ Effect: 'Allow', Principal: '*', NotAction: 'iam:*' }]],
+    ['no statement at all', []],
+  ])('refuses %s', (_what, statements) => {
+    expect(sessionNamePinningProblems(trust(...statements), 'saml:sub')).not.toEqual([]);
+  });
+
+  it('names the statement at fault', () => {
+    const open = {
+      Sid: 'CiAssumes',
+      Effect: 'Allow',
+      Principal: { AWS: `arn:aws:iam::${ACCOUNT}:role/ci` },
+      Action: 'sts:AssumeRole',
+    };
+    expect(sessionNamePinningProblems(trust(samlStatement, open), 'saml:sub')).toEqual([
+      expect.stringContaining('statement CiAssumes'),
+    ]);
+    expect(sessionNamePinningProblems(null, 'saml:sub')).toEqual(['no statement lets anyone assume the role']);
   });
 });

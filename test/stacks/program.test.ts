@@ -199,7 +199,7 @@ describe('Program: timebox (hub stack)', () => {
         eventsTableArn: eventsArn(),
         grantsTableArn: state(T.table, 'broker-grants'),
         signingKeyArn: state(T.key, 'broker-signing-key'),
-        schedulerGroupName: 'timebox',
+        schedulerGroupName: 'timebox-prod',
         schedulerRoleArn: state(T.role, 'broker-scheduler-role'),
         eventBusArn: state('aws:cloudwatch/eventBus:EventBus', 'broker-bus'),
         deadLetterQueueArn: state(T.queue, 'broker-dlq'),
@@ -279,7 +279,9 @@ describe('Program: timebox (hub stack)', () => {
         },
         { Sid: 'DeadLetter', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: dlq.state.arn },
       ]);
-      expect(world.one('aws:scheduler/scheduleGroup:ScheduleGroup', 'broker-schedules').inputs.name).toBe('timebox');
+      expect(world.one('aws:scheduler/scheduleGroup:ScheduleGroup', 'broker-schedules').inputs.name).toBe(
+        'timebox-prod',
+      );
     });
 
     it('creates the revoke function only after its role may reach the dead-letter queue', () => {
@@ -333,6 +335,19 @@ describe('Program: timebox (hub stack)', () => {
         StringEquals: { 'aws:PrincipalAccount': ACCOUNT },
       });
       expect(policy.Statement.find((s) => s.Sid === 'DenyOtherCallers')?.Effect).toBe('Deny');
+      // timebox:identity admits AWSReservedSSO_* in ACCOUNT: only roles under Identity Center's reserved path.
+      expect(policy.Statement.find((s) => s.Sid === 'DenyUntrustedPrincipals')).toMatchObject({
+        Effect: 'Deny',
+        Condition: {
+          Null: { 'aws:PrincipalArn': 'false' },
+          StringNotLike: {
+            'aws:PrincipalArn': [
+              `arn:aws:iam::${ACCOUNT}:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_*`,
+              `arn:aws:iam::${ACCOUNT}:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_*`,
+            ],
+          },
+        },
+      });
       const stage = world.one('aws:apigateway/stage:Stage', 'broker-stage').inputs;
       expect((stage.accessLogSettings as { destinationArn: string }).destinationArn).toBe(
         world.one('aws:cloudwatch/logGroup:LogGroup', 'broker-access-logs').state.arn,
@@ -351,6 +366,10 @@ describe('Program: timebox (hub stack)', () => {
       expect(key.keyUsage).toBe('SIGN_VERIFY');
       const users = docOf(key.policy).Statement.filter((s) => asList(s.Action).includes('kms:Sign'));
       expect(users.map((s) => s.Principal)).toEqual([{ AWS: roleNamed('api').state.arn }]);
+      // The key policy grants on its own: the signer's message type and algorithm are enforced there.
+      expect(users.map((s) => s.Condition)).toEqual([
+        { StringEquals: { 'kms:MessageType': 'DIGEST', 'kms:SigningAlgorithm': 'ECDSA_SHA_256' } },
+      ]);
     });
 
     it('protects both tables (PITR, deletion protection, KMS at rest) and keeps the events table on destroy', () => {
@@ -559,7 +578,7 @@ describe('Program: timebox (hub stack)', () => {
     expect(resolved.jwksUrl).toBe(
       `https://broker-api-id.execute-api.${REGION}.amazonaws.com/live/.well-known/jwks.json`,
     );
-    expect(resolved.schedulerGroup).toBe('timebox');
+    expect(resolved.schedulerGroup).toBe('timebox-prod');
     expect(resolved.dlqUrl).toMatch(/^https:\/\/sqs\.eu-west-1\.amazonaws\.com\//);
     expect(resolved.brokerRoleArns).toEqual(
       Object.fromEntries(HANDLERS.map((h) => [h, `arn:aws:iam::${ACCOUNT}:role/timebox-prod-${h}`])),

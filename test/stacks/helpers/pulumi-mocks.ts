@@ -36,6 +36,10 @@ export interface MockWorld {
   settle(): Promise<void>;
   /** Forgets what was recorded (between two programs in one file). */
   reset(): void;
+  /** The random part Pulumi adds to auto-named resources (`<logical>-<suffix>`): two stacks get different ones. */
+  autoNameSuffix: string;
+  /** Trust policies of existing roles by name, for aws.iam.getRole (absent: NoSuchEntity). */
+  trustPolicies: Record<string, unknown>;
 }
 
 interface RegisterRequest {
@@ -60,11 +64,11 @@ export async function resolveAll(outputs: object): Promise<Record<string, unknow
   return Object.fromEntries(entries);
 }
 
-function physicalName(type: string, logical: string, inputs: Record<string, unknown>): string {
+function physicalName(type: string, logical: string, inputs: Record<string, unknown>, suffix: string): string {
   if (typeof inputs.name === 'string') return inputs.name;
   if (type === 'aws:s3/bucket:Bucket' && typeof inputs.bucket === 'string') return inputs.bucket;
   // Pulumi auto-names: logical name plus a random suffix.
-  return `${logical}-abc1234`;
+  return `${logical}-${suffix}`;
 }
 
 function state(
@@ -72,8 +76,9 @@ function state(
   logical: string,
   inputs: Record<string, unknown>,
   account: string,
+  suffix = 'abc1234',
 ): Record<string, unknown> {
-  const name = physicalName(type, logical, inputs);
+  const name = physicalName(type, logical, inputs, suffix);
   const r = `${REGION}:${account}`;
   switch (type) {
     case 'aws:dynamodb/table:Table':
@@ -83,7 +88,7 @@ function state(
     case 'aws:iam/policy:Policy':
       return { name, arn: `arn:aws:iam::${account}:policy${inputs.path ?? '/'}${name}` };
     case 'aws:kms/key:Key':
-      return { keyId: `key-${logical}`, arn: `arn:aws:kms:${r}:key/key-${logical}` };
+      return { keyId: `key-${logical}-${suffix}`, arn: `arn:aws:kms:${r}:key/key-${logical}-${suffix}` };
     case 'aws:sqs/queue:Queue':
       return { name, arn: `arn:aws:sqs:${r}:${name}`, url: `https://sqs.${REGION}.amazonaws.com/${account}/${name}` };
     case 'aws:lambda/function:Function': {
@@ -110,6 +115,12 @@ function state(
       return { name, arn: `arn:aws:events:${r}:rule/${name}` };
     case 'aws:scheduler/scheduleGroup:ScheduleGroup':
       return { name, arn: `arn:aws:scheduler:${r}:schedule-group/${name}` };
+    case 'aws:secretsmanager/secret:Secret':
+      return { name, arn: `arn:aws:secretsmanager:${r}:secret:${name}-AbCdEf` };
+    case 'aws:cloudwatch/eventApiDestination:EventApiDestination':
+      return { name, arn: `arn:aws:events:${r}:api-destination/${name}/0b1c2d3e` };
+    case 'aws:cloudwatch/eventConnection:EventConnection':
+      return { name, arn: `arn:aws:events:${r}:connection/${name}/0b1c2d3e` };
     case 'aws:sns/topic:Topic':
       return { name, arn: `arn:aws:sns:${r}:${name}` };
     case 'aws:glue/catalogDatabase:CatalogDatabase':
@@ -150,7 +161,7 @@ export async function installMocks(
     {
       newResource(args) {
         const inputs = args.inputs as Record<string, unknown>;
-        const computed = state(args.type, args.name, inputs, account);
+        const computed = state(args.type, args.name, inputs, account, world.autoNameSuffix);
         const s = { ...inputs, ...computed };
         const o = options.get(`${args.type}::${args.name}`) ?? {
           retainOnDelete: false,
@@ -172,6 +183,12 @@ export async function installMocks(
             return { partition: PARTITION, dnsSuffix: 'amazonaws.com', reverseDnsPrefix: 'com.amazonaws' };
           case 'aws:index/getRegion:getRegion':
             return { region: REGION, name: REGION, endpoint: `ec2.${REGION}.amazonaws.com` };
+          case 'aws:iam/getRole:getRole': {
+            const name = String((args.inputs as { name?: unknown }).name);
+            const trust = world.trustPolicies[name];
+            if (trust === undefined) throw new Error(`NoSuchEntity: role ${name}`);
+            return { name, arn: `arn:aws:iam::${account}:role/${name}`, assumeRolePolicy: JSON.stringify(trust) };
+          }
           default:
             throw new Error(`unexpected provider call ${args.token}`);
         }
@@ -197,6 +214,8 @@ export async function installMocks(
   };
   const settings = require('@pulumi/pulumi/runtime/settings') as { waitForRPCs(): Promise<void> };
   const world: MockWorld = {
+    autoNameSuffix: 'abc1234',
+    trustPolicies: {},
     resources,
     calls,
     settle: () => settings.waitForRPCs(),

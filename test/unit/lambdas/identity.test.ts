@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   awsAuthenticator,
@@ -6,13 +7,15 @@ import {
   IdentityConfigJsonSchema,
   principalFromCaller,
   rolePatternMatches,
+  trustedPrincipalArns,
 } from '../../../lambdas/api/identity';
 
 const config: IdentityConfig = {
   accounts: ['111122223333', '444455556666'],
   roles: [
     { pattern: 'AWSReservedSSO_*', mfa: true, groupsFromPermissionSet: true },
-    { pattern: 'BreakGlass', mfa: false },
+    // A SAML role whose trust policy pins the session name to the SAML subject.
+    { roleArn: 'arn:aws:iam::444455556666:role/federated/BreakGlass', sessionNameFrom: 'saml:sub', mfa: false },
   ],
   iamUsers: false,
 };
@@ -79,9 +82,28 @@ describe('Function: principalFromCaller', () => {
   it('works in other partitions', () => {
     const p = principalFromCaller(
       config,
-      callerDummy({ userArn: 'arn:aws-us-gov:sts::111122223333:assumed-role/BreakGlass/dan' }),
+      callerDummy({
+        userArn: 'arn:aws-us-gov:sts::111122223333:assumed-role/AWSReservedSSO_Developers_0123456789abcdef/dan',
+      }),
     );
     expect(p.id).toBe('dan');
+  });
+
+  it('admits a roleArn rule only for that role: same name in another account or partition is refused', () => {
+    const other = refusal(callerDummy({ userArn: 'arn:aws:sts::111122223333:assumed-role/BreakGlass/carol@corp.com' }));
+    expect(other).toMatchObject({ code: 'IDENTITY.UNMAPPED', kind: 'forbidden' });
+    const gov = refusal(
+      callerDummy({
+        userArn: 'arn:aws-us-gov:sts::444455556666:assumed-role/BreakGlass/carol@corp.com',
+        accountId: '444455556666',
+      }),
+    );
+    expect(gov).toMatchObject({ code: 'IDENTITY.UNMAPPED', kind: 'forbidden' });
+  });
+
+  it('admits under a pattern only names Identity Center gives its roles (AWSReservedSSO_<set>_<16 hex>)', () => {
+    const e = refusal(callerDummy({ userArn: 'arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_Admin/alice' }));
+    expect(e).toMatchObject({ code: 'IDENTITY.UNMAPPED', kind: 'forbidden' });
   });
 
   it('refuses an assumed role that matches no pattern: its session name is whatever the caller chose', () => {
@@ -176,7 +198,17 @@ describe('Function: rolePatternMatches', () => {
   });
 });
 
+const ROLE = 'arn:aws:iam::111122223333:role/federated/Engineers';
+const rolesJson = (roles: unknown[]) => JSON.stringify({ accounts: ['111122223333'], roles });
+
 describe('Schema: TIMEBOX_IDENTITY', () => {
+  it('accepts a roleArn rule with what its trust policy pins the session name to', () => {
+    const r = IdentityConfigJsonSchema.safeParse(
+      rolesJson([{ roleArn: ROLE, sessionNameFrom: 'aws:username', mfa: false }]),
+    );
+    expect(r.success).toBe(true);
+  });
+
   it('parses the JSON with defaults', () => {
     const r = IdentityConfigJsonSchema.safeParse(
       '{"accounts":["111122223333"],"roles":[{"pattern":"AWSReservedSSO_*","mfa":true}]}',
@@ -193,10 +225,94 @@ describe('Schema: TIMEBOX_IDENTITY', () => {
     ['no accounts', '{"accounts":[]}'],
     ['a bad account', '{"accounts":["12345"]}'],
     ['a pattern with a slash', '{"accounts":["111122223333"],"roles":[{"pattern":"a/b","mfa":false}]}'],
-    ['a role without mfa', '{"accounts":["111122223333"],"roles":[{"pattern":"x"}]}'],
+    ['a role without mfa', '{"accounts":["111122223333"],"roles":[{"pattern":"AWSReservedSSO_*"}]}'],
+    ['a pattern for roles Identity Center does not make', rolesJson([{ pattern: 'BreakGlass', mfa: false }])],
+    ['a rule with neither pattern nor roleArn', rolesJson([{ mfa: false }])],
+    [
+      'a rule with both',
+      rolesJson([{ pattern: 'AWSReservedSSO_*', roleArn: ROLE, sessionNameFrom: 'saml:sub', mfa: false }]),
+    ],
+    ['a roleArn without sessionNameFrom', rolesJson([{ roleArn: ROLE, mfa: false }])],
+    ['a sessionNameFrom that pins nothing', rolesJson([{ roleArn: ROLE, sessionNameFrom: 'aws:userid', mfa: false }])],
+    [
+      'sessionNameFrom on a pattern',
+      rolesJson([{ pattern: 'AWSReservedSSO_*', sessionNameFrom: 'saml:sub', mfa: true }]),
+    ],
+    [
+      'a roleArn with a wildcard path',
+      rolesJson([{ roleArn: 'arn:aws:iam::111122223333:role/*/X', sessionNameFrom: 'saml:sub', mfa: false }]),
+    ],
+    [
+      'a roleArn with a policy variable',
+      rolesJson([
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: an IAM policy variable, literally
+        { roleArn: 'arn:aws:iam::111122223333:role/${aws:username}/X', sessionNameFrom: 'saml:sub', mfa: false },
+      ]),
+    ],
+    [
+      'a roleArn that is a user',
+      rolesJson([{ roleArn: 'arn:aws:iam::111122223333:user/X', sessionNameFrom: 'saml:sub', mfa: false }]),
+    ],
+    [
+      'a roleArn in an account not listed',
+      rolesJson([{ roleArn: 'arn:aws:iam::999999999999:role/X', sessionNameFrom: 'saml:sub', mfa: false }]),
+    ],
     ['an unknown key', '{"accounts":["111122223333"],"iamUser":true}'],
   ])('refuses %s', (_what, text) => {
     expect(IdentityConfigJsonSchema.safeParse(text).success).toBe(false);
+  });
+});
+
+describe('Function: trustedPrincipalArns', () => {
+  it('admits Identity Center roles only under their reserved path, roleArn rules exactly, IAM users by account', () => {
+    expect(trustedPrincipalArns({ ...config, iamUsers: true }, 'aws')).toEqual([
+      'arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_*',
+      'arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_*',
+      'arn:aws:iam::111122223333:user/*',
+      'arn:aws:iam::444455556666:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_*',
+      'arn:aws:iam::444455556666:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_*',
+      'arn:aws:iam::444455556666:role/federated/BreakGlass',
+      'arn:aws:iam::444455556666:user/*',
+    ]);
+  });
+
+  it('refuses a roleArn of another partition than the stack’s', () => {
+    expect(() => trustedPrincipalArns(config, 'aws-us-gov')).toThrow(
+      expect.objectContaining({ code: 'IDENTITY.PARTITION' }),
+    );
+  });
+
+  /** IAM's StringLike: `*` any run of characters (slashes included), `?` any one character. */
+  const like = (pattern: string, value: string) =>
+    new RegExp(
+      `^${pattern
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.')}$`,
+    ).test(value);
+  const segment = fc.stringMatching(/^[A-Za-z0-9+=,.@_-]{1,12}$/);
+
+  it('never admits a role outside the Identity Center path, whatever its name or path (property)', () => {
+    const patterns = trustedPrincipalArns({ ...config, roles: [{ pattern: 'AWSReservedSSO_*', mfa: true }] }, 'aws');
+    fc.assert(
+      fc.property(
+        fc.array(segment, { maxLength: 3 }),
+        segment,
+        fc.constantFrom(...config.accounts),
+        (path, name, account) => {
+          const rolePath = path.length ? `/${path.join('/')}/` : '/';
+          fc.pre(!rolePath.startsWith('/aws-reserved/sso.amazonaws.com/'));
+          const arn = `arn:aws:iam::${account}:role${rolePath}AWSReservedSSO_${name}_0123456789abcdef`;
+          return !patterns.some((p) => like(p, arn));
+        },
+      ),
+    );
+    fc.assert(
+      fc.property(fc.option(fc.constantFrom('eu-west-1', 'us-east-1')), segment, (region, name) => {
+        const arn = `arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/${region ? `${region}/` : ''}AWSReservedSSO_${name}_0123456789abcdef`;
+        return patterns.some((p) => like(p, arn));
+      }),
+    );
   });
 });
 
