@@ -168,7 +168,10 @@ export async function timebox(opts: ProgramOptions = {}): Promise<TimeboxOutputs
     gcpConfig = access.configJson;
   }
 
-  const policyBundleJson = JSON.stringify(policyBundle(policy, policyText));
+  // The GCP settings ride in policy.json, not in TIMEBOX_GCP: members and projects grow past Lambda's 4 KB environment.
+  const policyBundleJson: pulumi.Input<string> = gcpConfig
+    ? gcpConfig.apply((json) => JSON.stringify(policyBundle(policy, policyText, { gcp: JSON.parse(json) })))
+    : JSON.stringify(policyBundle(policy, policyText));
   const boundaryName = `${prefix}-boundary`;
   const boundary = boundaryArn({ partition, account, policyName: boundaryName });
   const broker = new Broker('broker', {
@@ -183,7 +186,6 @@ export async function timebox(opts: ProgramOptions = {}): Promise<TimeboxOutputs
     handlers,
     identity: cfg.identity,
     tokenTtl: cfg.tokenTtl,
-    ...(gcpConfig ? { gcpConfig } : {}),
     // The AuditTrail below creates these under the same names (workgroup = prefix, database from glueName).
     auditQuery: { workgroup: prefix, database: glueName(`${prefix}_audit`), regions: cfg.auditRegions },
     boundaryArn: boundary,

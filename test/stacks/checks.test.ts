@@ -1,11 +1,22 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import * as pulumi from '@pulumi/pulumi';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { AwsRoleTarget } from '../../core/policy/types';
 import { CLOUDTRAIL_COLUMNS, namedQueries, projectionParameters } from '../../stacks/athena';
 import { validateAuditArgs } from '../../stacks/audit';
 import { type BrokerArgs, validateBrokerArgs } from '../../stacks/broker';
-import { checkBundles, HANDLERS, handlerEnvironment } from '../../stacks/functions';
+import {
+  assertEnvironmentFits,
+  checkBundles,
+  checkedEnvironment,
+  EnvironmentTooLargeError,
+  environmentSize,
+  HANDLERS,
+  handlerEnvironment,
+  LAMBDA_ENV_LIMIT_BYTES,
+} from '../../stacks/functions';
 import { namePrefix, splitTargets } from '../../stacks/program';
 import { boundaryDocument, validateTargets } from '../../stacks/targets';
 import { ACCOUNT, fakeBundles, SPOKE_ACCOUNT } from './helpers/pulumi-mocks';
@@ -67,6 +78,53 @@ describe('Function: validateBrokerArgs', () => {
 describe('Function: handlerEnvironment', () => {
   it('throws when the stack cannot supply a variable the handler requires', () => {
     expect(() => handlerEnvironment('api', {})).toThrow(/TIMEBOX_EVENTS_TABLE, which the api function requires/);
+  });
+});
+
+describe('Function: environmentSize', () => {
+  it('measures what Lambda measures: the variables as compact JSON, in UTF-8 bytes', () => {
+    expect(environmentSize({})).toBe(2);
+    expect(environmentSize({ A: 'b' })).toBe('{"A":"b"}'.length);
+    // JSON escapes count (a JSON value in a variable grows by its quotes), and so do multi-byte characters.
+    expect(environmentSize({ J: '{"x":1}' })).toBe('{"J":"{\\"x\\":1}"}'.length);
+    expect(environmentSize({ E: 'é' })).toBe(10);
+  });
+
+  it('is at least the bytes of every key and value, and grows with each variable added', () => {
+    fc.assert(
+      fc.property(
+        fc.dictionary(fc.stringMatching(/^[A-Z][A-Z0-9_]{0,20}$/), fc.string({ maxLength: 200 })),
+        fc.stringMatching(/^[a-z]{1,10}$/),
+        (vars, extra) => {
+          const bytes = environmentSize(vars);
+          const raw = Object.entries(vars).reduce((n, [k, v]) => n + Buffer.byteLength(k + v, 'utf8'), 0);
+          expect(bytes).toBeGreaterThanOrEqual(raw + 2);
+          expect(environmentSize({ ...vars, [`X${extra}`]: extra })).toBeGreaterThan(bytes);
+        },
+      ),
+    );
+  });
+});
+
+describe('Function: assertEnvironmentFits', () => {
+  it('accepts exactly 4096 bytes and refuses one more, naming the function, the size and the largest variables', () => {
+    const fits = { BIG: 'x'.repeat(LAMBDA_ENV_LIMIT_BYTES - '{"BIG":""}'.length) };
+    expect(assertEnvironmentFits('revoke', fits)).toBe(LAMBDA_ENV_LIMIT_BYTES);
+    const over = { ...fits, BIG: `${fits.BIG}x` };
+    expect(() => assertEnvironmentFits('revoke', over)).toThrow(EnvironmentTooLargeError);
+    expect(() => assertEnvironmentFits('revoke', over)).toThrow(
+      "the revoke function's environment variables measure 4097 bytes; Lambda allows 4096 (largest: BIG 4095 B)",
+    );
+  });
+});
+
+describe('Function: checkedEnvironment', () => {
+  it('fails when the program runs if the values already known pass 4 KB, saying the rest is not counted', () => {
+    const later = pulumi.output('arn:aws:sqs:eu-west-1:111122223333:queue');
+    expect(() => checkedEnvironment('api', { TIMEBOX_IDENTITY: 'r'.repeat(4100), TIMEBOX_QUEUE: later })).toThrow(
+      /the api function's environment variables measure at least 41\d\d bytes; Lambda allows 4096 \(largest: TIMEBOX_IDENTITY 4121 B/,
+    );
+    expect(() => checkedEnvironment('api', { TIMEBOX_IDENTITY: 'r'.repeat(1000), TIMEBOX_QUEUE: later })).not.toThrow();
   });
 });
 
