@@ -7,8 +7,8 @@ import { roleArn } from '../core/builders/aws';
 import { policyBundle } from '../core/policy/json';
 import { formatProblem, loadPolicy } from '../core/policy/load';
 import type { AwsRoleTarget, Policy } from '../core/policy/types';
-import { CLOUDTRAIL_TABLE, glueName } from './athena';
-import { AuditTrail, targetDataEvents, trailArn } from './audit';
+import { CLOUDTRAIL_TABLE, glueName, projectedRegions } from './athena';
+import { AuditTrail, projectedAccounts, targetDataEvents, trailArn } from './audit';
 import { Broker, brokerRoleArn, EVENT_BUS, REQUIRED_HANDLERS, SCHEDULER_GROUP } from './broker';
 import { namespaceConfig, readStackConfig, type StackConfig } from './config';
 import {
@@ -51,6 +51,8 @@ export interface TimeboxOutputs {
   athenaWorkgroup: pulumi.Output<string>;
   glueDatabase: pulumi.Output<string>;
   trailBucket: pulumi.Output<string>;
+  /** The key trail logs are encrypted with: with trailBucket, the spoke program's `timebox:auditTrail`. */
+  trailKeyArn: pulumi.Output<string>;
   /** Target name -> role ARN, for every aws-role target (hub roles from this stack, spoke roles by name). */
   targetRoleArns: pulumi.Output<Record<string, string>>;
   schedulerGroup: pulumi.Output<string>;
@@ -169,6 +171,13 @@ export async function timebox(opts: ProgramOptions = {}): Promise<TimeboxOutputs
   }
 
   // The GCP settings ride in policy.json, not in TIMEBOX_GCP: members and projects grow past Lambda's 4 KB environment.
+  // The audit table reads every account grants act in (an organization trail, or each spoke's own trail into the
+  // hub bucket) and the region global services are recorded in.
+  const auditRegions = projectedRegions(cfg.auditRegions, partition);
+  const orgTrail = cfg.organizationTrail && cfg.orgId ? { orgId: cfg.orgId } : {};
+  const auditAccounts = {
+    ...(cfg.organizationTrail ? { accounts: cfg.spokeAccounts } : { spokeTrailAccounts: cfg.spokeAccounts }),
+  };
   const policyBundleJson: pulumi.Input<string> = gcpConfig
     ? gcpConfig.apply((json) => JSON.stringify(policyBundle(policy, policyText, { gcp: JSON.parse(json) })))
     : JSON.stringify(policyBundle(policy, policyText));
@@ -187,7 +196,7 @@ export async function timebox(opts: ProgramOptions = {}): Promise<TimeboxOutputs
     identity: cfg.identity,
     tokenTtl: cfg.tokenTtl,
     // The AuditTrail below creates these under the same names (workgroup = prefix, database from glueName).
-    auditQuery: { workgroup: prefix, database: glueName(`${prefix}_audit`), regions: cfg.auditRegions },
+    auditQuery: { workgroup: prefix, database: glueName(`${prefix}_audit`), regions: auditRegions },
     boundaryArn: boundary,
     logRetentionDays: cfg.logRetentionDays,
     eventArchiveDays: cfg.eventArchiveDays,
@@ -206,7 +215,9 @@ export async function timebox(opts: ProgramOptions = {}): Promise<TimeboxOutputs
     trailName,
     eventsTableArn: broker.eventsTable.arn,
     retentionDays: cfg.trailRetentionDays,
-    regions: cfg.auditRegions,
+    regions: auditRegions,
+    ...auditAccounts,
+    ...orgTrail,
     glueDatabaseName: glueName(`${prefix}_audit`),
     workgroupName: prefix,
     targetDataEvents: targetDataEvents(split.hub),
@@ -231,6 +242,8 @@ export async function timebox(opts: ProgramOptions = {}): Promise<TimeboxOutputs
             trailBucketArn,
             resultsBucketArn,
             keyArn,
+            logAccounts: projectedAccounts({ account, ...auditAccounts }),
+            ...orgTrail,
           }),
         ),
       ),
@@ -308,6 +321,7 @@ export async function timebox(opts: ProgramOptions = {}): Promise<TimeboxOutputs
     athenaWorkgroup: audit.workgroup.name,
     glueDatabase: audit.database.name,
     trailBucket: audit.bucket.id,
+    trailKeyArn: audit.key.arn,
     targetRoleArns: targets.roleArns.apply((hub) => ({ ...spokeRoleArns, ...hub })),
     schedulerGroup: broker.schedulerGroup.name,
     kmsKeyId: broker.signingKey.keyId,
