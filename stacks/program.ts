@@ -220,7 +220,8 @@ export async function timebox(opts: ProgramOptions = {}): Promise<TimeboxOutputs
     ...orgTrail,
     glueDatabaseName: glueName(`${prefix}_audit`),
     workgroupName: prefix,
-    targetDataEvents: targetDataEvents(split.hub),
+    // An organization trail records every account: the data events of spoke targets too (spoke trails record their own).
+    targetDataEvents: targetDataEvents(cfg.organizationTrail ? [...split.hub, ...split.spoke] : split.hub),
   });
 
   // The api reads the trail through Athena for `GET /v1/audit/timeline`.
