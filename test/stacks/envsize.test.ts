@@ -106,5 +106,5 @@ describe('Program: Lambda environment size', () => {
     await expect(run).rejects.toThrow(
       /^the api function's environment variables measure at least \d{4} bytes; Lambda allows 4096 \(largest: TIMEBOX_IDENTITY \d{4} B/,
     );
-  });
+  }, 30_000);
 });
