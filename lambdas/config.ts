@@ -23,7 +23,11 @@ export const ENV = {
   identity: 'TIMEBOX_IDENTITY',
   /** Lifetime of gRPC tokens, e.g. 5m. */
   tokenTtl: 'TIMEBOX_TOKEN_TTL',
-  /** JSON: Workload Identity Federation settings for GCP targets (absent: GCP targets unavailable). */
+  /**
+   * JSON: Workload Identity Federation settings for GCP targets, for small setups and tests. The stack does not set
+   * it: it packages the same settings as `gcp` in policy.json, since members and projects outgrow Lambda's 4 KB
+   * environment (stacks/functions.ts checks every function's size). Absent both: GCP targets unavailable.
+   */
   gcp: 'TIMEBOX_GCP',
   /**
    * The hub account id (12 digits). Optional: when absent, the account of TIMEBOX_SCHEDULER_ROLE_ARN (a hub role)

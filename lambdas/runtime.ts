@@ -7,7 +7,7 @@ import type * as zc from 'zod/v4/core';
 import { DynamoEventStore, DynamoProjectionStore, documentClient } from '../adapters/aws/dynamodb';
 import { awsRoleProvision, awsRoleRevocation } from '../adapters/aws/role-plan';
 import { EventBridgeGrantScheduler } from '../adapters/aws/scheduler';
-import { type GcpConfig, GcpConfigJsonSchema } from '../adapters/gcp/config';
+import { type GcpConfig, GcpConfigJsonSchema, parseGcpSettings } from '../adapters/gcp/config';
 import { GrpcTokenProvider } from '../adapters/grpc/provider';
 import type { CloudActionSource } from '../adapters/notify/timeline';
 import * as z from '../adapters/zod';
@@ -119,6 +119,11 @@ export function loadConfig<S extends zc.$ZodType>(
  * policy.json next to index.mjs), not the working directory, which Lambda does not promise.
  */
 export function loadPolicyFile(file: string, baseDir: string): CompiledPolicy {
+  return loadPolicyBundle(file, baseDir).policy;
+}
+
+/** The compiled policy and the GCP settings the bundle carries (the stack puts them there, not in TIMEBOX_GCP). */
+export function loadPolicyBundle(file: string, baseDir: string): { policy: CompiledPolicy; gcp?: GcpConfig } {
   const path = isAbsolute(file) ? file : join(baseDir, file);
   let text: string;
   try {
@@ -127,10 +132,22 @@ export function loadPolicyFile(file: string, baseDir: string): CompiledPolicy {
     throw new Error(`cannot read the policy bundle ${path}: ${e instanceof Error ? e.message : String(e)}`);
   }
   try {
-    return compilePolicy(readPolicyBundle(text).policy);
+    const bundle = readPolicyBundle(text);
+    const policy = compilePolicy(bundle.policy);
+    return bundle.gcp === undefined ? { policy } : { policy, gcp: parseGcpSettings(bundle.gcp, `${file} gcp`) };
   } catch (e) {
     throw new Error(`invalid policy bundle ${path}: ${e instanceof Error ? e.message : String(e)}`);
   }
+}
+
+/** The configuration with the bundle's GCP settings; both they and TIMEBOX_GCP set is ambiguous, so refused. */
+export function withBundledGcp(cfg: Readonly<CommonConfig>, gcp: GcpConfig | undefined): Readonly<CommonConfig> {
+  if (gcp === undefined) return cfg;
+  if (cfg.gcp)
+    throw new Error(
+      `invalid Lambda configuration:\n${ENV.gcp} is set and the policy bundle carries GCP settings too: keep one`,
+    );
+  return Object.freeze({ ...cfg, gcp });
 }
 
 /** Powertools Logger (JSON lines, Lambda context on each line once added) and the core Log over it. */
@@ -168,7 +185,7 @@ export const NO_SIGNER: TokenSigner = {
 const REVOKED_SCAN_LIMIT = 1000;
 
 /**
- * One access provider per target kind; GCP only when TIMEBOX_GCP is set. The aws-role provider (STS, IAM and the
+ * One access provider per target kind; GCP only when GCP settings are configured (policy bundle or TIMEBOX_GCP). The aws-role provider (STS, IAM and the
  * cross-account revoker) and the GCP provider (google-auth-library) load on first use (./lazy.ts).
  */
 export function accessProviders(
@@ -294,9 +311,11 @@ export function brokerFunction(
   env: z.output<typeof CommonEnvSchema>,
   opts: { baseDir: string; signer?: TokenSigner },
 ) {
-  const cfg = commonConfig(env);
+  const fromEnv = commonConfig(env);
   const { logger, log } = lambdaLogger(serviceName);
-  const compiled = loadPolicyFile(cfg.policyFile, opts.baseDir);
+  const bundle = loadPolicyBundle(fromEnv.policyFile, opts.baseDir);
+  const cfg = withBundledGcp(fromEnv, bundle.gcp);
+  const compiled = bundle.policy;
   const policy = () => compiled;
   const stores = dynamoStores(cfg);
   const service = grantService(cfg, { policy, signer: opts.signer ?? NO_SIGNER, log, stores });

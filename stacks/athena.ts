@@ -50,28 +50,77 @@ export const CLOUDTRAIL_COLUMNS: { name: string; type: string }[] = [
   { name: 'tlsdetails', type: 'struct<tlsversion:string,ciphersuite:string,clienthostheader:string>' },
 ];
 
-/** Partition keys: one per region prefix and one per day prefix of the trail's S3 layout. */
+/** Partition keys: one per account, region and day prefix of the trail's S3 layout. */
 export const CLOUDTRAIL_PARTITIONS = [
+  { name: 'account', type: 'string' },
   { name: 'region', type: 'string' },
   { name: 'timestamp', type: 'string' },
 ];
 
-/** Where a trail delivers: `s3://<bucket>/AWSLogs/<account>/CloudTrail/` (no key prefix configured). */
-export function trailLocation(bucket: string, account: string): string {
-  return `s3://${bucket}/AWSLogs/${account}/CloudTrail/`;
+/**
+ * The region CloudTrail records global services in (IAM, STS's global endpoint, CloudFront, console sign-in): "logged
+ * as occurring in US East (N. Virginia)" in the commercial partition. Every table projects it, whatever the operator
+ * lists, or IAM changes made under a grant would be invisible.
+ */
+export const GLOBAL_EVENTS_REGION: Readonly<Record<string, string>> = {
+  aws: 'us-east-1',
+  'aws-us-gov': 'us-gov-west-1',
+  'aws-cn': 'cn-north-1',
+};
+
+/** The regions a table projects: the configured ones and the partition's global-events region, sorted, once each. */
+export function projectedRegions(regions: readonly string[], partition: string): string[] {
+  const global = GLOBAL_EVENTS_REGION[partition];
+  return [...new Set([...regions, ...(global ? [global] : [])])].sort();
 }
 
-/** Table parameters: partition projection over `<region>/<yyyy/MM/dd>`, so no partition is ever added by hand. */
-export function projectionParameters(a: {
-  bucket: string;
-  account: string;
-  regions: string[];
-}): Record<string, string> {
+/**
+ * How the trail's files are laid out in the bucket (no key prefix configured). A trail of one account writes
+ * `AWSLogs/<account>/CloudTrail/<region>/<yyyy>/<MM>/<dd>/`; an organization trail writes every member account
+ * (and the management account) under `AWSLogs/<org id>/<account>/CloudTrail/...` (CloudTrail User Guide, "Finding
+ * your CloudTrail log files"). Spoke trails delivering to the hub bucket use the first layout under their own account.
+ */
+export interface TrailLayout {
+  /** Set for an organization trail. */
+  orgId?: string;
+}
+
+/** The prefix above the account segment: `s3://<bucket>/AWSLogs/` or `s3://<bucket>/AWSLogs/<org id>/`. */
+export function trailLocation(bucket: string, layout: TrailLayout = {}): string {
+  return `s3://${bucket}/AWSLogs/${layout.orgId ? `${layout.orgId}/` : ''}`;
+}
+
+/** The S3 key prefix one account's logs have in the bucket (for IAM resources): `AWSLogs/[<org>/]<account>/CloudTrail/`. */
+export function accountLogPrefix(account: string, layout: TrailLayout = {}): string {
+  return `AWSLogs/${layout.orgId ? `${layout.orgId}/` : ''}${account}/CloudTrail/`;
+}
+
+const ACCOUNT_ID = /^\d{12}$/;
+const ORG_ID = /^o-[a-z0-9]{10,32}$/;
+
+/**
+ * Table parameters: partition projection over `<account>/CloudTrail/<region>/<yyyy/MM/dd>`, so no partition is ever
+ * added by hand. Accounts are an `enum` (the hub and every spoke, known at deployment), so queries need not name one
+ * and a spoke's calls are read like the hub's; `injected` would make every query list its accounts.
+ */
+export function projectionParameters(
+  a: {
+    bucket: string;
+    accounts: readonly string[];
+    regions: readonly string[];
+  } & TrailLayout,
+): Record<string, string> {
   if (a.regions.length === 0) throw new Error('partition projection needs at least one region');
+  if (a.accounts.length === 0) throw new Error('partition projection needs at least one account');
+  const bad = a.accounts.filter((x) => !ACCOUNT_ID.test(x));
+  if (bad.length > 0) throw new Error(`projected accounts must be 12-digit account ids: ${bad.join(', ')}`);
+  if (a.orgId !== undefined && !ORG_ID.test(a.orgId)) throw new Error(`"${a.orgId}" is not an organization id`);
   return {
     EXTERNAL: 'TRUE',
     classification: 'cloudtrail',
     'projection.enabled': 'true',
+    'projection.account.type': 'enum',
+    'projection.account.values': [...new Set(a.accounts)].sort().join(','),
     'projection.region.type': 'enum',
     'projection.region.values': [...new Set(a.regions)].sort().join(','),
     'projection.timestamp.type': 'date',
@@ -79,7 +128,7 @@ export function projectionParameters(a: {
     'projection.timestamp.range': `${PROJECTION_START},NOW`,
     'projection.timestamp.interval': '1',
     'projection.timestamp.interval.unit': 'DAYS',
-    'storage.location.template': `${trailLocation(a.bucket, a.account)}\${region}/\${timestamp}`,
+    'storage.location.template': `${trailLocation(a.bucket, a)}\${account}/CloudTrail/\${region}/\${timestamp}`,
   };
 }
 
@@ -96,7 +145,8 @@ export interface NamedQuery {
   query: string;
 }
 
-const SELECT = `SELECT eventtime, awsregion, eventsource, eventname, errorcode, sourceipaddress, useragent,
+const SELECT = `SELECT eventtime, recipientaccountid AS account, awsregion, eventsource, eventname, errorcode,
+  sourceipaddress, useragent,
   useridentity.sessioncontext.sourceidentity AS source_identity,
   element_at(split(useridentity.arn, '/'), -1) AS session_name,
   useridentity.sessioncontext.sessionissuer.arn AS role_arn,

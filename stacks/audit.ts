@@ -7,6 +7,7 @@ import {
   CLOUDTRAIL_STORAGE,
   CLOUDTRAIL_TABLE,
   namedQueries,
+  projectedRegions,
   projectionParameters,
   trailLocation,
 } from './athena';
@@ -30,8 +31,17 @@ export interface AuditTrailArgs {
   /** The DynamoDB events table: every write to it is recorded as a CloudTrail data event. */
   eventsTableArn: pulumi.Input<string>;
   retentionDays: pulumi.Input<number>;
-  /** Regions the Athena table projects partitions for. */
+  /** Regions the Athena table projects partitions for (stacks/athena.ts projectedRegions adds the global one). */
   regions: string[];
+  /** Accounts the Athena table projects: the hub and every spoke (their grants' calls are recorded there). */
+  accounts?: string[];
+  /**
+   * Make the trail an organization trail of this organization: every account's calls, one trail. Only the
+   * management account, or a delegated CloudTrail administrator, may create one.
+   */
+  orgId?: string;
+  /** Spoke accounts whose own trails (the spoke program) deliver into this bucket, each under its own prefix. */
+  spokeTrailAccounts?: string[];
   glueDatabaseName: string;
   workgroupName: string;
   /** Data events to record for what grants reach (from targetDataEvents): without them S3 reads are invisible. */
@@ -121,7 +131,13 @@ export class AuditTrail extends pulumi.ComponentResource {
         description: 'Timebox CloudTrail and Athena results encryption',
         enableKeyRotation: true,
         deletionWindowInDays: 30,
-        policy: JSON.stringify(trailKeyPolicy({ ...args, trailArn: arn })),
+        policy: JSON.stringify(
+          trailKeyPolicy({
+            ...args,
+            trailArn: arn,
+            ...(args.spokeTrailAccounts ? { spokeAccounts: args.spokeTrailAccounts } : {}),
+          }),
+        ),
       },
       retained,
     );
@@ -156,7 +172,16 @@ export class AuditTrail extends pulumi.ComponentResource {
       {
         bucket: this.bucket.id,
         policy: this.bucket.arn.apply((bucketArn) =>
-          JSON.stringify(trailBucketPolicy({ bucketArn, trailArn: arn, account: args.account })),
+          JSON.stringify(
+            trailBucketPolicy({
+              bucketArn,
+              trailArn: arn,
+              account: args.account,
+              partition: args.partition,
+              ...(args.orgId ? { orgId: args.orgId } : {}),
+              ...(args.spokeTrailAccounts ? { spokeAccounts: args.spokeTrailAccounts } : {}),
+            }),
+          ),
         ),
       },
       // S3 refuses bucket policies while Block Public Access is being set; order them.
@@ -170,6 +195,7 @@ export class AuditTrail extends pulumi.ComponentResource {
         s3BucketName: this.bucket.id,
         isMultiRegionTrail: true,
         includeGlobalServiceEvents: true,
+        isOrganizationTrail: args.orgId !== undefined,
         enableLogFileValidation: true,
         kmsKeyId: this.key.arn,
         advancedEventSelectors: [
@@ -232,11 +258,16 @@ export class AuditTrail extends pulumi.ComponentResource {
         databaseName: this.database.name,
         tableType: 'EXTERNAL_TABLE',
         parameters: this.bucket.id.apply((bucket) =>
-          projectionParameters({ bucket, account: args.account, regions: args.regions }),
+          projectionParameters({
+            bucket,
+            accounts: projectedAccounts(args),
+            regions: projectedRegions(args.regions, args.partition),
+            ...(args.orgId ? { orgId: args.orgId } : {}),
+          }),
         ),
         partitionKeys: CLOUDTRAIL_PARTITIONS,
         storageDescriptor: {
-          location: this.bucket.id.apply((bucket) => trailLocation(bucket, args.account)),
+          location: this.bucket.id.apply((bucket) => trailLocation(bucket, args.orgId ? { orgId: args.orgId } : {})),
           inputFormat: CLOUDTRAIL_STORAGE.inputFormat,
           outputFormat: CLOUDTRAIL_STORAGE.outputFormat,
           serDeInfo: { serializationLibrary: CLOUDTRAIL_STORAGE.serializationLibrary },
@@ -289,6 +320,11 @@ export class AuditTrail extends pulumi.ComponentResource {
   }
 }
 
+/** The accounts the table projects: the hub, the spokes whose trails deliver here, and any listed. */
+export function projectedAccounts(a: Pick<AuditTrailArgs, 'account' | 'accounts' | 'spokeTrailAccounts'>): string[] {
+  return [...new Set([a.account, ...(a.accounts ?? []), ...(a.spokeTrailAccounts ?? [])])].sort();
+}
+
 /** Bucket hardening shared by both buckets: SSE-KMS by default, owner-enforced objects, all public access blocked. */
 function privateBucket(
   name: string,
@@ -339,6 +375,12 @@ export function validateAuditArgs(args: AuditTrailArgs): void {
   if (!/^[A-Za-z0-9._-]{1,128}$/.test(args.workgroupName))
     problems.push(`Athena workgroup name "${args.workgroupName}" is not valid`);
   if (args.regions.length === 0) problems.push('at least one region must be projected');
+  for (const a of projectedAccounts(args))
+    if (!/^\d{12}$/.test(a)) problems.push(`projected account "${a}" is not a 12-digit account id`);
+  if (args.orgId !== undefined && !/^o-[a-z0-9]{10,32}$/.test(args.orgId))
+    problems.push(`organization id "${args.orgId}" is not valid`);
+  if (args.orgId !== undefined && (args.spokeTrailAccounts ?? []).length > 0)
+    problems.push('an organization trail records every account: spoke trails would record their calls twice');
   if (typeof args.retentionDays === 'number' && (!Number.isInteger(args.retentionDays) || args.retentionDays < 1))
     problems.push(`trail retention ${args.retentionDays} must be a whole number of days >= 1`);
   if (problems.length > 0) throw new Error(`invalid AuditTrail arguments:\n${problems.join('\n')}`);

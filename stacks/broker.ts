@@ -57,13 +57,11 @@ export interface BrokerArgs {
   /** Directory holding each handler's bundle, `<handler>/index.mjs` and its chunks (dist/lambdas). */
   distDir: string;
   /** The validated policy as a policy bundle (core/policy/json.ts), packaged into every function. */
-  policyBundleJson: string;
+  policyBundleJson: pulumi.Input<string>;
   /** Handlers to deploy; defaults to every entry of HANDLERS. */
   handlers?: string[];
   identity: IdentityConfig;
   tokenTtl: string;
-  /** TIMEBOX_GCP JSON (from the GcpAccess component); absent: no GCP targets. */
-  gcpConfig?: pulumi.Input<string>;
   /** Where the api reads CloudTrail for grant timelines (the AuditTrail's workgroup and Glue database, its regions). */
   auditQuery?: { workgroup: string; database: string; regions: string[] };
   /** ARN of the permission boundary of hub target roles (the broker may only write policies on such roles). */
@@ -267,7 +265,6 @@ export class Broker extends pulumi.ComponentResource {
       [ENV.identity]: JSON.stringify(args.identity),
       [ENV.tokenTtl]: args.tokenTtl,
       [ENV.accountId]: account,
-      ...(args.gcpConfig === undefined ? {} : { [ENV.gcp]: args.gcpConfig }),
       ...(args.auditQuery
         ? {
             [ENV.athenaWorkgroup]: args.auditQuery.workgroup,

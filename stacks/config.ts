@@ -121,6 +121,12 @@ const StackConfigObject = z
       .regex(/^o-[a-z0-9]{10,32}$/, 'must be an AWS Organizations id like o-abcd123456')
       .optional(),
     spokeAccounts: z.array(ACCOUNT).default([]),
+    /**
+     * Make the hub trail an organization trail of timebox:orgId (every account, one trail). Only the management
+     * account or a delegated CloudTrail administrator may create one; otherwise each spoke stack runs its own trail
+     * into the hub bucket (stacks/spoke.ts).
+     */
+    organizationTrail: flag.default(false),
     /** Settings of the GCP component (stacks/gcp.ts); absent means no GCP targets. */
     gcp: GcpStackConfigSchema.optional(),
     apiThrottle: z
@@ -140,6 +146,12 @@ const StackConfigObject = z
   .strict();
 
 export const StackConfigSchema = StackConfigObject.superRefine((c, ctx) => {
+  if (c.organizationTrail && c.orgId === undefined)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['organizationTrail'],
+      message: 'an organization trail needs timebox:orgId (the organization it records)',
+    });
   if (c.allowedAccounts.length === 0 && c.orgId === undefined) {
     ctx.addIssue({
       code: 'custom',

@@ -6,7 +6,7 @@ import { parseDuration } from '../core/duration';
 import type { EventType } from '../core/grant/events';
 import { ENV, type EnvName, LAMBDA_ENV } from '../lambdas/config';
 import { REMINDERS_INPUT } from '../lambdas/notifier/handler';
-import { LAMBDA_RUNTIME, lambdaArchive } from './functions';
+import { checkedEnvironment, LAMBDA_RUNTIME, lambdaArchive } from './functions';
 import {
   type BrokerContext,
   type Capability,
@@ -242,7 +242,7 @@ export interface NotificationsArgs {
   account: string;
   config: NotificationsConfig;
   distDir: string;
-  policyBundleJson: string;
+  policyBundleJson: pulumi.Input<string>;
   logRetentionDays: number;
   bus: { name: pulumi.Input<string>; arn: pulumi.Input<string> };
   grantsTableArn: pulumi.Input<string>;
@@ -350,7 +350,7 @@ export class Notifications extends pulumi.ComponentResource {
           // Slack waits 3 s for an answer; the outcome goes to response_url anyway, so a slower decision still lands.
           timeout: h === 'slack' ? 15 : 60,
           memorySize: h === 'slack' ? 512 : 256,
-          environment: { variables: env },
+          environment: { variables: checkedEnvironment(h, env) },
           loggingConfig: { logFormat: 'JSON', logGroup: logGroup.name },
           ...(h === 'notifier' ? { deadLetterConfig: { targetArn: dlq.arn } } : {}),
         },

@@ -95,24 +95,32 @@ function builtChunks(dir: string): string[] {
 
 /**
  * The code of one function: every module and source map the build wrote in its directory (entry, shared chunks and
- * the chunks it loads on first use), and the policy bundle (core/policy/json.ts) as policy.json.
+ * the chunks it loads on first use), and the policy bundle (core/policy/json.ts) as policy.json. The bundle may be
+ * an Output: it carries the GCP settings (gcp.ts), which are known only once GcpAccess exists.
  */
-export function lambdaArchive(distDir: string, handler: string, policyBundleJson: string): pulumi.asset.AssetArchive {
+export function lambdaArchive(
+  distDir: string,
+  handler: string,
+  policyBundleJson: pulumi.Input<string>,
+): pulumi.Output<pulumi.asset.AssetArchive> {
   const dir = join(distDir, handler);
-  const files: Record<string, pulumi.asset.Asset> = {};
-  for (const f of readdirSync(dir).filter(isCode).sort()) files[f] = new pulumi.asset.FileAsset(join(dir, f));
-  files[BUNDLED_POLICY_FILE] = new pulumi.asset.StringAsset(policyBundleJson);
-  return new pulumi.asset.AssetArchive(files);
+  const code = readdirSync(dir).filter(isCode).sort();
+  return pulumi.output(policyBundleJson).apply((bundle) => {
+    const files: Record<string, pulumi.asset.Asset> = {};
+    for (const f of code) files[f] = new pulumi.asset.FileAsset(join(dir, f));
+    files[BUNDLED_POLICY_FILE] = new pulumi.asset.StringAsset(bundle);
+    return new pulumi.asset.AssetArchive(files);
+  });
 }
 
 /**
  * The environment of one function: every required variable (a missing one is a bug in the stack, so it throws
- * at preview) and every optional one the stack can supply.
+ * at preview) and every optional one the stack can supply, checked against Lambda's 4 KB limit.
  */
 export function handlerEnvironment(
   handler: string,
   available: Partial<Record<EnvName, pulumi.Input<string>>>,
-): Record<string, pulumi.Input<string>> {
+): pulumi.Output<Record<string, string>> {
   const s = HANDLERS[handler];
   if (!s) throw new Error(`unknown handler ${handler}`);
   const out: Record<string, pulumi.Input<string>> = {};
@@ -125,5 +133,73 @@ export function handlerEnvironment(
     const v = available[name];
     if (v !== undefined) out[name] = v;
   }
-  return out;
+  return checkedEnvironment(handler, out);
+}
+
+/**
+ * Lambda refuses a function whose environment variables together pass 4 KB (Lambda quotas, "Environment variables":
+ * 4 KB, not adjustable): CreateFunction fails with "...exceeded the 4KB limit. String measured: {...}", the
+ * variables as compact JSON. Tables that grow with the deployment (GCP members and projects) therefore live in the
+ * bundled policy.json, and every function's environment is measured here before it is declared.
+ */
+export const LAMBDA_ENV_LIMIT_BYTES = 4096;
+
+/** The size Lambda measures: the variables as compact JSON (`{"KEY":"value",...}`), in UTF-8 bytes. */
+export function environmentSize(variables: Readonly<Record<string, string>>): number {
+  return Buffer.byteLength(JSON.stringify(variables), 'utf8');
+}
+
+export class EnvironmentTooLargeError extends Error {
+  constructor(
+    public readonly functionName: string,
+    public readonly bytes: number,
+    largest: [string, number][],
+    atLeast = false,
+  ) {
+    super(
+      `the ${functionName} function's environment variables measure ${atLeast ? 'at least ' : ''}${bytes} bytes; ` +
+        `Lambda allows ${LAMBDA_ENV_LIMIT_BYTES} (largest: ${largest.map(([k, n]) => `${k} ${n} B`).join(', ')})`,
+    );
+    this.name = 'EnvironmentTooLargeError';
+  }
+}
+
+function largestVariables(variables: Record<string, string>): [string, number][] {
+  return Object.entries(variables)
+    .map(([k, v]): [string, number] => [k, environmentSize({ [k]: v }) - 2])
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 3);
+}
+
+/**
+ * Throws EnvironmentTooLargeError, naming the function, the size and the largest variables, when `variables` pass
+ * the limit; returns their size otherwise. `atLeast`: some values were not known yet and counted as empty.
+ */
+export function assertEnvironmentFits(
+  functionName: string,
+  variables: Readonly<Record<string, string>>,
+  atLeast = false,
+): number {
+  const bytes = environmentSize(variables);
+  if (bytes > LAMBDA_ENV_LIMIT_BYTES)
+    throw new EnvironmentTooLargeError(functionName, bytes, largestVariables(variables), atLeast);
+  return bytes;
+}
+
+/**
+ * A function's environment, refused when it passes 4 KB. What is known when the program runs is measured at once
+ * (values not known yet count as empty), so `pulumi preview` fails on a large identity mapping or region list even
+ * for a new stack; the exact size is checked again once every value is known, before Lambda is called.
+ */
+export function checkedEnvironment(
+  functionName: string,
+  variables: Record<string, pulumi.Input<string>>,
+): pulumi.Output<Record<string, string>> {
+  const unknown = Object.values(variables).some((v) => typeof v !== 'string');
+  const known = Object.fromEntries(Object.entries(variables).map(([k, v]) => [k, typeof v === 'string' ? v : '']));
+  assertEnvironmentFits(functionName, known, unknown);
+  return pulumi.all(variables).apply((resolved) => {
+    assertEnvironmentFits(functionName, resolved);
+    return resolved;
+  });
 }

@@ -258,8 +258,13 @@ export function auditQueryPolicy(a: {
   trailBucketArn: string;
   resultsBucketArn: string;
   keyArn: string;
+  /** Accounts whose logs the table projects (default: this one) and the organization of an organization trail. */
+  logAccounts?: string[];
+  orgId?: string;
 }): PolicyDocument {
   const glue = `arn:${a.partition}:glue:${a.region}:${a.account}`;
+  const logAccounts = [...new Set(a.logAccounts ?? [a.account])].sort();
+  const org = a.orgId ? `${a.orgId}/` : '';
   return doc([
     {
       Sid: 'RunTimelineQueries',
@@ -277,7 +282,7 @@ export function auditQueryPolicy(a: {
       Sid: 'ReadTrailLogs',
       Effect: 'Allow',
       Action: 's3:GetObject',
-      Resource: `${a.trailBucketArn}/AWSLogs/${a.account}/CloudTrail/*`,
+      Resource: logAccounts.map((acct) => `${a.trailBucketArn}/AWSLogs/${org}${acct}/CloudTrail/*`),
     },
     {
       Sid: 'ListBuckets',
@@ -386,6 +391,8 @@ export function trailKeyPolicy(a: {
   region: string;
   account: string;
   trailArn: string;
+  /** Spoke accounts whose own trails deliver into the hub bucket, encrypted with this key. */
+  spokeAccounts?: string[];
 }): PolicyDocument {
   return doc([
     rootAdmin(a.partition, a.account),
@@ -410,7 +417,26 @@ export function trailKeyPolicy(a: {
       Resource: '*',
       Condition: { StringEquals: { 'aws:SourceArn': a.trailArn } },
     },
+    ...spokeTrails(a.partition, a.spokeAccounts).map(({ account, trails }) => ({
+      Sid: `CloudTrailEncryptsFor${account}`,
+      Effect: 'Allow' as const,
+      Principal: { Service: 'cloudtrail.amazonaws.com' },
+      Action: ['kms:GenerateDataKey*', 'kms:DescribeKey'],
+      Resource: '*',
+      Condition: {
+        ArnLike: { 'aws:SourceArn': trails },
+        StringEquals: { 'aws:SourceAccount': account },
+      },
+    })),
   ]);
+}
+
+/** The trails of each spoke account (any name, any home region): each may deliver only under its own account. */
+function spokeTrails(partition: string, accounts: string[] = []): { account: string; trails: string }[] {
+  return [...new Set(accounts)].sort().map((account) => ({
+    account,
+    trails: `arn:${partition}:cloudtrail:*:${account}:trail/*`,
+  }));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -432,7 +458,17 @@ function tlsOnly(bucketArn: string): Statement {
  * under AWSLogs/<account>/), both pinned to this trail with aws:SourceArn (CloudTrail User Guide, "Amazon S3 bucket
  * policy for CloudTrail").
  */
-export function trailBucketPolicy(a: { bucketArn: string; trailArn: string; account: string }): PolicyDocument {
+export function trailBucketPolicy(a: {
+  bucketArn: string;
+  trailArn: string;
+  account: string;
+  /** An organization trail also writes `AWSLogs/<org id>/<account>/...` for every member account. */
+  orgId?: string;
+  /** Spoke accounts whose own trails deliver here, each under `AWSLogs/<its account>/` only. */
+  spokeAccounts?: string[];
+  partition?: string;
+}): PolicyDocument {
+  const spokes = spokeTrails(a.partition ?? 'aws', a.spokeAccounts);
   return doc([
     tlsOnly(a.bucketArn),
     {
@@ -448,11 +484,34 @@ export function trailBucketPolicy(a: { bucketArn: string; trailArn: string; acco
       Effect: 'Allow',
       Principal: { Service: 'cloudtrail.amazonaws.com' },
       Action: 's3:PutObject',
-      Resource: `${a.bucketArn}/AWSLogs/${a.account}/*`,
+      Resource: a.orgId
+        ? [`${a.bucketArn}/AWSLogs/${a.account}/*`, `${a.bucketArn}/AWSLogs/${a.orgId}/*`]
+        : `${a.bucketArn}/AWSLogs/${a.account}/*`,
       Condition: {
         StringEquals: { 's3:x-amz-acl': 'bucket-owner-full-control', 'aws:SourceArn': a.trailArn },
       },
     },
+    ...spokes.flatMap(({ account, trails }): Statement[] => [
+      {
+        Sid: `SpokeTrailAclCheck${account}`,
+        Effect: 'Allow',
+        Principal: { Service: 'cloudtrail.amazonaws.com' },
+        Action: 's3:GetBucketAcl',
+        Resource: a.bucketArn,
+        Condition: { ArnLike: { 'aws:SourceArn': trails }, StringEquals: { 'aws:SourceAccount': account } },
+      },
+      {
+        Sid: `SpokeTrailWrite${account}`,
+        Effect: 'Allow',
+        Principal: { Service: 'cloudtrail.amazonaws.com' },
+        Action: 's3:PutObject',
+        Resource: `${a.bucketArn}/AWSLogs/${account}/*`,
+        Condition: {
+          ArnLike: { 'aws:SourceArn': trails },
+          StringEquals: { 's3:x-amz-acl': 'bucket-owner-full-control', 'aws:SourceAccount': account },
+        },
+      },
+    ]),
   ]);
 }
 

@@ -7,8 +7,8 @@ import { roleArn } from '../core/builders/aws';
 import { policyBundle } from '../core/policy/json';
 import { formatProblem, loadPolicy } from '../core/policy/load';
 import type { AwsRoleTarget, Policy } from '../core/policy/types';
-import { CLOUDTRAIL_TABLE, glueName } from './athena';
-import { AuditTrail, targetDataEvents, trailArn } from './audit';
+import { CLOUDTRAIL_TABLE, glueName, projectedRegions } from './athena';
+import { AuditTrail, projectedAccounts, targetDataEvents, trailArn } from './audit';
 import { Broker, brokerRoleArn, eventBusName, REQUIRED_HANDLERS, schedulerGroupName } from './broker';
 import { namespaceConfig, readStackConfig, type StackConfig } from './config';
 import {
@@ -51,6 +51,8 @@ export interface TimeboxOutputs {
   athenaWorkgroup: pulumi.Output<string>;
   glueDatabase: pulumi.Output<string>;
   trailBucket: pulumi.Output<string>;
+  /** The key trail logs are encrypted with: with trailBucket, the spoke program's `timebox:auditTrail`. */
+  trailKeyArn: pulumi.Output<string>;
   /** Target name -> role ARN, for every aws-role target (hub roles from this stack, spoke roles by name). */
   targetRoleArns: pulumi.Output<Record<string, string>>;
   schedulerGroup: pulumi.Output<string>;
@@ -194,7 +196,17 @@ export async function timebox(opts: ProgramOptions = {}): Promise<TimeboxOutputs
     gcpConfig = access.configJson;
   }
 
-  const policyBundleJson = JSON.stringify(policyBundle(policy, policyText));
+  // The GCP settings ride in policy.json, not in TIMEBOX_GCP: members and projects grow past Lambda's 4 KB environment.
+  // The audit table reads every account grants act in (an organization trail, or each spoke's own trail into the
+  // hub bucket) and the region global services are recorded in.
+  const auditRegions = projectedRegions(cfg.auditRegions, partition);
+  const orgTrail = cfg.organizationTrail && cfg.orgId ? { orgId: cfg.orgId } : {};
+  const auditAccounts = {
+    ...(cfg.organizationTrail ? { accounts: cfg.spokeAccounts } : { spokeTrailAccounts: cfg.spokeAccounts }),
+  };
+  const policyBundleJson: pulumi.Input<string> = gcpConfig
+    ? gcpConfig.apply((json) => JSON.stringify(policyBundle(policy, policyText, { gcp: JSON.parse(json) })))
+    : JSON.stringify(policyBundle(policy, policyText));
   const boundaryName = `${prefix}-boundary`;
   const boundary = boundaryArn({ partition, account, policyName: boundaryName });
   const broker = new Broker('broker', {
@@ -209,9 +221,8 @@ export async function timebox(opts: ProgramOptions = {}): Promise<TimeboxOutputs
     handlers,
     identity: cfg.identity,
     tokenTtl: cfg.tokenTtl,
-    ...(gcpConfig ? { gcpConfig } : {}),
     // The AuditTrail below creates these under the same names (workgroup = prefix, database from glueName).
-    auditQuery: { workgroup: prefix, database: glueName(`${prefix}_audit`), regions: cfg.auditRegions },
+    auditQuery: { workgroup: prefix, database: glueName(`${prefix}_audit`), regions: auditRegions },
     boundaryArn: boundary,
     logRetentionDays: cfg.logRetentionDays,
     eventArchiveDays: cfg.eventArchiveDays,
@@ -230,10 +241,13 @@ export async function timebox(opts: ProgramOptions = {}): Promise<TimeboxOutputs
     trailName,
     eventsTableArn: broker.eventsTable.arn,
     retentionDays: cfg.trailRetentionDays,
-    regions: cfg.auditRegions,
+    regions: auditRegions,
+    ...auditAccounts,
+    ...orgTrail,
     glueDatabaseName: glueName(`${prefix}_audit`),
     workgroupName: prefix,
-    targetDataEvents: targetDataEvents(split.hub),
+    // An organization trail records every account: the data events of spoke targets too (spoke trails record their own).
+    targetDataEvents: targetDataEvents(cfg.organizationTrail ? [...split.hub, ...split.spoke] : split.hub),
   });
 
   // The api reads the trail through Athena for `GET /v1/audit/timeline`.
@@ -255,6 +269,8 @@ export async function timebox(opts: ProgramOptions = {}): Promise<TimeboxOutputs
             trailBucketArn,
             resultsBucketArn,
             keyArn,
+            logAccounts: projectedAccounts({ account, ...auditAccounts }),
+            ...orgTrail,
           }),
         ),
       ),
@@ -334,6 +350,7 @@ export async function timebox(opts: ProgramOptions = {}): Promise<TimeboxOutputs
     athenaWorkgroup: audit.workgroup.name,
     glueDatabase: audit.database.name,
     trailBucket: audit.bucket.id,
+    trailKeyArn: audit.key.arn,
     targetRoleArns: targets.roleArns.apply((hub) => ({ ...spokeRoleArns, ...hub })),
     schedulerGroup: broker.schedulerGroup.name,
     kmsKeyId: broker.signingKey.keyId,

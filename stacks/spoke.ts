@@ -4,15 +4,18 @@ import * as pulumi from '@pulumi/pulumi';
 import { z } from 'zod';
 import { ROLE_PATH } from '../core/builders/aws';
 import type { AwsRoleTarget } from '../core/policy/types';
+import { targetDataEvents } from './audit';
 import { CONFIG_NAMESPACE, ConfigError, namespaceConfig } from './config';
 import { REVOKER_ROLE_NAME, revokerRolePolicy, revokerTrustPolicy } from './policies';
 import { namePrefix, readPolicyFile } from './program';
 import { Boundary, Targets } from './targets';
 
 /**
- * A spoke account: the account's aws-role targets (boundary-capped, trusting the hub's api role) and the
- * `timebox-revoker` role the hub's functions assume to write and clean up revocation denies there. Deployed by the
- * spoke program (stacks/spoke/), one stack per account, or by any program with an explicit provider per account.
+ * A spoke account: the account's aws-role targets (boundary-capped, trusting the hub's api role), the
+ * `timebox-revoker` role the hub's functions assume to write and clean up revocation denies there, and, unless the hub
+ * runs an organization trail, this account's trail into the hub's audit bucket: calls made with a spoke target role
+ * are recorded in the spoke's CloudTrail, never in the hub's. Deployed by the spoke program (stacks/spoke/), one stack
+ * per account, or by any program with an explicit provider per account.
  */
 
 const ROLE_ARN = /^arn:(aws[a-z-]*):iam::(\d{12}):role\/[\w+=,.@/-]+$/;
@@ -25,6 +28,20 @@ export const HubRolesSchema = z.strictObject({
 });
 export type HubRoles = z.output<typeof HubRolesSchema>;
 
+/** Where the hub keeps its trail logs (the hub stack's `trailBucket` and `trailKeyArn` outputs). */
+export const HubAuditTrailSchema = z.strictObject({
+  bucket: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name (the hub trailBucket output)'),
+  keyArn: z
+    .string()
+    .regex(
+      /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/,
+      'must be a KMS key ARN (the hub trailKeyArn output)',
+    ),
+});
+export type HubAuditTrail = z.output<typeof HubAuditTrailSchema>;
+
 export interface SpokeAccountArgs {
   /** This (spoke) account's id and partition. */
   account: string;
@@ -34,6 +51,8 @@ export interface SpokeAccountArgs {
   hubRoles: HubRoles;
   /** Name of the boundary policy (under /timebox/). */
   boundaryName: string;
+  /** This account's trail into the hub's audit bucket; absent when the hub runs an organization trail. */
+  auditTrail?: HubAuditTrail & { trailName: string; region: string };
 }
 
 export class SpokeAccount extends pulumi.ComponentResource {
@@ -41,17 +60,49 @@ export class SpokeAccount extends pulumi.ComponentResource {
   public readonly targets: Targets;
   public readonly revoker: aws.iam.Role;
   public readonly revokerPolicy: aws.iam.RolePolicy;
+  public readonly trail?: aws.cloudtrail.Trail;
 
   constructor(name: string, args: SpokeAccountArgs, opts?: pulumi.ComponentResourceOptions) {
     super('timebox:aws:SpokeAccount', name, {}, opts);
     validateSpokeArgs(args);
     const child = { parent: this };
     // The boundary's own deny on tampering with /timebox/ roles and policies covers the revoker role too.
+    const trailArn = args.auditTrail
+      ? `arn:${args.partition}:cloudtrail:${args.auditTrail.region}:${args.account}:trail/${args.auditTrail.trailName}`
+      : undefined;
+    // A grant session must not stop or redirect the trail that records it.
     this.boundary = new Boundary(
       `${name}-boundary`,
-      { targets: args.targets, protectedArns: [], policyName: args.boundaryName },
+      { targets: args.targets, protectedArns: trailArn ? [trailArn] : [], policyName: args.boundaryName },
       child,
     );
+    if (args.auditTrail) {
+      // Same recording as the hub trail (stacks/audit.ts): all regions, global services (IAM, STS) included, log
+      // file validation, the hub's key; written under AWSLogs/<this account>/ in the hub bucket, which allows it.
+      this.trail = new aws.cloudtrail.Trail(
+        `${name}-trail`,
+        {
+          name: args.auditTrail.trailName,
+          s3BucketName: args.auditTrail.bucket,
+          isMultiRegionTrail: true,
+          includeGlobalServiceEvents: true,
+          enableLogFileValidation: true,
+          kmsKeyId: args.auditTrail.keyArn,
+          advancedEventSelectors: [
+            { name: 'Management events', fieldSelectors: [{ field: 'eventCategory', equals: ['Management'] }] },
+            ...targetDataEvents(args.targets).map((sel) => ({
+              name: sel.name,
+              fieldSelectors: [
+                { field: 'eventCategory', equals: ['Data'] },
+                { field: 'resources.type', equals: [sel.resourceType] },
+                { field: 'resources.ARN', startsWiths: sel.arnPrefixes },
+              ],
+            })),
+          ],
+        },
+        child,
+      );
+    }
     this.targets = new Targets(
       `${name}-targets`,
       { targets: args.targets, boundaryArn: this.boundary.arn, brokerRoleArns: [args.hubRoles.api] },
@@ -85,6 +136,7 @@ export class SpokeAccount extends pulumi.ComponentResource {
       targetRoleArns: this.targets.roleArns,
       revokerRoleArn: this.revoker.arn,
       boundaryArn: this.boundary.arn,
+      ...(this.trail ? { trailArn: this.trail.arn } : {}),
     });
   }
 }
@@ -109,6 +161,14 @@ export function validateSpokeArgs(args: SpokeAccountArgs): void {
     if (t.account !== args.account) problems.push(`target ${t.name} is in account ${t.account}, not ${args.account}`);
     if (t.partition !== args.partition) problems.push(`target ${t.name} is in partition ${t.partition}`);
   }
+  if (args.auditTrail) {
+    const [, keyPartition, , , keyAccount] = args.auditTrail.keyArn.split(':');
+    if (keyPartition !== args.partition) problems.push(`auditTrail.keyArn is not in partition ${args.partition}`);
+    if (hub.size === 1 && !hub.has(keyAccount ?? ''))
+      problems.push(`auditTrail.keyArn is in account ${keyAccount}, not the hub account of hubRoles`);
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{1,126}[A-Za-z0-9]$/.test(args.auditTrail.trailName))
+      problems.push(`trail name "${args.auditTrail.trailName}" is not a valid CloudTrail trail name`);
+  }
   if (problems.length > 0) throw new Error(`invalid SpokeAccount arguments:\n${problems.join('\n')}`);
 }
 
@@ -116,6 +176,11 @@ const SpokeConfigSchema = z.strictObject({
   /** access.yaml, relative to the spoke project directory (stacks/spoke): usually ../../access.yaml. */
   policyFile: z.string().min(1, 'name the access policy file, e.g. ../../access.yaml'),
   hubRoles: HubRolesSchema,
+  /**
+   * The hub's trail bucket and key (`{"bucket": <trailBucket>, "keyArn": <trailKeyArn>}`): this account then records
+   * its calls there. Leave unset only when the hub runs an organization trail (timebox:organizationTrail).
+   */
+  auditTrail: HubAuditTrailSchema.optional(),
 });
 export type SpokeConfig = z.output<typeof SpokeConfigSchema>;
 
@@ -125,11 +190,15 @@ export function parseSpokeConfig(raw: Record<string, string | undefined>): Spoke
   const problems: string[] = [];
   for (const [k, v] of Object.entries(raw)) {
     if (v === undefined) continue;
-    if (k === 'hubRoles') {
+    if (k === 'hubRoles' || k === 'auditTrail') {
       try {
         input[k] = JSON.parse(v);
       } catch {
-        problems.push(`${CONFIG_NAMESPACE}:hubRoles: must be JSON (the hub stack's brokerRoleArns output)`);
+        problems.push(
+          k === 'hubRoles'
+            ? `${CONFIG_NAMESPACE}:hubRoles: must be JSON (the hub stack's brokerRoleArns output)`
+            : `${CONFIG_NAMESPACE}:auditTrail: must be JSON ({"bucket": <trailBucket>, "keyArn": <trailKeyArn>})`,
+        );
       }
     } else {
       input[k] = v;
@@ -138,7 +207,11 @@ export function parseSpokeConfig(raw: Record<string, string | undefined>): Spoke
   const parsed = SpokeConfigSchema.safeParse(input);
   if (!parsed.success) {
     for (const i of parsed.error.issues) {
-      if (i.path[0] === 'hubRoles' && problems.length > 0) continue;
+      if (
+        (i.path[0] === 'hubRoles' || i.path[0] === 'auditTrail') &&
+        problems.some((p) => p.includes(`:${String(i.path[0])}: must be JSON`))
+      )
+        continue;
       const where = i.path.length > 0 ? i.path.join('.') : '(config)';
       problems.push(`${CONFIG_NAMESPACE}:${where}: ${i.message}`);
     }
@@ -158,7 +231,7 @@ export async function spoke(opts: SpokeProgramOptions = {}) {
   const cfg = opts.config ?? parseSpokeConfig(namespaceConfig(CONFIG_NAMESPACE));
   const projectDir = opts.projectDir ?? process.cwd();
   const { policy } = readPolicyFile(resolve(projectDir, cfg.policyFile), cfg.policyFile);
-  const [caller, part] = await Promise.all([aws.getCallerIdentity({}), aws.getPartition({})]);
+  const [caller, part, reg] = await Promise.all([aws.getCallerIdentity({}), aws.getPartition({}), aws.getRegion({})]);
   const account = caller.accountId;
   const targets = Object.values(policy.targets).filter(
     (t): t is AwsRoleTarget => t.kind === 'aws-role' && t.account === account,
@@ -166,17 +239,23 @@ export async function spoke(opts: SpokeProgramOptions = {}) {
   if (targets.length === 0)
     pulumi.log.warn(`access.yaml names no aws-role target in account ${account}: only the revoker role is created`);
   const prefix = namePrefix(`spoke-${opts.stack ?? pulumi.getStack()}`);
+  if (!cfg.auditTrail)
+    pulumi.log.warn(
+      `timebox:auditTrail is not set: calls made in account ${account} appear on grant timelines only if the hub runs an organization trail`,
+    );
   const s = new SpokeAccount('spoke', {
     account,
     partition: part.partition,
     targets,
     hubRoles: cfg.hubRoles,
     boundaryName: `${prefix}-boundary`,
+    ...(cfg.auditTrail ? { auditTrail: { ...cfg.auditTrail, trailName: `${prefix}-trail`, region: reg.region } } : {}),
   });
   return {
     account,
     targetRoleArns: s.targets.roleArns,
     revokerRoleArn: s.revoker.arn,
     boundaryArn: s.boundary.arn,
+    ...(s.trail ? { trailArn: s.trail.arn } : {}),
   };
 }

@@ -28,14 +28,19 @@ export function scheduleName(grantId: string, action: 'expire' | 'activate'): st
   return name;
 }
 
+/** Scheduler invokes a target "with 60 second precision": `at(1:00)` fires between 1:00:00 and 1:00:59. */
+export const SCHEDULER_PRECISION_MS = 60_000;
+
 /**
- * `at(yyyy-mm-ddThh:mm:ss)` in UTC, rounded UP to the whole second: a schedule that fires a fraction of a second
- * before the expiry would find the grant not yet expired and leave it to the sweeper.
+ * `at(yyyy-mm-ddThh:mm:00)` in UTC: the first whole minute at or after `at`. EventBridge Scheduler invokes targets
+ * anywhere within the minute named (Scheduler User Guide, "Schedule types": "between 1:00:00 and 1:00:59"), so a time
+ * with seconds could fire up to 59 s before it; from a whole minute at or after `at` it never fires early. Access
+ * itself ends exactly at `at` through the session policy's time condition; this only records the expiry.
  */
 export function atExpression(at: Date): string {
   if (Number.isNaN(at.getTime()))
     throw new ValidationError('SCHEDULE.BAD_TIME', 'the schedule time is not a valid date');
-  const up = new Date(Math.ceil(at.getTime() / 1000) * 1000);
+  const up = new Date(Math.ceil(at.getTime() / SCHEDULER_PRECISION_MS) * SCHEDULER_PRECISION_MS);
   return `at(${up.toISOString().slice(0, 19)})`;
 }
 

@@ -2,9 +2,11 @@ import * as z from '../zod';
 import { MembersConfigSchema } from './members';
 
 /**
- * TIMEBOX_GCP: what a Lambda needs to reach GCP keylessly and map principals to members. The GcpAccess stack
- * component writes the identity part (`audience`, `serviceAccount`, `pool`, `provider`, `projects`); the operator's
- * `members` mapping rides along. Absent variable: GCP targets are unavailable (the service says so per grant).
+ * What a Lambda needs to reach GCP keylessly and map principals to members. The GcpAccess stack component writes the
+ * identity part (`audience`, `serviceAccount`, `pool`, `provider`, `projects`); the operator's `members` mapping rides
+ * along. The stack packages it as `gcp` in the bundled policy.json (members and projects outgrow Lambda's 4 KB
+ * environment); TIMEBOX_GCP, the same JSON in a variable, serves small setups and tests. Absent both: GCP targets are
+ * unavailable (the service says so per grant).
  */
 
 /** GCP project ids: 6-30 of a-z, 0-9 and `-`, starting with a letter, not ending with `-`. */
@@ -75,6 +77,16 @@ export function parseGcpConfig(json: string): GcpConfig {
   const r = GcpConfigJsonSchema.safeParse(json);
   if (!r.success) {
     const lines = r.error.issues.map((i) => `TIMEBOX_GCP${i.path.length ? `.${i.path.join('.')}` : ''}: ${i.message}`);
+    throw new Error(`invalid GCP configuration:\n${lines.join('\n')}`);
+  }
+  return r.data;
+}
+
+/** Parses the GCP settings carried in the policy bundle (its `gcp` field); throws one line per problem, naming the field. */
+export function parseGcpSettings(value: unknown, where: string): GcpConfig {
+  const r = GcpConfigSchema.safeParse(value);
+  if (!r.success) {
+    const lines = r.error.issues.map((i) => `${where}${i.path.length ? `.${i.path.join('.')}` : ''}: ${i.message}`);
     throw new Error(`invalid GCP configuration:\n${lines.join('\n')}`);
   }
   return r.data;

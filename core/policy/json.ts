@@ -11,11 +11,22 @@ export interface PolicyBundle {
   version: 1;
   sourceSha256: string;
   policy: Policy;
+  /**
+   * The deployment's GCP settings and member mapping (adapters/gcp/config.ts validates them where they are read).
+   * They grow with the organisation, and a Lambda environment holds at most 4 KB, so they travel here.
+   */
+  gcp?: unknown;
 }
 
 /** The policy bundle of a validated policy and the access.yaml text it was loaded from. */
-export function policyBundle(policy: Policy, sourceText: string): PolicyBundle {
-  return { format: 'timebox-policy', version: 1, sourceSha256: sha256Hex(sourceText), policy };
+export function policyBundle(policy: Policy, sourceText: string, extra: { gcp?: unknown } = {}): PolicyBundle {
+  return {
+    format: 'timebox-policy',
+    version: 1,
+    sourceSha256: sha256Hex(sourceText),
+    policy,
+    ...(extra.gcp === undefined ? {} : { gcp: extra.gcp }),
+  };
 }
 
 /**

@@ -1,11 +1,11 @@
 import type * as zc from 'zod/v4/core';
 import * as z from '../../adapters/zod';
 import type { Clock } from '../../core/clock';
-import { ConcurrencyError, isTimeboxError, UnavailableError } from '../../core/errors';
+import { ConcurrencyError, isTimeboxError } from '../../core/errors';
 import type { GrantService } from '../../core/grant/service';
 import type { Grant } from '../../core/grant/state';
 import { GRANT_ID_PATTERN } from '../../core/ids';
-import type { Log } from '../../core/ports';
+import type { GrantScheduler, Log } from '../../core/ports';
 import { scopedLog } from '../log';
 
 /** The input every per-grant schedule carries (adapters/aws/scheduler.ts sets it as the target's Input). */
@@ -17,10 +17,13 @@ export type RevokeEvent = zc.output<typeof RevokeEventSchema>;
 
 export type RevokeOutcome =
   | { outcome: 'done'; grantId: string; action: RevokeEvent['action']; status: Grant['status'] }
+  | { outcome: 'early'; grantId: string; action: RevokeEvent['action']; dueAt: string }
   | { outcome: 'dropped'; reason: string };
 
 export interface RevokeDeps {
   service: Pick<GrantService, 'expire' | 'activate'>;
+  /** Re-arms a schedule that fired before its grant was due. */
+  scheduler: Pick<GrantScheduler, 'schedule'>;
   clock: Clock;
   log: Log;
 }
@@ -30,6 +33,8 @@ export interface RevokeDeps {
  * due, so a duplicate delivery, or one arriving after a revoke or the sweeper, changes nothing.
  * Errors that retrying cannot fix are logged and swallowed; anything else is thrown, so Lambda's asynchronous
  * invocation (how Scheduler calls Lambda) retries it and finally hands it to the function's failure destination.
+ * A delivery ahead of its time is normal operation, not a failure: it re-arms the schedule and returns, so the
+ * function's Errors metric (and the alarm on it) counts real failures only.
  */
 export function createRevokeHandler(deps: RevokeDeps): (event: unknown) => Promise<RevokeOutcome> {
   return async (event) => {
@@ -54,14 +59,25 @@ export function createRevokeHandler(deps: RevokeDeps): (event: unknown) => Promi
       log.error('schedule event failed; it will be retried', { error: e instanceof Error ? e.message : String(e) });
       throw e;
     }
-    // A delivery ahead of its time did nothing. Retrying makes it act once due (the sweeper would too, a minute later).
+    // A delivery ahead of its time did nothing. Scheduler fires anywhere within the minute it is given
+    // (adapters/aws/scheduler.ts rounds up to a whole minute so this should not happen; clock skew still can), so
+    // the schedule is armed again for the due time; the sweeper acts within a minute of it even if that is lost.
     const due =
       action === 'expire'
         ? grant.status === 'active' && grant.expiresAt
         : grant.status === 'approved' && (grant.startAt ?? null);
     if (due && Date.parse(due) > deps.clock.now().getTime()) {
-      log.warn('schedule event arrived early; retrying', { dueAt: due, status: grant.status });
-      throw new UnavailableError('SCHEDULE.EARLY', `${action} of ${grantId} is due at ${due}`);
+      try {
+        await deps.scheduler.schedule(grantId, action, new Date(due));
+      } catch (e) {
+        log.error('schedule event arrived early and could not be re-armed; it will be retried', {
+          dueAt: due,
+          error: e instanceof Error ? e.message : String(e),
+        });
+        throw e;
+      }
+      log.info('schedule event arrived early; re-armed', { dueAt: due, status: grant.status });
+      return { outcome: 'early', grantId, action, dueAt: due };
     }
     log.info('schedule event handled', { status: grant.status });
     return { outcome: 'done', grantId, action, status: grant.status };

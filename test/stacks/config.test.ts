@@ -99,6 +99,19 @@ describe('Function: parseStackConfig', () => {
     expect(problems.map((p) => p.split(':')[1])).toEqual(['tokenTtl', 'logRetentionDays', 'alarmEmail']);
   });
 
+  it('keeps the hub trail an account trail unless asked, and an organization trail needs the organization', () => {
+    expect(parseStackConfig(rawConfigDummy()).organizationTrail).toBe(false);
+    // orgId alone (callers from the organization) must not turn the trail into one: CloudTrail would refuse it
+    // outside the management account.
+    expect(parseStackConfig(rawConfigDummy({ orgId: 'o-abcd123456' })).organizationTrail).toBe(false);
+    expect(problemsOf(rawConfigDummy({ organizationTrail: 'true' }))).toEqual([
+      'timebox:organizationTrail: an organization trail needs timebox:orgId (the organization it records)',
+    ]);
+    expect(
+      parseStackConfig(rawConfigDummy({ organizationTrail: 'true', orgId: 'o-abcd123456' })).organizationTrail,
+    ).toBe(true);
+  });
+
   it('accepts an organization instead of an account list', () => {
     const c = parseStackConfig(rawConfigDummy({ allowedAccounts: undefined, orgId: 'o-abcd123456' }));
     expect(c.orgId).toBe('o-abcd123456');

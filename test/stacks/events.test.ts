@@ -400,6 +400,7 @@ describe('Program: timebox with notifications', () => {
       'slack-users',
       'webhooks',
     ]);
+    // A whole hub program: seconds on a loaded machine, so more than the default 5 s.
   }, 30_000);
 
   it('tells the api where the CloudTrail table is, so timelines include AWS calls', () => {

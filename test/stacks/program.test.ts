@@ -491,14 +491,23 @@ describe('Program: timebox (hub stack)', () => {
       expect(rules[0]?.expiration).toEqual({ days: 365 });
     });
 
-    it('lets CloudTrail write only under this trail', () => {
+    it('lets CloudTrail write only under this trail, and each spoke trail only under its own account', () => {
       const policy = docOf(world.one(T.bucketPolicy, 'audit-bucket-policy').inputs.policy);
       const trailArn = `arn:aws:cloudtrail:${REGION}:${ACCOUNT}:trail/timebox-prod`;
       const ct = policy.Statement.filter((s) => JSON.stringify(s.Principal).includes('cloudtrail.amazonaws.com'));
-      expect(
-        ct.map((s) => (s.Condition as { StringEquals: Record<string, string> }).StringEquals['aws:SourceArn']),
-      ).toEqual([trailArn, trailArn]);
+      const hub = ct.filter(
+        (s) => (s.Condition as { StringEquals: Record<string, string> }).StringEquals['aws:SourceArn'],
+      );
+      expect(hub.map((s) => s.Sid)).toEqual(['CloudTrailAclCheck', 'CloudTrailWrite']);
+      for (const s of hub)
+        expect((s.Condition as { StringEquals: Record<string, string> }).StringEquals['aws:SourceArn']).toBe(trailArn);
+      const spoke = ct.filter((s) => s.Sid === `SpokeTrailWrite${SPOKE_ACCOUNT}`);
+      expect(spoke.map((s) => s.Resource)).toEqual([
+        expect.stringMatching(new RegExp(`/AWSLogs/${SPOKE_ACCOUNT}/\\*$`)),
+      ]);
+      expect(ct).toHaveLength(4);
       expect(world.one(T.trail, 'audit-trail').state.arn).toBe(trailArn);
+      expect(world.one(T.trail, 'audit-trail').inputs.isOrganizationTrail).toBe(false);
     });
 
     it('queries through a projected Glue table and an encrypted, enforced Athena workgroup', async () => {
@@ -507,7 +516,8 @@ describe('Program: timebox (hub stack)', () => {
       expect(table.parameters).toMatchObject({
         'projection.enabled': 'true',
         'projection.timestamp.format': 'yyyy/MM/dd',
-        'storage.location.template': `s3://${bucket}/AWSLogs/${ACCOUNT}/CloudTrail/\${region}/\${timestamp}`,
+        'projection.account.values': `${ACCOUNT},${SPOKE_ACCOUNT}`,
+        'storage.location.template': `s3://${bucket}/AWSLogs/\${account}/CloudTrail/\${region}/\${timestamp}`,
       });
       const wg = world.one('aws:athena/workgroup:Workgroup', 'audit-workgroup').inputs;
       const c = wg.configuration as {
@@ -527,13 +537,19 @@ describe('Program: timebox (hub stack)', () => {
   });
 
   describe('Component: GcpAccess (wired)', () => {
-    it('federates the three broker roles and hands the Lambdas TIMEBOX_GCP', async () => {
+    it('federates the three broker roles and hands the Lambdas the GCP settings in policy.json', async () => {
       const provider = world.one('gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider', 'gcp-aws').inputs;
       for (const h of HANDLERS) expect(provider.attributeCondition).toContain(`timebox-prod-${h}`);
       expect(provider.aws).toEqual({ accountId: ACCOUNT });
       for (const h of HANDLERS) {
         const env = (fnNamed(h).inputs.environment as { variables: Record<string, string> }).variables;
-        const gcp = JSON.parse(env[ENV.gcp] as string);
+        // Not in the environment: members and projects grow past Lambda's 4 KB (see envsize.test.ts).
+        expect(env[ENV.gcp]).toBeUndefined();
+        const code = fnNamed(h).inputs.code as { assets: Promise<Record<string, { text: unknown }>> };
+        const gcp = readPolicyBundle((await (await code.assets)['policy.json']?.text) as string).gcp as {
+          serviceAccount: string;
+          projects: string[];
+        };
         expect(gcp.serviceAccount).toBe('timebox-broker@acme-identity.iam.gserviceaccount.com');
         expect(gcp.projects).toEqual(['acme-analytics']);
       }

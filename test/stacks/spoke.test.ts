@@ -22,13 +22,16 @@ const HUB = {
   sweeper: `arn:aws:iam::${ACCOUNT}:role/timebox-prod-sweeper`,
 };
 
+/** The hub stack's trailBucket and trailKeyArn outputs. */
+const AUDIT = { bucket: 'audit-bucket-abc1234', keyArn: `arn:aws:kms:eu-west-1:${ACCOUNT}:key/key-audit` };
+
 let world: MockWorld;
 let out: Awaited<ReturnType<typeof spoke>>;
 
 beforeAll(async () => {
   world = await installMocks({ account: SPOKE_ACCOUNT, project: 'timebox-spoke', stack: 'acme-logs' });
   out = await spoke({
-    config: { policyFile: 'access.yaml', hubRoles: HUB },
+    config: { policyFile: 'access.yaml', hubRoles: HUB, auditTrail: AUDIT },
     projectDir: projectWithPolicy(POLICY_YAML),
   });
   await resolveAll(out);
@@ -69,6 +72,35 @@ describe('Program: spoke', () => {
     expect(write?.Condition).toEqual({ StringEquals: { 'iam:PermissionsBoundary': boundaryArn } });
   });
 
+  it("records this account's calls in the hub bucket: every region, global services, validated, the hub key", async () => {
+    const trail = world.one('aws:cloudtrail/trail:Trail', 'spoke-trail').inputs;
+    expect(trail).toMatchObject({
+      name: 'timebox-spoke-acme-logs-trail',
+      s3BucketName: AUDIT.bucket,
+      kmsKeyId: AUDIT.keyArn,
+      isMultiRegionTrail: true,
+      includeGlobalServiceEvents: true,
+      enableLogFileValidation: true,
+    });
+    expect(trail.isOrganizationTrail).toBeUndefined();
+    expect(trail.advancedEventSelectors).toEqual([
+      { name: 'Management events', fieldSelectors: [{ field: 'eventCategory', equals: ['Management'] }] },
+    ]);
+    expect(out.trailArn && (await promiseOf(out.trailArn))).toBe(
+      `arn:aws:cloudtrail:eu-west-1:${SPOKE_ACCOUNT}:trail/timebox-spoke-acme-logs-trail`,
+    );
+  });
+
+  it('keeps grant sessions away from the trail that records them', () => {
+    const boundary = docOf(world.one('aws:iam/policy:Policy', 'spoke-boundary-policy').inputs.policy);
+    const deny = boundary.Statement.find((s) => s.Sid === 'TimeboxProtectBroker');
+    expect(deny).toMatchObject({
+      Effect: 'Deny',
+      Action: '*',
+      Resource: `arn:aws:cloudtrail:eu-west-1:${SPOKE_ACCOUNT}:trail/timebox-spoke-acme-logs-trail`,
+    });
+  });
+
   it('names the boundary after the spoke stack', () => {
     expect(world.one('aws:iam/policy:Policy', 'spoke-boundary-policy').inputs.name).toBe(
       'timebox-spoke-acme-logs-boundary',
@@ -78,6 +110,23 @@ describe('Program: spoke', () => {
 
 describe('Function: validateSpokeArgs', () => {
   const args = { account: SPOKE_ACCOUNT, partition: 'aws', targets: [], hubRoles: HUB, boundaryName: 'b' };
+
+  it('refuses an audit key outside the hub account or the partition, and a bad trail name', () => {
+    const auditTrail = { ...AUDIT, trailName: 'timebox-spoke-trail', region: 'eu-west-1' };
+    expect(() => validateSpokeArgs({ ...args, auditTrail })).not.toThrow();
+    expect(() =>
+      validateSpokeArgs({ ...args, auditTrail: { ...auditTrail, keyArn: 'arn:aws:kms:eu-west-1:999999999999:key/k' } }),
+    ).toThrow(/auditTrail.keyArn is in account 999999999999, not the hub account/);
+    expect(() =>
+      validateSpokeArgs({
+        ...args,
+        auditTrail: { ...auditTrail, keyArn: `arn:aws-cn:kms:cn-north-1:${ACCOUNT}:key/k` },
+      }),
+    ).toThrow(/not in partition aws/);
+    expect(() => validateSpokeArgs({ ...args, auditTrail: { ...auditTrail, trailName: '-x' } })).toThrow(
+      /not a valid CloudTrail trail name/,
+    );
+  });
 
   it('refuses hub roles from the spoke account itself or from several accounts', () => {
     expect(() => validateSpokeArgs({ ...args, account: ACCOUNT })).toThrow(/is the hub account/);
@@ -105,5 +154,13 @@ describe('Function: parseSpokeConfig', () => {
       'timebox:hubRoles.api: must be an IAM role ARN',
     ]);
     expect(parseSpokeConfig({ policyFile: 'a.yaml', hubRoles: JSON.stringify(HUB) }).hubRoles).toEqual(HUB);
+    const withAudit = { policyFile: 'a.yaml', hubRoles: JSON.stringify(HUB) };
+    expect(parseSpokeConfig({ ...withAudit, auditTrail: JSON.stringify(AUDIT) }).auditTrail).toEqual(AUDIT);
+    expect(problems({ ...withAudit, auditTrail: '{' })).toEqual([
+      expect.stringMatching(/^timebox:auditTrail: must be JSON/),
+    ]);
+    expect(problems({ ...withAudit, auditTrail: JSON.stringify({ ...AUDIT, keyArn: 'alias/x' }) })).toEqual([
+      'timebox:auditTrail.keyArn: must be a KMS key ARN (the hub trailKeyArn output)',
+    ]);
   });
 });

@@ -103,7 +103,7 @@ async function stack(suffix: string) {
     });
     return { status: res.status, json: JSON.parse(res.body) };
   };
-  const revoke = createRevokeHandler({ service, clock, log });
+  const revoke = createRevokeHandler({ service, scheduler, clock, log });
   return { call, clock, log, scheduler, revoke, events };
 }
 

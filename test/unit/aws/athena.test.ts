@@ -400,6 +400,103 @@ describe('Function: attribute', () => {
 
 describe('Class: CloudTrailActions', () => {
   describe('Method: forGrant', () => {
+    it("shows a spoke grant's calls, recorded by the spoke account's trail, global (us-east-1) events included", async () => {
+      // Prepare: a grant on a target role in a spoke account; the calls made with it are in the spoke's CloudTrail
+      // (userIdentity.accountId and recipientAccountId are the spoke), delivered into the hub bucket and projected.
+      const SPOKE = '444455556666';
+      const spokeRole = `arn:aws:iam::${SPOKE}:role/timebox/timebox-spoke-logs`;
+      const { grant: hubGrant } = await activeGrant();
+      const grant = {
+        ...hubGrant,
+        target: { ...hubGrant.target, account: SPOKE, roleArn: spokeRole },
+      } as Grant;
+      const identity = {
+        type: 'AssumedRole',
+        principalId: `AROASPOKEEXAMPLE:${grant.id}`,
+        arn: `arn:aws:sts::${SPOKE}:assumed-role/timebox-spoke-logs/${grant.id}`,
+        accountId: SPOKE,
+        accessKeyId: 'ASIASPOKEKEY',
+        sessionContext: {
+          sessionIssuer: {
+            type: 'Role',
+            principalId: 'AROASPOKEEXAMPLE',
+            arn: spokeRole,
+            accountId: SPOKE,
+            userName: 'timebox-spoke-logs',
+          },
+          attributes: { creationDate: '2026-11-24T10:00:02Z', mfaAuthenticated: 'false' },
+          sourceIdentity: 'alice@corp.com',
+        },
+      };
+      const spokeRecords = [
+        {
+          eventVersion: '1.09',
+          userIdentity: identity,
+          eventTime: '2026-11-24T10:04:00Z',
+          eventSource: 'logs.amazonaws.com',
+          eventName: 'GetLogEvents',
+          awsRegion: 'eu-west-1',
+          sourceIPAddress: '10.1.2.3',
+          userAgent: 'aws-cli/2.15.0',
+          requestParameters: { logGroupName: 'app', logStreamName: 'web-1' },
+          responseElements: null,
+          requestID: 'spoke-req-1',
+          eventID: 'f0000001-0000-4000-8000-000000000001',
+          readOnly: true,
+          eventType: 'AwsApiCall',
+          managementEvent: true,
+          recipientAccountId: SPOKE,
+          eventCategory: 'Management',
+        },
+        {
+          // IAM is a global service: CloudTrail records it in us-east-1, whatever region the caller used.
+          eventVersion: '1.09',
+          userIdentity: identity,
+          eventTime: '2026-11-24T10:06:30Z',
+          eventSource: 'iam.amazonaws.com',
+          eventName: 'ListRoles',
+          awsRegion: 'us-east-1',
+          sourceIPAddress: '10.1.2.3',
+          userAgent: 'aws-cli/2.15.0',
+          errorCode: 'AccessDenied',
+          errorMessage: `User: ${identity.arn} is not authorized to perform: iam:ListRoles because no session policy allows the iam:ListRoles action`,
+          requestParameters: null,
+          responseElements: null,
+          requestID: 'spoke-req-2',
+          eventID: 'f0000002-0000-4000-8000-000000000002',
+          readOnly: true,
+          eventType: 'AwsApiCall',
+          managementEvent: true,
+          recipientAccountId: SPOKE,
+          eventCategory: 'Management',
+        },
+      ] as unknown as TrailRecord[];
+      const { mock, source } = setup();
+      mock.on(StartQueryExecutionCommand).resolves({ QueryExecutionId: 'q-spoke' });
+      mock.on(GetQueryExecutionCommand).resolves({ QueryExecution: { Status: { State: 'SUCCEEDED' } } });
+      mock.on(GetQueryResultsCommand).resolves(page(spokeRecords.map(asRow), { header: true }));
+
+      // Act
+      const result = await source.forGrant(grant);
+
+      // Assess: the query scans every projected account (no account filter) and region, us-east-1 included
+      const input = mock.commandCalls(StartQueryExecutionCommand)[0]?.args[0].input;
+      const where = (input?.QueryString ?? '').split('WHERE')[1] ?? '';
+      expect(where).not.toMatch(/recipientaccountid|accountid|\baccount\b/);
+      expect(input?.ExecutionParameters).toEqual(expect.arrayContaining(["'us-east-1'"]));
+      expect(input?.ExecutionParameters?.join(' ')).not.toContain(ACCOUNT);
+      // ...and both calls are the grant's own, in the spoke account.
+      expect(result?.actions.map((a) => [a.eventName, a.region, a.account, a.via, a.actor])).toEqual([
+        ['GetLogEvents', 'eu-west-1', SPOKE, 'grant-session', 'alice@corp.com'],
+        ['ListRoles', 'us-east-1', SPOKE, 'grant-session', 'alice@corp.com'],
+      ]);
+      expect(result?.actions[1]).toMatchObject({
+        errorCode: 'AccessDenied',
+        roleArn: spokeRole,
+        sessionName: grant.id,
+      });
+    });
+
     it('starts one parameterised query over the projected regions and days, with every value as a parameter', async () => {
       // Prepare
       const { mock, source } = setup();

@@ -7,6 +7,7 @@ import {
   UpdateScheduleCommand,
 } from '@aws-sdk/client-scheduler';
 import { mockClient } from 'aws-sdk-client-mock';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { atExpression, EventBridgeGrantScheduler, scheduleName } from '../../../adapters/aws/scheduler';
 
@@ -62,6 +63,32 @@ describe('Class: EventBridgeGrantScheduler', () => {
       await scheduler.schedule(GRANT, 'activate', new Date('2026-11-24T10:59:59.001Z'));
       expect(mock.commandCalls(CreateScheduleCommand)[0]?.args[0].input).toEqual(
         expected(`${GRANT}.start`, 'activate', '2026-11-24T11:00:00'),
+      );
+    });
+
+    it('schedules at the next whole minute: Scheduler fires anywhere within the minute named', async () => {
+      const { scheduler, mock } = setup();
+      mock.on(CreateScheduleCommand).resolves({});
+      // at(10:30:30) could fire at 10:30:00, 30 s before the grant expires; at(10:31:00) fires at 10:31:00 or later.
+      await scheduler.schedule(GRANT, 'expire', new Date('2026-11-24T10:30:30.000Z'));
+      expect(mock.commandCalls(CreateScheduleCommand)[0]?.args[0].input.ScheduleExpression).toBe(
+        'at(2026-11-24T10:31:00)',
+      );
+    });
+  });
+
+  describe('Function: atExpression', () => {
+    it('names a whole minute that is at or after the time and less than a minute after it', () => {
+      fc.assert(
+        fc.property(fc.integer({ min: Date.UTC(2025, 0, 1), max: Date.UTC(2099, 0, 1) }), (ms) => {
+          const m = /^at\((\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\)$/.exec(atExpression(new Date(ms)));
+          expect(m).not.toBeNull();
+          const fires = Date.parse(`${m?.[1]}Z`);
+          // The earliest moment Scheduler may invoke is the start of the minute named: never before the time.
+          expect(fires % 60_000).toBe(0);
+          expect(fires).toBeGreaterThanOrEqual(ms);
+          expect(fires - ms).toBeLessThan(60_000);
+        }),
       );
     });
 

@@ -188,15 +188,12 @@ describe('Function: toCsv', () => {
 
   it('reads back every field exactly, whatever it contains (property)', () => {
     fc.assert(
-      fc.property(
-        fc.array(fc.array(ANY_TEXT, { minLength: 1, maxLength: 5 }), { maxLength: 5 }),
-        (rows) => {
-          const text = rows.map((r) => `${r.map(csvField).join(',')}\r\n`).join('');
-          const back = readCsv(text);
-          // A row of one empty field is an empty line, which reads back as one empty field too.
-          return JSON.stringify(back) === JSON.stringify(rows);
-        },
-      ),
+      fc.property(fc.array(fc.array(ANY_TEXT, { minLength: 1, maxLength: 5 }), { maxLength: 5 }), (rows) => {
+        const text = rows.map((r) => `${r.map(csvField).join(',')}\r\n`).join('');
+        const back = readCsv(text);
+        // A row of one empty field is an empty line, which reads back as one empty field too.
+        return JSON.stringify(back) === JSON.stringify(rows);
+      }),
     );
   });
 });

@@ -7,7 +7,7 @@ const MIN = 60_000;
 
 function revokeWorld() {
   const w = world();
-  const handle = createRevokeHandler({ service: w.service, clock: w.clock, log: w.log });
+  const handle = createRevokeHandler({ service: w.service, scheduler: w.scheduler, clock: w.clock, log: w.log });
   return { ...w, handle };
 }
 
@@ -49,13 +49,37 @@ describe('Function: createRevokeHandler', () => {
       expect(w.events.appends).toBe(appends);
     });
 
-    it('throws for an early delivery so it is retried, changing nothing', async () => {
+    it('treats an early delivery as a clean no-op that re-arms the schedule, without an error', async () => {
+      // Prepare
+      const w = revokeWorld();
+      const { grant } = await w.service.request(alice, requestDummy());
+      w.clock.advance(29 * MIN + 30_000);
+      w.scheduler.schedules.clear();
+      const appends = w.events.appends;
+      // Act
+      const out = await w.handle({ grantId: grant.id, action: 'expire' });
+      // Assess: nothing thrown (Lambda counts no error, the errors alarm stays quiet), nothing written
+      expect(out).toEqual({ outcome: 'early', grantId: grant.id, action: 'expire', dueAt: grant.expiresAt });
+      expect(w.events.appends).toBe(appends);
+      expect(w.scheduler.schedules.get(`${grant.id}/expire`)?.toISOString()).toBe(grant.expiresAt);
+      expect(w.log.lines.filter((l) => l.level === 'error' || l.level === 'warn')).toEqual([]);
+      expect(w.log.lines.find((l) => l.message === 'schedule event arrived early; re-armed')?.fields).toMatchObject({
+        grantId: grant.id,
+        dueAt: grant.expiresAt,
+      });
+      // The re-armed delivery, once due, expires the grant.
+      w.clock.advance(MIN);
+      await w.fireSchedules();
+      expect((await w.events.read(grant.id)).map((e) => e.type)).toEqual(['requested', 'activated', 'expired']);
+    });
+
+    it('throws when an early delivery cannot be re-armed, so the invocation is retried', async () => {
       const w = revokeWorld();
       const { grant } = await w.service.request(alice, requestDummy());
       w.clock.advance(29 * MIN);
-      const appends = w.events.appends;
-      await expect(w.handle({ grantId: grant.id, action: 'expire' })).rejects.toMatchObject({ code: 'SCHEDULE.EARLY' });
-      expect(w.events.appends).toBe(appends);
+      w.scheduler.failNext = 1;
+      await expect(w.handle({ grantId: grant.id, action: 'expire' })).rejects.toThrow('injected scheduler failure');
+      expect(w.log.lines.find((l) => l.level === 'error')?.message).toMatch(/could not be re-armed/);
       w.clock.advance(MIN);
       expect(await w.handle({ grantId: grant.id, action: 'expire' })).toMatchObject({ status: 'expired' });
     });
@@ -66,9 +90,13 @@ describe('Function: createRevokeHandler', () => {
       const w = revokeWorld();
       const { grant } = await w.service.request(alice, requestDummy({ startAt: new Date('2026-11-24T10:20:00Z') }));
       expect(grant.status).toBe('approved');
-      await expect(w.handle({ grantId: grant.id, action: 'activate' })).rejects.toMatchObject({
-        code: 'SCHEDULE.EARLY',
+      expect(await w.handle({ grantId: grant.id, action: 'activate' })).toEqual({
+        outcome: 'early',
+        grantId: grant.id,
+        action: 'activate',
+        dueAt: '2026-11-24T10:20:00.000Z',
       });
+      expect(w.scheduler.schedules.get(`${grant.id}/activate`)?.toISOString()).toBe('2026-11-24T10:20:00.000Z');
       w.clock.set('2026-11-24T10:20:00Z');
       const out = await w.handle({ grantId: grant.id, action: 'activate' });
       expect(out).toMatchObject({ outcome: 'done', status: 'active' });

@@ -14,8 +14,10 @@ import {
   CommonEnvSchema,
   commonConfig,
   loadConfig,
+  loadPolicyBundle,
   loadPolicyFile,
   NO_SIGNER,
+  withBundledGcp,
 } from '../../../lambdas/runtime';
 import { RecordingLog } from '../../helpers/memory';
 import { WORLD_POLICY } from '../../helpers/world';
@@ -108,6 +110,53 @@ describe('Function: loadPolicyFile', () => {
 
   it('names a missing file', () => {
     expect(() => loadPolicyFile('missing.json', dir)).toThrow(/cannot read the policy bundle .*missing\.json/);
+  });
+});
+
+describe('Function: loadPolicyBundle', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'timebox-policy-gcp-'));
+  const GCP = {
+    audience:
+      '//iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/timebox/providers/aws-hub',
+    serviceAccount: 'timebox-broker@acme-ops.iam.gserviceaccount.com',
+    projects: ['acme-analytics'],
+    members: { explicit: { 'Alice@Corp.com': 'user:alice@corp.com' } },
+  };
+  const write = (name: string, gcp: unknown) => {
+    const loaded = loadPolicy(WORLD_POLICY);
+    if (!loaded.ok) throw new Error('WORLD_POLICY does not load');
+    writeFileSync(join(dir, name), JSON.stringify(policyBundle(loaded.policy, WORLD_POLICY, { gcp })));
+  };
+
+  it('reads the GCP settings the stack packages in policy.json, and the functions then serve gcp-role', () => {
+    // Prepare
+    write('policy.json', GCP);
+    const fromEnv = commonConfig(loadConfig(CommonEnvSchema, envDummy()));
+    // Act
+    const bundle = loadPolicyBundle('./policy.json', dir);
+    const cfg = withBundledGcp(fromEnv, bundle.gcp);
+    // Assess
+    expect(cfg.gcp?.projects).toEqual(['acme-analytics']);
+    expect(cfg.gcp?.members.explicit).toEqual({ 'alice@corp.com': 'user:alice@corp.com' });
+    const deps = { policy: () => bundle.policy, signer: NO_SIGNER, log: new RecordingLog() };
+    expect(Object.keys(accessProviders(cfg, deps)).sort()).toEqual(['aws-role', 'gcp-role', 'grpc']);
+    expect(Object.isFrozen(cfg)).toBe(true);
+  });
+
+  it('refuses bad GCP settings in the bundle, naming the file and the field', () => {
+    write('bad.json', { ...GCP, serviceAccount: 'someone@gmail.com' });
+    expect(() => loadPolicyBundle('bad.json', dir)).toThrow(
+      /invalid policy bundle .*bad\.json: .*bad\.json gcp\.serviceAccount: /s,
+    );
+  });
+
+  it('refuses GCP settings in both TIMEBOX_GCP and the bundle rather than pick one', () => {
+    write('both.json', GCP);
+    const fromEnv = commonConfig(loadConfig(CommonEnvSchema, envDummy({ [ENV.gcp]: JSON.stringify(GCP) })));
+    expect(() => withBundledGcp(fromEnv, loadPolicyBundle('both.json', dir).gcp)).toThrow(
+      /TIMEBOX_GCP is set and the policy bundle carries GCP settings too/,
+    );
+    expect(withBundledGcp(fromEnv, undefined)).toBe(fromEnv);
   });
 });
 
