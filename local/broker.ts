@@ -82,6 +82,7 @@ export async function startLocalBroker(opts: LocalBrokerOptions): Promise<LocalB
     api: runtime.api,
     verifier,
     log: runtime.log,
+    intercept: (req, res) => runtime.revocationPush.handle(req, res),
     // With --allow-remote the names clients use cannot be known here; on loopback they can.
     ...(opts.allowRemote ? {} : { allowedHost: (h: string) => isLoopbackHost(h) || h === publicHost }),
   });
@@ -90,6 +91,8 @@ export async function startLocalBroker(opts: LocalBrokerOptions): Promise<LocalB
     runtime,
     http,
     async close() {
+      // Held long polls are answered first, so they do not hold the server's close for its grace second.
+      runtime.revocationPush.close();
       await http.close();
       await runtime.close();
     },
