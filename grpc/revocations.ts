@@ -195,6 +195,8 @@ export class RevocationWatcher {
         this.opts.onPoll?.({ ok: true, entries: next.size, pushed: this.holds === true });
       })
       .catch((e: unknown) => {
+        // A request cut short by stop() is no failure of the broker.
+        if (this.stopped) return;
         this.failures++;
         this.opts.onPoll?.({ ok: false, error: e instanceof Error ? e.message : String(e) });
       })
