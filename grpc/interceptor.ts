@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { createRemoteJWKSet, decodeProtectedHeader, type JWK, type JWTPayload } from 'jose';
+import { REVOCATION_FEED_PATH } from '../adapters/grpc/revocations';
 import { isLoopbackHost } from '../core/net';
 import { compileMethodMatcher } from '../core/scope/grpc';
 import { type KeyLike, type VerificationKey, verifyJwt } from './jwt';
@@ -40,12 +41,18 @@ export type RefusalReason =
   | 'out-of-scope';
 
 export interface TimeboxAuthOptions {
+  /**
+   * The broker's base URL: all a service needs. It stands for `issuer` (the same URL), `jwksUrl`
+   * (`<broker>/.well-known/jwks.json`) and `revocationsUrl` (`<broker>/.well-known/timebox/revocations.json`,
+   * read by push where the broker offers it); any of them given as well wins.
+   */
+  broker?: string;
   /** The broker's JWKS (`<broker>/.well-known/jwks.json`). Exactly one of `jwksUrl` and `publicKey`. */
   jwksUrl?: string;
   /** A fixed ES256 public key, for services that pin the broker key instead of fetching the JWKS. */
   publicKey?: KeyLike | JWK;
-  /** The broker's issuer (its base URL); tokens from any other issuer are refused. */
-  issuer: string;
+  /** The broker's issuer (its base URL); tokens from any other issuer are refused. Required without `broker`. */
+  issuer?: string;
   /** This service's audience, as in the policy file's `audience` for the target. */
   audience: string;
   /**
@@ -53,8 +60,10 @@ export interface TimeboxAuthOptions {
    * checked with the same key and issuer as the tokens, and refused when older than the copy in hand.
    */
   revocationsUrl?: string;
-  /** How often to read the feed (default 15 s). */
+  /** How often to read the feed where the broker does not push (default 15 s). */
   revocationPollMs?: number;
+  /** Ask the broker to push revocations by holding each feed request until it changes (default true). */
+  revocationPush?: boolean;
   /** How old (from its signed build time) the newest copy of the feed may be (default 60 s); then calls are refused. */
   revocationMaxStalenessMs?: number;
   /** Allowed clock skew for `nbf`, in seconds (default 5). Never applied to `exp`. */
@@ -189,7 +198,8 @@ type Authorizer = ((authorization: grpc.MetadataValue[], method: string) => Prom
 };
 
 /** Builds the token check (signature, claims, revocation, scope); `timeboxAuth` wraps it for gRPC. */
-export function createAuthorizer(opts: TimeboxAuthOptions): Authorizer {
+export function createAuthorizer(given: TimeboxAuthOptions): Authorizer {
+  const opts = withBroker(given);
   if (!opts.issuer) throw new Error('timeboxAuth: issuer is required');
   if (!opts.audience) throw new Error('timeboxAuth: audience is required');
   if ((opts.jwksUrl === undefined) === (opts.publicKey === undefined))
@@ -214,6 +224,7 @@ export function createAuthorizer(opts: TimeboxAuthOptions): Authorizer {
         }),
         ...(opts.revocationPollMs === undefined ? {} : { pollMs: opts.revocationPollMs }),
         ...(opts.revocationMaxStalenessMs === undefined ? {} : { maxStalenessMs: opts.revocationMaxStalenessMs }),
+        ...(opts.revocationPush === undefined ? {} : { push: opts.revocationPush }),
         now: () => now().getTime(),
         ...(opts.onRevocationPoll ? { onPoll: opts.onRevocationPoll } : {}),
       })
@@ -300,6 +311,19 @@ export function createAuthorizer(opts: TimeboxAuthOptions): Authorizer {
     return { result: 'ok', grantId, sub, scope: patterns };
   };
   return Object.assign(authorize, { watcher });
+}
+
+/** Fills `issuer`, `jwksUrl` and `revocationsUrl` from `broker` where they are not given. */
+function withBroker(opts: TimeboxAuthOptions): TimeboxAuthOptions & { issuer: string } {
+  if (opts.broker === undefined) return opts as TimeboxAuthOptions & { issuer: string };
+  requireSecureUrl('broker', opts.broker);
+  const base = opts.broker.replace(/\/+$/, '');
+  return {
+    ...opts,
+    issuer: opts.issuer ?? base,
+    ...(opts.jwksUrl === undefined && opts.publicKey === undefined ? { jwksUrl: `${base}/.well-known/jwks.json` } : {}),
+    revocationsUrl: opts.revocationsUrl ?? `${base}${REVOCATION_FEED_PATH}`,
+  };
 }
 
 function requireSecureUrl(name: string, text: string): void {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { REVOCATION_FEED_TYPE } from '../adapters/grpc/revocations';
+import { feedEtag, LONG_POLL_HEADER, MAX_LONG_POLL_S, REVOCATION_FEED_TYPE } from '../adapters/grpc/revocations';
 import { type VerificationKey, verifyJwt } from './jwt';
 
 /** Why a token may not be used, as far as the revocation feed knows. */
@@ -10,6 +10,10 @@ export interface RevocationPollReport {
   ok: boolean;
   entries?: number;
   error?: string;
+  /** True when this answer came from a long poll the broker held until the feed changed (the push path). */
+  pushed?: boolean;
+  /** True when the broker answered 304: the list held is still the list (the copy gets no fresher). */
+  unchanged?: boolean;
 }
 
 /** The signed content of one copy of the feed, once its signature and issuer are checked. */
@@ -34,8 +38,15 @@ export interface RevocationWatcherOptions {
    * 15 s, and builds the feed at most every 5 s).
    */
   maxStalenessMs?: number;
-  /** Timeout of one fetch (default 5 s). Polls never overlap: the next is scheduled when one ends. */
+  /** Timeout of one fetch (default 5 s), on top of the hold of a long poll. Requests never overlap. */
   fetchTimeoutMs?: number;
+  /**
+   * Ask the broker to hold each request until the feed changes (default true): `?wait=` with the tag of the list
+   * held. A broker that holds it (the local one) says so in a header, and the watcher asks again at once after each
+   * answer, so a revocation arrives within a build and a round trip. A broker that does not (the deployed API)
+   * answers at once, and the watcher polls every `pollMs`. Either way only a signed, newer-or-same feed is taken.
+   */
+  push?: boolean;
   now?: () => number;
   onPoll?: (r: RevocationPollReport) => void;
 }
@@ -89,17 +100,28 @@ export class RevocationWatcher {
   /** The signed `iat` of the copy in hand: an older feed is never taken over it. */
   private copyIat = -1;
   private inflight: Promise<void> | undefined;
+  /** The tag of the list in hand, sent as If-None-Match while the copy is young enough to be kept. */
+  private etag: string | undefined;
+  /** Whether the broker held the last request (it long-polls); unknown (undefined) before the first answer. */
+  private holds: boolean | undefined;
+  /** Failed requests in a row, for the reconnect backoff of the push path. */
+  private failures = 0;
+  /** The server answered a `wait` request with a 4xx: it is asked plainly from then on. */
+  private waitRefused = false;
+  private controller: AbortController | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly pollMs: number;
   private readonly maxStalenessMs: number;
   private readonly fetchTimeoutMs: number;
+  private readonly push: boolean;
   private readonly now: () => number;
 
   constructor(private readonly opts: RevocationWatcherOptions) {
     this.pollMs = opts.pollMs ?? 15_000;
     this.maxStalenessMs = opts.maxStalenessMs ?? 60_000;
     this.fetchTimeoutMs = opts.fetchTimeoutMs ?? 5_000;
+    this.push = opts.push ?? true;
     this.now = opts.now ?? Date.now;
     if (!(this.pollMs > 0) || !(this.maxStalenessMs > 0))
       throw new Error('revocation poll interval and max staleness must be positive');
@@ -120,6 +142,13 @@ export class RevocationWatcher {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    // A held request would otherwise stay open for up to its whole wait.
+    this.controller?.abort();
+  }
+
+  /** Whether the broker holds requests until the feed changes (known after the first answer). */
+  get pushing(): boolean {
+    return this.holds === true;
   }
 
   /** Number of entries in the current copy. */
@@ -143,8 +172,15 @@ export class RevocationWatcher {
   /** Polls once now (also used by tests and by `start`). */
   poll(): Promise<void> {
     if (this.inflight) return this.inflight;
+    const startedMs = Date.now();
     const run = this.fetchOnce()
-      .then((feed) => {
+      .then((answer) => {
+        this.failures = 0;
+        if (answer.kind === 'unchanged') {
+          this.opts.onPoll?.({ ok: true, entries: this.revoked.size, unchanged: true, pushed: this.holds === true });
+          return;
+        }
+        const feed = answer.feed;
         // A copy older than the one in hand is a replay (or a cache serving an old answer): taking it could bring
         // back a token revoked since, and would make an old list look fresh.
         if (feed.iat < this.copyIat)
@@ -154,24 +190,42 @@ export class RevocationWatcher {
         this.revoked = next;
         this.copyIat = feed.iat;
         this.copyAtMs = Math.min(feed.iat * 1000, this.now());
-        this.opts.onPoll?.({ ok: true, entries: next.size });
+        // The tag is computed here from the verified list, never taken from the answer's (unsigned) header.
+        this.etag = feedEtag(feed.revoked);
+        this.opts.onPoll?.({ ok: true, entries: next.size, pushed: this.holds === true });
       })
       .catch((e: unknown) => {
+        // A request cut short by stop() is no failure of the broker.
+        if (this.stopped) return;
+        this.failures++;
         this.opts.onPoll?.({ ok: false, error: e instanceof Error ? e.message : String(e) });
       })
       .finally(() => {
         this.inflight = undefined;
-        this.schedule();
+        this.controller = undefined;
+        this.schedule(Date.now() - startedMs);
       });
     this.inflight = run;
     return run;
   }
 
-  private schedule(): void {
+  private schedule(elapsedMs: number): void {
     if (this.stopped) return;
     if (this.timer) clearTimeout(this.timer);
-    // Until a first copy is in, every call is refused, so retry sooner than the regular interval.
-    const delay = this.copyAtMs === undefined ? Math.min(this.pollMs, 1_000) : this.pollMs;
+    let delay: number;
+    if (this.failures > 0 && this.holds) {
+      // The broker that held requests went away: reconnect soon, backing off (with jitter) up to the poll interval,
+      // so a restarting broker is not hammered by every service at once. Staleness keeps counting meanwhile.
+      const base = Math.min(this.pollMs, 250 * 2 ** Math.min(this.failures - 1, 10));
+      delay = base / 2 + Math.random() * (base / 2);
+    } else if (this.failures === 0 && this.holds) {
+      // Held until something changed (or the hold ran out): ask again at once. A broker that claims to hold but
+      // answers at once cannot make this spin: at most ten requests a second.
+      delay = Math.max(0, 100 - elapsedMs);
+    } else {
+      // Until a first copy is in, every call is refused, so retry sooner than the regular interval.
+      delay = this.copyAtMs === undefined ? Math.min(this.pollMs, 1_000) : this.pollMs;
+    }
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.poll();
@@ -180,12 +234,48 @@ export class RevocationWatcher {
     this.timer.unref();
   }
 
-  private async fetchOnce(): Promise<VerifiedFeed> {
-    const res = await fetch(this.opts.url, {
-      headers: { accept: 'application/json' },
+  /**
+   * The request to make now: held (`wait`) when pushing, conditional (If-None-Match) only while the copy in hand is
+   * young enough that a 304 may leave it in place; past half the staleness allowance the feed is fetched in full,
+   * so a fresh signed `iat` arrives before the copy goes stale.
+   */
+  private request(): { url: string; headers: Record<string, string>; holdMs: number } {
+    const headers: Record<string, string> = { accept: 'application/json', 'cache-control': 'no-cache' };
+    const ageMs = this.copyAtMs === undefined ? Number.POSITIVE_INFINITY : this.now() - this.copyAtMs;
+    const keepForMs = this.maxStalenessMs / 2 - ageMs;
+    const conditional = this.etag !== undefined && keepForMs >= 1_000;
+    if (conditional) headers['if-none-match'] = this.etag as string;
+    if (!this.push || this.waitRefused) return { url: this.opts.url, headers, holdMs: 0 };
+    // Without If-None-Match the broker answers at once; with it, it holds until the list changes or `wait` ends,
+    // which must come before the copy has to be fetched in full.
+    const waitS = conditional ? Math.max(1, Math.min(MAX_LONG_POLL_S, Math.floor(keepForMs / 1000))) : 0;
+    const url = new URL(this.opts.url);
+    url.searchParams.set('wait', String(waitS));
+    return { url: url.toString(), headers, holdMs: waitS * 1000 };
+  }
+
+  private async fetchOnce(): Promise<{ kind: 'unchanged' } | { kind: 'feed'; feed: VerifiedFeed }> {
+    const { url, headers, holdMs } = this.request();
+    const controller = new AbortController();
+    this.controller = controller;
+    const res = await fetch(url, {
+      headers,
       redirect: 'error',
-      signal: AbortSignal.timeout(this.fetchTimeoutMs),
+      signal: AbortSignal.any([controller.signal, AbortSignal.timeout(holdMs + this.fetchTimeoutMs)]),
     });
+    if (url !== this.opts.url && res.status >= 400 && res.status < 500) {
+      // A server that does not know `wait` (a static copy of the feed, an older broker) may refuse it: from now on
+      // ask it plainly, and poll.
+      await res.body?.cancel();
+      this.waitRefused = true;
+      this.holds = false;
+      return this.fetchOnce();
+    }
+    if (this.push) this.holds = res.headers.has(LONG_POLL_HEADER);
+    if (res.status === 304 && headers['if-none-match'] !== undefined) {
+      await res.body?.cancel();
+      return { kind: 'unchanged' };
+    }
     if (res.status !== 200) {
       await res.body?.cancel();
       throw new Error(`revocation feed answered HTTP ${res.status}`);
@@ -200,7 +290,7 @@ export class RevocationWatcher {
     const parsed = responseSchema.safeParse(JSON.parse(text));
     if (!parsed.success) throw new Error(`revocation feed is malformed: ${parsed.error.issues[0]?.message ?? ''}`);
     try {
-      return await this.opts.verify(parsed.data.jwt);
+      return { kind: 'feed', feed: await this.opts.verify(parsed.data.jwt) };
     } catch (e) {
       const code = (e as { code?: unknown }).code;
       throw new Error(

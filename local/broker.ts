@@ -108,6 +108,7 @@ export async function startLocalBroker(opts: LocalBrokerOptions): Promise<LocalB
     api,
     verifier,
     log: runtime.log,
+    intercept: (req, res) => runtime.revocationPush.handle(req, res),
     // With --allow-remote the names clients use cannot be known here; on loopback they can.
     ...(opts.allowRemote ? {} : { allowedHost: (h: string) => isLoopbackHost(h) || h === publicHost }),
   });
@@ -121,6 +122,8 @@ export async function startLocalBroker(opts: LocalBrokerOptions): Promise<LocalB
      */
     async close() {
       stopping = true;
+      // Held long polls are answered first, so they do not hold the server's close.
+      runtime.revocationPush.close();
       const closing = http.close();
       if (inFlight > 0) await new Promise<void>((resolve) => (drained = resolve));
       await closing;

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { GrpcTokenProvider } from '../adapters/grpc/provider';
+import { revocationFeed } from '../adapters/grpc/revocations';
 import { LocalTokenSigner } from '../adapters/local/signer';
 import { type Clock, systemClock } from '../core/clock';
 import { TimeboxError } from '../core/errors';
@@ -15,6 +16,7 @@ import { localAuthenticate } from './auth';
 import { ConsoleLog, EventLinePublisher, FanOutPublisher, type LineSink, NULL_SINK } from './log';
 import { signingKeyPath } from './paths';
 import { LocalAwsRoleProvider, LocalGcpRoleProvider } from './providers';
+import { notifyingProjections, RevocationPush } from './revocation-push';
 import { LocalScheduler } from './scheduler';
 import { type Durability, type LocalStore, openLocalStore } from './store';
 import { DEFAULT_SWEEP_INTERVAL_MS, SweeperLoop } from './sweeper';
@@ -63,6 +65,8 @@ export interface LocalRuntime {
   /** Schedules re-armed from the store at start-up. */
   rearmed: { expire: number; activate: number };
   addPublisher(p: EventPublisher): void;
+  /** Long polls on the revocation feed (the HTTP adapter hands them over); told of every gRPC revocation. */
+  revocationPush: RevocationPush;
   /** Stops the sweeper and the timers, waits for actions in flight, closes the store. */
   close(): Promise<void>;
 }
@@ -110,6 +114,11 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Loc
   });
   const events = store.events;
   const publisher = new FanOutPublisher([new EventLinePublisher(out), ...(opts.publishers ?? [])]);
+  const revocationPush = new RevocationPush({
+    build: (now) => revocationFeed(store.projections, signer, opts.issuer, now),
+    now: () => clock.now(),
+  });
+  const projections = notifyingProjections(store.projections, () => revocationPush.notify());
 
   let service: GrantService | undefined;
   const scheduler = new LocalScheduler({
@@ -133,7 +142,7 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Loc
   };
   service = new GrantService({
     events,
-    projections: store.projections,
+    projections,
     scheduler,
     providers,
     publisher,
@@ -147,7 +156,7 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Loc
     authenticate: localAuthenticate,
     signer,
     issuer: opts.issuer,
-    projections: store.projections,
+    projections,
     events,
     clock,
     log,
@@ -190,7 +199,9 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Loc
     issuer: opts.issuer,
     rearmed,
     addPublisher: (p) => publisher.add(p),
+    revocationPush,
     async close() {
+      revocationPush.close();
       await sweeper.stop();
       scheduler.stop();
       await scheduler.idle();

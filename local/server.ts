@@ -17,6 +17,8 @@ export interface HttpAdapterOptions {
    * URL's: a web page that rebinds its own DNS name to 127.0.0.1 then reaches nothing.
    */
   allowedHost?: (hostname: string) => boolean;
+  /** Routes answered outside the API (long polls), after the Host check; true when it took the request. */
+  intercept?: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
 
 /**
@@ -37,6 +39,7 @@ export function createRequestListener(opts: HttpAdapterOptions): (req: IncomingM
       );
       return;
     }
+    if (opts.intercept?.(req, res)) return;
     const declared = Number(req.headers['content-length'] ?? '0');
     if (declared > maxBody) {
       fail(tooLarge(maxBody), true);

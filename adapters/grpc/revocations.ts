@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { ProjectionStore, TokenSigner } from '../../core/ports';
 
 /** One revoked grant: its token id (`jti` = grant id) and when (epoch seconds) its last token expires. */
@@ -107,4 +108,34 @@ export function cachedRevocationFeed(
     });
     return feed;
   };
+}
+
+/**
+ * The response header by which a broker says it held a request carrying `wait` until the feed changed (a long poll),
+ * and for how many seconds at most. A broker without it (the deployed API: API Gateway REST cannot hold a request
+ * open usefully) answered at once, so the service falls back to polling.
+ */
+export const LONG_POLL_HEADER = 'timebox-wait';
+
+/** The longest a long poll is held (s): under API Gateway's 29 s integration timeout and node's 30 s request timeout. */
+export const MAX_LONG_POLL_S = 25;
+
+/**
+ * A weak validator of the feed's content: the same list gives the same tag whatever its build time. A service sends
+ * it back as `If-None-Match`; a 304 says "the list you hold is still the list", which never refreshes how old the
+ * service's copy is: freshness only ever comes from a signed `iat`.
+ */
+export function feedEtag(revoked: readonly RevokedToken[]): string {
+  const digest = createHash('sha256')
+    .update(JSON.stringify(revoked.map((r) => [r.jti, r.exp])))
+    .digest('base64url');
+  return `W/"${digest.slice(0, 32)}"`;
+}
+
+/** `If-None-Match` against a tag, with the weak comparison RFC 9110 section 13.1.2 prescribes for it. */
+export function etagMatches(ifNoneMatch: string | undefined, etag: string): boolean {
+  if (!ifNoneMatch) return false;
+  const opaque = (t: string) => t.trim().replace(/^W\//, '');
+  const want = opaque(etag);
+  return ifNoneMatch.split(',').some((t) => t.trim() === '*' || opaque(t) === want);
 }

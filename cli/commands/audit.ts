@@ -4,6 +4,7 @@ import type { Timeline, TimelineEntry } from '../../adapters/notify/timeline';
 import { DAY, parseDuration } from '../../core/duration';
 import type { GrantEvent } from '../../core/grant/events';
 import { ApiClient, authFor, BrokerError } from '../client';
+import { endingText } from '../ending';
 import { resolveEndpoint } from '../endpoint';
 import { CliError, EXIT } from '../errors';
 import { clip, printable, safeJson, table } from '../format';
@@ -206,6 +207,16 @@ interface VerifyAnswer {
 
 // ---- commands --------------------------------------------------------------------------------------------------
 
+/** How the grant ended (../ending.ts), read from its events; the timeline above already stands without it. */
+async function endingSummary(api: ApiClient, grant: string): Promise<string> {
+  try {
+    const ending = endingText(await grantEvents(api, grant));
+    return ending ? `\n${ending}` : '';
+  } catch (e) {
+    return `\n(how it ended: events unreadable: ${e instanceof Error ? e.message : String(e)})\n`;
+  }
+}
+
 export function registerAudit(program: Command, deps: AuditDeps = {}): void {
   const client = deps.client ?? defaultClient;
   const now = deps.now ?? (() => new Date());
@@ -260,6 +271,11 @@ export function registerAudit(program: Command, deps: AuditDeps = {}): void {
             t = await api.call<Timeline>('GET', `/v1/audit/timeline${query({ grant })}`);
           }
           out(opts.json ? `${safeJson(t)}\n` : timelineText(t));
+          if (
+            !opts.json &&
+            t.entries.some((e) => e.kind === 'lifecycle' && (e.what === 'revoked' || e.what === 'expired'))
+          )
+            out(await endingSummary(api, grant));
           // An auditor must not read a partial answer as a complete one.
           if (t.cloud.status === 'running' || t.cloud.status === 'failed') process.exitCode = EXIT.unavailable;
           return;

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { GRANT_STATUSES, type GrantEvent, type GrantStatus } from '../../core/grant/events';
 import type { Grant } from '../../core/grant/state';
 import type { ApiClient } from '../client';
+import { endingText } from '../ending';
 import { CliError } from '../errors';
 import {
   EVENT_HEADERS,
@@ -112,6 +113,8 @@ export function registerGrants(program: Command): void {
       out(grantDetails(grant, new Date()));
       out('');
       out(table(EVENT_HEADERS, events.map(eventRow)));
+      const ending = endingText(events);
+      if (ending) out(`\n${ending.trimEnd()}`);
       const steps = nextSteps(grant);
       if (steps.length) out(['', ...steps].join('\n'));
     }),

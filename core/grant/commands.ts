@@ -7,7 +7,14 @@ import { parseHours, windowAt } from '../policy/hours';
 import type { Subject, Target } from '../policy/types';
 import { normalizePrincipalId, type Principal } from '../principal';
 import { reason } from '../reasons';
-import { type Actor, type EventDraft, type RequestedData, SYSTEM_ACTOR, type TargetSnapshot } from './events';
+import {
+  type Actor,
+  type EventDraft,
+  type ExpiredBy,
+  type RequestedData,
+  SYSTEM_ACTOR,
+  type TargetSnapshot,
+} from './events';
 import { type Grant, isTerminal } from './state';
 
 /**
@@ -213,9 +220,9 @@ export function activateCommand(g: Grant, now: Date, original?: Grant): EventDra
 }
 
 /** Expiry: only an active grant at or past its expiry. Early or repeated deliveries do nothing. */
-export function expireCommand(g: Grant, now: Date): EventDraft | null {
+export function expireCommand(g: Grant, now: Date, by?: ExpiredBy): EventDraft | null {
   if (g.status !== 'active' || !g.expiresAt || Date.parse(g.expiresAt) > now.getTime()) return null;
-  return { type: 'expired', actor: SYSTEM_ACTOR, data: { expiresAt: g.expiresAt } };
+  return { type: 'expired', actor: SYSTEM_ACTOR, data: { expiresAt: g.expiresAt, ...(by ? { by } : {}) } };
 }
 
 /**

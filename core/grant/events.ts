@@ -74,10 +74,17 @@ export type EventBody =
     }
   | { type: 'credentials-issued'; data: { kind: string; expiresAt: string; details: Record<string, unknown> } }
   | { type: 'revoked'; data: { reason: string } }
-  | { type: 'expired'; data: { expiresAt: string } }
+  | {
+      type: 'expired';
+      /** `by`: what ended it, the grant's own schedule or the sweeper's safety net (absent on older events). */
+      data: { expiresAt: string; by?: ExpiredBy };
+    }
   | { type: 'access-removed'; data: { details: Record<string, unknown> } };
 
 export type EventType = EventBody['type'];
+
+/** What carried out an expiry: the per-grant schedule, or the sweeper that found it overdue. */
+export type ExpiredBy = 'schedule' | 'sweeper';
 
 /** An event as decided by a command, before it is numbered and chained. */
 export type EventDraft = EventBody & { actor: Actor };

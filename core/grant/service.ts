@@ -38,7 +38,7 @@ import {
   requestCommand,
   revokeCommand,
 } from './commands';
-import { type EventDraft, type GrantEvent, SYSTEM_ACTOR } from './events';
+import { type EventDraft, type ExpiredBy, type GrantEvent, SYSTEM_ACTOR } from './events';
 import { applyEvent, foldGrant, type Grant } from './state';
 
 export interface GrantServiceDeps {
@@ -240,9 +240,9 @@ export class GrantService {
    * Expires an active grant at or after its expiry; harmless when early, late or repeated. `known` (the sweeper's
    * projection view) saves reading the stream; a stale view only costs a conflict and a re-read.
    */
-  async expire(id: string, known?: Grant): Promise<Grant> {
+  async expire(id: string, known?: Grant, by: ExpiredBy = 'schedule'): Promise<Grant> {
     const now = this.d.clock.now();
-    const { grant, event } = await this.mutate(id, (g) => expireCommand(g, now), known);
+    const { grant, event } = await this.mutate(id, (g) => expireCommand(g, now, by), known);
     return event ? this.cleanup(grant, 'expired') : grant;
   }
 
@@ -331,7 +331,7 @@ export class GrantService {
 
     await each(
       await this.d.projections.listDue('active', now, { limit }),
-      async (g) => (await this.expire(g.id, g)).status === 'expired',
+      async (g) => (await this.expire(g.id, g, 'sweeper')).status === 'expired',
       'expired',
     );
     await each(

@@ -4,11 +4,10 @@ import { EXAMPLE_METHODS, exampleServer, listen, shutdown } from './service';
 
 /**
  * The example service behind the Timebox interceptor:
- *   tsx grpc/example/server.ts --port 50051 --issuer http://127.0.0.1:8787 --audience user-service \
- *     --jwks http://127.0.0.1:8787/.well-known/jwks.json \
- *     --revocations http://127.0.0.1:8787/.well-known/timebox/revocations.json
+ *   tsx grpc/example/server.ts --port 50051 --broker http://127.0.0.1:8787 --audience user-service
+ * (`--broker` stands for --issuer, --jwks and --revocations at the broker's usual paths; revocations are pushed.)
  */
-const USAGE = `usage: server --issuer URL --jwks URL [--audience user-service] [--revocations URL]
+const USAGE = `usage: server (--broker URL | --issuer URL --jwks URL [--revocations URL]) [--audience user-service]
               [--port 50051] [--host 127.0.0.1] [--poll-ms 15000] [--max-staleness-ms 60000]`;
 
 async function main(): Promise<void> {
@@ -16,6 +15,7 @@ async function main(): Promise<void> {
     options: {
       port: { type: 'string', default: '50051' },
       host: { type: 'string', default: '127.0.0.1' },
+      broker: { type: 'string' },
       jwks: { type: 'string' },
       issuer: { type: 'string' },
       audience: { type: 'string', default: 'user-service' },
@@ -30,8 +30,8 @@ async function main(): Promise<void> {
     console.log(USAGE);
     return;
   }
-  if (!values.jwks || !values.issuer) {
-    console.error(`--jwks and --issuer are required\n${USAGE}`);
+  if (!values.broker && (!values.jwks || !values.issuer)) {
+    console.error(`--broker, or --jwks and --issuer, are required\n${USAGE}`);
     process.exitCode = 2;
     return;
   }
@@ -45,11 +45,16 @@ async function main(): Promise<void> {
   }
 
   const auth = timeboxAuth({
-    jwksUrl: values.jwks,
-    issuer: values.issuer,
+    ...(values.broker ? { broker: values.broker } : {}),
+    ...(values.jwks ? { jwksUrl: values.jwks } : {}),
+    ...(values.issuer ? { issuer: values.issuer } : {}),
     audience: values.audience,
-    ...(values.revocations
-      ? { revocationsUrl: values.revocations, revocationPollMs: pollMs, revocationMaxStalenessMs: maxStalenessMs }
+    ...(values.revocations || values.broker
+      ? {
+          ...(values.revocations ? { revocationsUrl: values.revocations } : {}),
+          revocationPollMs: pollMs,
+          revocationMaxStalenessMs: maxStalenessMs,
+        }
       : {}),
     onCall: (u) =>
       console.log(
@@ -64,13 +69,16 @@ async function main(): Promise<void> {
 
   console.log(`acme example gRPC server on ${values.host}:${bound} (plaintext: loopback demos only)`);
   console.log('every call must carry "authorization: Bearer <JWT>" and pass, in order:');
-  console.log(`  signature  ES256 only, key by kid from ${values.jwks}`);
-  console.log(`  issuer     iss = ${values.issuer}`);
+  const base = values.broker?.replace(/\/+$/, '');
+  const jwks = values.jwks ?? `${base}/.well-known/jwks.json`;
+  const feed = values.revocations ?? (base ? `${base}/.well-known/timebox/revocations.json` : undefined);
+  console.log(`  signature  ES256 only, key by kid from ${jwks}`);
+  console.log(`  issuer     iss = ${values.issuer ?? base}`);
   console.log(`  audience   aud = ${values.audience}`);
   console.log('  time       exp in the future (no tolerance), nbf with 5 s tolerance');
-  if (values.revocations)
+  if (feed)
     console.log(
-      `  revocation jti not in ${values.revocations} (read every ${pollMs} ms; calls refused if unread for ${maxStalenessMs} ms)`,
+      `  revocation jti not in ${feed} (pushed by a broker that holds requests, else read every ${pollMs} ms; calls refused if unread for ${maxStalenessMs} ms)`,
     );
   else console.log('  revocation NOT CHECKED (no --revocations): a revoked token works until it expires');
   console.log('  scope      the method path matches one of the token scope patterns (segment-aware)');

@@ -1,4 +1,10 @@
-import { cachedRevocationFeed, REVOCATION_FEED_PATH, revocationFeed } from '../../adapters/grpc/revocations';
+import {
+  cachedRevocationFeed,
+  etagMatches,
+  feedEtag,
+  REVOCATION_FEED_PATH,
+  revocationFeed,
+} from '../../adapters/grpc/revocations';
 import type { CloudActionSource } from '../../adapters/notify/timeline';
 import * as z from '../../adapters/zod';
 import type { Clock } from '../../core/clock';
@@ -172,8 +178,10 @@ interface Route {
 
 /**
  * How long one build of the revocation feed is served (per process): at most one projection query and one KMS Sign
- * per 2 s per instance, however often the public route is called. Worst case for a service to see a revocation:
- * this, plus the 15 s HTTP cache the route allows, plus the service's poll interval (15 s by default): 32 s.
+ * per 2 s per instance, however often the public route is called. Here (the deployed API) a service polls: worst
+ * case for it to see a revocation is this plus its poll interval (15 s by default). The local broker also answers
+ * long polls (local/revocation-push.ts), which this route does not: API Gateway REST has no streaming and a held
+ * Lambda would bill for the whole wait.
  */
 const REVOCATION_FEED_BUILD_MS = 2_000;
 
@@ -349,12 +357,18 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
       method: 'GET',
       path: REVOCATION_FEED_PATH,
       public: true,
-      // Services poll this; a short cache keeps a revocation from waiting on stale copies.
-      handle: async (ctx) =>
-        json(200, await feed(deps.clock.now()), {
-          requestId: ctx.req.requestId,
-          cache: 'public, max-age=15',
-        }),
+      // Services poll this with the tag of the list they hold: an unchanged list costs a 304 and no body. `no-cache`
+      // lets an HTTP cache keep the answer only if it asks again each time, so no cache adds to how late a
+      // revocation is seen. A 304 never makes a service's copy fresher (only a signed `iat` does).
+      handle: async (ctx) => {
+        const current = await feed(deps.clock.now());
+        const etag = feedEtag(current.revoked);
+        const headers = { etag };
+        const cache = 'public, no-cache';
+        if (etagMatches(ctx.headers.get('if-none-match'), etag))
+          return { ...json(304, null, { requestId: ctx.req.requestId, cache, headers }), body: '' };
+        return json(200, current, { requestId: ctx.req.requestId, cache, headers });
+      },
     },
     {
       method: 'GET',
