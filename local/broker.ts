@@ -3,6 +3,7 @@ import { SessionVerifier } from './auth';
 import { brokerUrl, isLoopbackHost, loopbackAliases } from './paths';
 import { createLocalRuntime, type LocalRuntime, type LocalRuntimeOptions } from './runtime';
 import { createRequestListener, listenHttp, type RunningHttp } from './server';
+import { brokerWebConsole } from './web-console';
 
 export interface LocalBrokerOptions
   extends Pick<
@@ -21,6 +22,8 @@ export interface LocalBrokerOptions
    * tokens and an accepted audience of session tokens.
    */
   publicUrl?: string;
+  /** The built web console served at the root (default: dist/web, found next to the code). */
+  webRoot?: string;
 }
 
 export interface LocalBroker {
@@ -82,6 +85,7 @@ export async function startLocalBroker(opts: LocalBrokerOptions): Promise<LocalB
     api: runtime.api,
     verifier,
     log: runtime.log,
+    web: await brokerWebConsole({ root: opts.webRoot, signer: runtime.signer, url, audiences: [...audiences] }),
     // With --allow-remote the names clients use cannot be known here; on loopback they can.
     ...(opts.allowRemote ? {} : { allowedHost: (h: string) => isLoopbackHost(h) || h === publicHost }),
   });
