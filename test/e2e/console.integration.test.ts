@@ -16,6 +16,23 @@ import { runCli } from '../helpers/cli';
  * test-results/screenshots/ (git-ignored).
  */
 
+// The page's globals, as the functions run in the browser by page.evaluate use them (this program has no DOM types).
+interface PageNode {
+  textContent: string | null;
+}
+declare const window: unknown;
+declare const location: { href: string; hash: string };
+declare const history: { length: number };
+declare const localStorage: { length: number };
+declare const sessionStorage: { length: number };
+declare const document: {
+  cookie: string;
+  body: PageNode;
+  documentElement: { scrollWidth: number; clientWidth: number };
+  querySelector(selector: string): PageNode | null;
+  querySelectorAll(selector: string): Iterable<PageNode> & { length: number };
+};
+
 const CHROMIUM = '/usr/bin/chromium';
 const ROOT = join(__dirname, '..', '..');
 const SHOTS = join(ROOT, 'test-results', 'screenshots');
@@ -67,7 +84,7 @@ async function axeProblems(page: Page): Promise<string[]> {
   await page.evaluate(AXE_SOURCE);
   const { violations, passes } = await page.evaluate(async () => {
     type Rule = { id: string; impact: string; nodes: { target: string[] }[] };
-    const axe = (window as unknown as { axe: { run(ctx: Document): Promise<{ violations: Rule[]; passes: Rule[] }> } })
+    const axe = (window as unknown as { axe: { run(ctx: unknown): Promise<{ violations: Rule[]; passes: Rule[] }> } })
       .axe;
     const r = await axe.run(document);
     return { violations: r.violations, passes: r.passes.length };
