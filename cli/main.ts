@@ -8,6 +8,7 @@ import { registerLogin } from './commands/login';
 import { registerPlan } from './commands/plan';
 import { registerRequest } from './commands/request';
 import { registerServe } from './commands/serve';
+import { registerUi } from './commands/ui';
 import { CliError, EXIT } from './errors';
 
 /** Builds the `timebox` command tree. Each command group registers itself; see cli/commands/. */
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerCheck(program);
   registerPlan(program);
   registerAudit(program);
+  registerUi(program);
   return program;
 }
 
