@@ -116,6 +116,8 @@ export function banner(b: LocalBroker, opts: { configFile: string; home: string;
     '  npx timebox login --local --as alice@corp.com',
     'then, for example:',
     '  npx timebox request user-service --for 30m --reason "trying Timebox"',
+    `Web console at ${b.url}/, signed in with a one-time link:`,
+    '  npx timebox login --local --as alice@corp.com --mfa --web',
     '',
   ];
   if (!isLoopbackHost(b.http.host))
