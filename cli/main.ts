@@ -8,6 +8,7 @@ import { registerLogin } from './commands/login';
 import { registerPlan } from './commands/plan';
 import { registerRequest } from './commands/request';
 import { registerServe } from './commands/serve';
+import { registerUi } from './commands/ui';
 import { CliError, EXIT } from './errors';
 import { printable } from './format';
 import { CLI_VERSION } from './version';
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerCheck(program);
   registerPlan(program);
   registerAudit(program);
+  registerUi(program);
   return program;
 }
 

@@ -3,6 +3,7 @@ import { SessionVerifier } from './auth';
 import { brokerUrl, isLoopbackHost, loopbackAliases } from './paths';
 import { createLocalRuntime, type LocalRuntime, type LocalRuntimeOptions } from './runtime';
 import { createRequestListener, listenHttp, type RunningHttp } from './server';
+import { brokerWebConsole } from './web-console';
 
 export interface LocalBrokerOptions
   extends Pick<
@@ -28,6 +29,8 @@ export interface LocalBrokerOptions
    * tokens and an accepted audience of session tokens.
    */
   publicUrl?: string;
+  /** The built web console served at the root (default: dist/web, found next to the code). */
+  webRoot?: string;
 }
 
 export interface LocalBroker {
@@ -109,6 +112,7 @@ export async function startLocalBroker(opts: LocalBrokerOptions): Promise<LocalB
     verifier,
     log: runtime.log,
     intercept: (req, res) => runtime.revocationPush.handle(req, res),
+    web: await brokerWebConsole({ root: opts.webRoot, signer: runtime.signer, url, audiences: [...audiences] }),
     // With --allow-remote the names clients use cannot be known here; on loopback they can.
     ...(opts.allowRemote ? {} : { allowedHost: (h: string) => isLoopbackHost(h) || h === publicHost }),
   });
@@ -151,6 +155,8 @@ export function banner(
     `  ${opts.login ?? 'npx timebox login --local --as alice@corp.com'}`,
     'then, for example:',
     '  npx timebox request user-service --for 30m --reason "trying Timebox"',
+    `Web console at ${b.url}/, signed in with a one-time link:`,
+    `  ${opts.login ?? 'npx timebox login --local --as alice@corp.com'} --mfa --web`,
     '',
   ];
   if (!isLoopbackHost(b.http.host))

@@ -5,6 +5,7 @@ import { TimeboxError } from '../core/errors';
 import type { Log } from '../core/ports';
 import { type ApiRequest, type ApiResponse, errorResponse, HttpError, MAX_BODY_BYTES } from '../lambdas/api/http';
 import type { LocalAuth, SessionVerifier } from './auth';
+import type { WebConsole } from './web-console';
 
 export interface HttpAdapterOptions {
   api: (req: ApiRequest) => Promise<ApiResponse>;
@@ -19,6 +20,8 @@ export interface HttpAdapterOptions {
   allowedHost?: (hostname: string) => boolean;
   /** Routes answered outside the API (long polls), after the Host check; true when it took the request. */
   intercept?: (req: IncomingMessage, res: ServerResponse) => boolean;
+  /** The web console (./web-console.ts): its pages and sign-in, and its session cookie for API calls. */
+  web?: Pick<WebConsole, 'handle' | 'authenticate'>;
 }
 
 /**
@@ -40,6 +43,7 @@ export function createRequestListener(opts: HttpAdapterOptions): (req: IncomingM
       return;
     }
     if (opts.intercept?.(req, res)) return;
+    if (opts.web?.handle(req, res)) return;
     const declared = Number(req.headers['content-length'] ?? '0');
     if (declared > maxBody) {
       fail(tooLarge(maxBody), true);
@@ -65,7 +69,7 @@ export function createRequestListener(opts: HttpAdapterOptions): (req: IncomingM
     req.on('end', () => {
       if (refused) return;
       const body = size === 0 ? undefined : Buffer.concat(chunks, size).toString('utf8');
-      toApiRequest(req, body, requestId, opts.verifier)
+      toApiRequest(req, body, requestId, opts.verifier, opts.web)
         .then((apiReq) => opts.api(apiReq))
         .then(
           (answer) => send(res, answer),
@@ -94,6 +98,7 @@ async function toApiRequest(
   body: string | undefined,
   requestId: string,
   verifier: HttpAdapterOptions['verifier'],
+  web?: HttpAdapterOptions['web'],
 ): Promise<ApiRequest> {
   const url = req.url ?? '/';
   if (!url.startsWith('/'))
@@ -119,6 +124,7 @@ async function toApiRequest(
     auth = {
       error: new HttpError(401, 'unauthenticated', 'AUTH.MALFORMED_TOKEN', 'more than one authorization header'),
     };
+  else if (authorizations.length === 0 && web) auth = await web.authenticate(req, verifier);
   else auth = await verifier.fromHeader(authorizations[0]);
   const peer = req.socket.remoteAddress;
   return {

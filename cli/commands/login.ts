@@ -26,6 +26,7 @@ interface LoginOpts {
   home?: string;
   endpoint?: string;
   json?: boolean;
+  web?: boolean;
 }
 
 /**
@@ -58,12 +59,14 @@ export function registerLogin(program: Command): void {
       'broker URL the token is for (default: TIMEBOX_ENDPOINT, then the URL of the broker running from the data directory)',
     )
     .option('--json', 'print one JSON document on stdout')
+    .option('--web', 'a one-time sign-in link to the web console instead of a token (opened, or printed with --print)')
     .action(async (opts: LoginOpts) =>
       run(opts, async () => {
         if (!opts.local)
           throw new CliError(
             'login needs --local: only a local broker has logins; against a deployment the CLI signs each call with your AWS credentials (SigV4)',
           );
+        if (opts.web) return (await import('./login-web.js')).loginWeb(opts);
         const ttlMs = opts.ttl === undefined ? DEFAULT_SESSION_TTL_MS : durationFlag('--ttl', opts.ttl).ms;
         const located = locateBroker(opts.home === undefined ? {} : { home: opts.home });
         const endpoint = resolveEndpoint(

@@ -8,8 +8,9 @@ import {
 import type { CloudActionSource } from '../../adapters/notify/timeline';
 import * as z from '../../adapters/zod';
 import type { Clock } from '../../core/clock';
-import type { Decision } from '../../core/decide';
+import { type Decision, decide } from '../../core/decide';
 import { parseDuration } from '../../core/duration';
+import { eligibility } from '../../core/eligibility';
 import { isTimeboxError, type TimeboxError } from '../../core/errors';
 import type { ChainBreak } from '../../core/grant/chain';
 import { GRANT_STATUSES } from '../../core/grant/events';
@@ -328,6 +329,46 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
         const { credential } = await service.issueCredentials(ctx.id, ctx.who, 'console');
         if (credential.kind === PLAN_CREDENTIAL_KIND) return ok(ctx, planView(credential));
         return ok(ctx, { url: consoleUrl(credential.secret), expiresAt: credential.expiresAt.toISOString() });
+      },
+    },
+    {
+      // Who the caller is to the broker and what they may ask for: the web console's request form and header.
+      method: 'GET',
+      path: '/v1/eligibility',
+      handle: async (ctx) => {
+        parseQuery(NoQuery, ctx.req.query);
+        const compiled = deps.policy();
+        const me = normalizePrincipalId(ctx.who.id);
+        return ok(ctx, {
+          principal: {
+            id: me,
+            groups: [...new Set([...compiled.groupsOf(me), ...ctx.who.groups])].sort(),
+            mfa: ctx.who.mfa,
+            auditor: service.isAuditor(ctx.who),
+          },
+          options: eligibility(compiled, ctx.who),
+        });
+      },
+    },
+    {
+      // The decision a request would get now, without making it: the form shows it while the person types.
+      method: 'POST',
+      path: '/v1/eligibility/check',
+      handle: async (ctx) => {
+        parseQuery(NoQuery, ctx.req.query);
+        const body = parseBody(RequestBody, ctx.req.body, ctx.headers);
+        const d = decide(
+          deps.policy(),
+          ctx.who,
+          {
+            target: body.target,
+            scopes: body.scopes ?? [],
+            duration: duration(body.duration),
+            ...(body.startAt ? { startAt: new Date(body.startAt) } : {}),
+          },
+          deps.clock.now(),
+        );
+        return ok(ctx, { decision: decisionView(d) });
       },
     },
     { method: 'GET', path: '/v1/audit', handle: (ctx) => audit(deps, ctx) },
