@@ -2,8 +2,9 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { buildCli } from '../../scripts/build';
+import { expectWith } from '../helpers/runner';
 
 /**
  * The shipped entry point, as `npm start` and `npx timebox` run it: bin/timebox.js loading the esbuild bundle of the
@@ -114,7 +115,7 @@ describe('Binary: bin/timebox.js', () => {
     expect(output).toContain(`data      ${home} (grants and audit survive restarts)`);
     expect(output).toContain('npx timebox login --local --as alice@corp.com');
     expect(login.code).toBe(0);
-    expect(request.code, request.stderr).toBe(0);
+    expectWith(request.code, request.stderr).toBe(0);
     expect(JSON.parse(request.stdout).grant.status).toBe('active');
     expect(grpcToken.stdout).toMatch(/^eyJ[\w-]+\.[\w-]+\.[\w-]+\n$/);
     expect(await exited).toBe(0);

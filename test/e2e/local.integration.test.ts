@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { LocalTokenSigner } from '../../adapters/local/signer';
 import { EXIT } from '../../cli/errors';
 import { sessionPolicy } from '../../core/builders/aws';
@@ -14,6 +14,7 @@ import { mintSessionToken } from '../../local/auth';
 import { type LocalBroker, startLocalBroker } from '../../local/broker';
 import { examplePolicyPath } from '../../local/paths';
 import { runCli } from '../helpers/cli';
+import { expectWith } from '../helpers/runner';
 
 /**
  * Timebox end to end in local mode, through the real CLI (in-process) against the local broker on loopback, with
@@ -90,7 +91,7 @@ beforeAll(async () => {
   grpcAddress = `127.0.0.1:${await listen(grpcServer, '127.0.0.1', 0)}`;
   for (const who of ['alice', 'carol', 'dan']) {
     const r = await runCli(['login', '--local', '--as', `${who}@corp.com`, '--mfa', '--print'], env());
-    expect(r.code, r.stderr).toBe(EXIT.ok);
+    expectWith(r.code, r.stderr).toBe(EXIT.ok);
     tokens[who] = r.stdout.trim();
   }
 });
@@ -119,7 +120,7 @@ describe('Local mode end to end: break glass on a gRPC service', () => {
       'INC-9 reset a locked admin',
       '--json',
     );
-    expect(r.code, r.stderr).toBe(EXIT.ok);
+    expectWith(r.code, r.stderr).toBe(EXIT.ok);
     const { grant, decision } = json(r);
     expect(grant.status).toBe('pending');
     expect(decision).toMatchObject({ decision: 'needs-approval', rule: 'admin-break-glass' });
@@ -136,19 +137,19 @@ describe('Local mode end to end: break glass on a gRPC service', () => {
 
   it('carol approves; her second approval does not count (409 APPROVAL.DUPLICATE); dan makes it active', async () => {
     const first = await cli('carol', 'approve', id, '--comment', 'seen INC-9');
-    expect(first.code, first.stderr).toBe(EXIT.ok);
+    expectWith(first.code, first.stderr).toBe(EXIT.ok);
     expect(first.stdout).toContain(`${id} pending: 1/2 approvals`);
     const again = await cli('carol', 'approve', id, '--json');
     expect(again.code).toBe(EXIT.refused);
     expect(json(again).error).toMatchObject({ code: 'APPROVAL.DUPLICATE', status: 409 });
     const second = await cli('dan', 'approve', id);
-    expect(second.code, second.stderr).toBe(EXIT.ok);
+    expectWith(second.code, second.stderr).toBe(EXIT.ok);
     expect(second.stdout).toContain(`${id} active on user-service`);
   });
 
   it('alice gets a token: an in-scope call succeeds, an out-of-scope call is PERMISSION_DENIED', async () => {
     const r = await cli('alice', 'token', id);
-    expect(r.code, r.stderr).toBe(EXIT.ok);
+    expectWith(r.code, r.stderr).toBe(EXIT.ok);
     token = r.stdout.trim();
     expect(await grpcCall('/acme.admin.v1.AdminService/ResetPassword', token)).toEqual({ ok: true });
     const outside = await grpcCall('/acme.user.v1.UserService/GetUser', token);
@@ -164,7 +165,7 @@ describe('Local mode end to end: break glass on a gRPC service', () => {
 
   it('alice revokes; the interceptor refuses her calls once it reads the revocation feed', async () => {
     const r = await cli('alice', 'revoke', id, '--reason', 'INC-9 done');
-    expect(r.code, r.stderr).toBe(EXIT.ok);
+    expectWith(r.code, r.stderr).toBe(EXIT.ok);
     expect(r.stdout).toContain(`${id} revoked by alice@corp.com: INC-9 done`);
     let outcome = await grpcCall('/acme.admin.v1.AdminService/ResetPassword', token);
     while (outcome.ok) {
@@ -177,7 +178,7 @@ describe('Local mode end to end: break glass on a gRPC service', () => {
 
   it('the audit record shows every step, and its hash chain verifies', async () => {
     const r = await cli('alice', 'show', id, '--json');
-    expect(r.code, r.stderr).toBe(EXIT.ok);
+    expectWith(r.code, r.stderr).toBe(EXIT.ok);
     const events = json(r).events as GrantEvent[];
     expect(events.map((e) => [e.type, e.actor.id])).toEqual([
       ['requested', 'alice@corp.com'],
@@ -202,12 +203,12 @@ describe('Local mode end to end: AWS roles, credential_process, logins', () => {
 
   it('an aws-role request is auto-approved, and its credentials answer shows the session policy', async () => {
     const r = await cli('alice', 'request', 'prod-logs', '--for', '30m', '--reason', 'INC-10 read logs', '--json');
-    expect(r.code, r.stderr).toBe(EXIT.ok);
+    expectWith(r.code, r.stderr).toBe(EXIT.ok);
     const grant = json(r).grant as Grant;
     expect(grant.status).toBe('active');
     logsId = grant.id;
     const c = await cli('alice', 'credentials', logsId, '--json');
-    expect(c.code, c.stderr).toBe(EXIT.ok);
+    expectWith(c.code, c.stderr).toBe(EXIT.ok);
     expect(json(c)).toMatchObject({
       note: 'local mode: no cloud credentials exist; this is what a deployment would apply',
       roleArn: 'arn:aws:iam::111122223333:role/timebox/timebox-prod-logs',

@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import type { AwsRoleTarget } from '../../core/policy/types';
 import { CLOUDTRAIL_COLUMNS, namedQueries, projectionParameters } from '../../stacks/athena';
 import { validateAuditArgs } from '../../stacks/audit';

@@ -1,5 +1,5 @@
 import { runSimulation } from '@cloud-copilot/iam-simulate';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import type { AwsRoleTarget } from '../../core/policy/types';
 import { MAX_DATA_EVENT_PREFIXES, targetDataEvents } from '../../stacks/audit';
 import {

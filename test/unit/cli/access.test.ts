@@ -1,7 +1,8 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from '@jest/globals';
 import { credentialsText, isLocalPlan, reusable, sameScopes } from '../../../cli/commands/access';
 import { EXIT } from '../../../cli/errors';
 import { runCli } from '../../helpers/cli';
+import { unstubAllGlobals } from '../../helpers/runner';
 import { fakeBroker, grantDummy, STS_ANSWER } from './fake-broker';
 
 const ENV = {
@@ -12,7 +13,7 @@ const ENV = {
 const NOW = new Date();
 
 afterEach(() => {
-  vi.unstubAllGlobals();
+  unstubAllGlobals();
 });
 
 describe('Function: sameScopes', () => {

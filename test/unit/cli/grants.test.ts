@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { LocalTokenSigner } from '../../../adapters/local/signer';
 import { listQuery } from '../../../cli/commands/grants';
 import { servePort } from '../../../cli/commands/serve';
@@ -9,6 +9,7 @@ import { EXIT } from '../../../cli/errors';
 import type { GrantEvent } from '../../../core/grant/events';
 import { SessionVerifier } from '../../../local/auth';
 import { runCli } from '../../helpers/cli';
+import { unstubAllGlobals } from '../../helpers/runner';
 import { fakeBroker, grantDummy } from './fake-broker';
 
 const ENV = {
@@ -18,7 +19,7 @@ const ENV = {
 };
 
 afterEach(() => {
-  vi.unstubAllGlobals();
+  unstubAllGlobals();
 });
 
 describe('Function: listQuery', () => {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import { verifyChain } from '../../../core/grant/chain';
 import { raceGate } from '../../helpers/race';
 import { alice, carol, dan, erin, requestDummy, world } from '../../helpers/world';

@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { generateKeyPair, SignJWT } from 'jose';
-import { beforeAll, describe, expect, it } from 'vitest';
 import { LocalTokenSigner } from '../../../adapters/local/signer';
 import { type CallReport, createAuthorizer, type TimeboxAuthOptions, timeboxAuth } from '../../../grpc/interceptor';
 import { drive, withAuthorization } from './drive';

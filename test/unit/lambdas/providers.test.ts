@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { accessProviders, CommonEnvSchema, commonConfig, loadConfig, NO_SIGNER } from '../../../lambdas/runtime';
 import { RecordingLog } from '../../helpers/memory';
 import { activeGrantDummy, NOW, revokedGrantDummy } from '../aws/fixtures';
@@ -8,8 +8,9 @@ import { envDummy } from './env';
  * The aws-role provider a function builds loads its module (the provider with its STS and IAM clients) only for
  * what needs them. The module is replaced here by one that records being loaded.
  */
-const loaded = vi.hoisted(() => ({ count: 0, revoked: [] as string[] }));
-vi.mock('../../../lambdas/aws-role', () => ({
+// Only a call loads lambdas/aws-role (a dynamic import), so the replacement is in place before anything needs it.
+const loaded = { count: 0, revoked: [] as string[] };
+jest.mock('../../../lambdas/aws-role', () => ({
   awsRoleProvider: () => {
     loaded.count++;
     return {

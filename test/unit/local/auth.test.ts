@@ -1,5 +1,5 @@
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { beforeAll, describe, expect, it } from 'vitest';
 import { LocalTokenSigner } from '../../../adapters/local/signer';
 import { isTimeboxError } from '../../../core/errors';
 import type { ApiRequest } from '../../../lambdas/api/http';

@@ -1,5 +1,5 @@
+import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
 import { ConcurrencyError } from '../../../core/errors';
 import { GENESIS_HASH } from '../../../core/grant/chain';
 import type { GrantEvent } from '../../../core/grant/events';

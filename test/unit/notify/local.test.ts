@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import type { HttpClient, HttpRequest } from '../../../adapters/notify/http';
 import { attachLocalNotifications, localNotifier, NotifyingPublisher } from '../../../adapters/notify/local';
 import { ACTION_APPROVE } from '../../../adapters/notify/messages';
