@@ -27,6 +27,8 @@ const swc = {
 /** @type {import('jest').Config} */
 const common = {
   testEnvironment: 'node',
+  // Globals a file left behind (nock's interceptors) are not swept between files, as before the move to jest.
+  testEnvironmentOptions: { globalsCleanup: 'off' },
   injectGlobals: false,
   transform: {
     '^.+\\.ts$': ['@swc/jest', swc],
