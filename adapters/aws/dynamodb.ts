@@ -14,6 +14,7 @@ import { ConcurrencyError, UnavailableError, ValidationError } from '../../core/
 import type { GrantEvent } from '../../core/grant/events';
 import type { Grant } from '../../core/grant/state';
 import type { EventPage, EventQuery, EventStore, ListOptions, ProjectionStore } from '../../core/ports';
+import { backoff, retry } from '../../core/retry';
 import * as z from '../zod';
 import { awsCall, isAwsError, translateAwsError } from './errors';
 
@@ -526,23 +527,35 @@ export class DynamoProjectionStore implements ProjectionStore {
     // BatchGetItem takes at most 100 keys per call and may hand back some as UnprocessedKeys under load.
     for (let i = 0; i < ids.length; i += 100) {
       let keys: Record<string, unknown>[] = ids.slice(i, i + 100).map((grantId) => ({ grantId }));
-      for (let attempt = 0; keys.length > 0; attempt++) {
-        if (attempt >= 8)
-          throw new UnavailableError('AWS.THROTTLED', 'dynamodb:BatchGetItem kept returning unprocessed keys');
-        const out = await awsCall('dynamodb:BatchGetItem', this.tableName, () =>
-          this.doc.send(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys } } })),
-        );
-        for (const item of out.Responses?.[this.tableName] ?? []) {
-          const g = toGrant(item);
-          if (g) found.set(g.id, g);
-        }
-        keys = (out.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as Record<string, unknown>[];
-        if (keys.length > 0) await new Promise((r) => setTimeout(r, 20 * 2 ** attempt));
-      }
+      await retry(
+        async () => {
+          const out = await awsCall('dynamodb:BatchGetItem', this.tableName, () =>
+            this.doc.send(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys } } })),
+          );
+          for (const item of out.Responses?.[this.tableName] ?? []) {
+            const g = toGrant(item);
+            if (g) found.set(g.id, g);
+          }
+          keys = (out.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as Record<string, unknown>[];
+          if (keys.length > 0) throw UNPROCESSED;
+        },
+        {
+          attempts: 8,
+          retryable: (e) => e === UNPROCESSED,
+          delay: backoff({ baseMs: 20, maxMs: Number.POSITIVE_INFINITY, jitter: 'none' }),
+          sleep,
+          exhausted: () =>
+            new UnavailableError('AWS.THROTTLED', 'dynamodb:BatchGetItem kept returning unprocessed keys'),
+        },
+      );
     }
     return found;
   }
 }
+
+/** Thrown inside batchGet's retry while keys are left unprocessed. */
+const UNPROCESSED = new Error('unprocessed keys');
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function toGrant(item: Item): Grant | undefined {
   if (typeof item.lastSeq !== 'number' || typeof item.id !== 'string' || 'awaitingSubject' in item) return undefined;

@@ -3,6 +3,7 @@ import { UnavailableError, ValidationError } from '../../core/errors';
 import type { GrantEvent } from '../../core/grant/events';
 import type { Grant } from '../../core/grant/state';
 import type { EventPublisher, Log } from '../../core/ports';
+import { backoff, retry } from '../../core/retry';
 import { DETAIL_TYPES, EVENT_SOURCE, type LifecycleDetail, lifecycleDetail, truncatedDetail } from '../notify/detail';
 import { awsCall } from './errors';
 
@@ -59,6 +60,10 @@ export interface EventBridgePublisherOptions {
 }
 
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** Thrown inside put's retry while some entries of a batch were not accepted. */
+const NOT_ALL_ACCEPTED = new Error('not all entries accepted');
+/** 100 ms doubling up to 2 s. */
+const PUT_BACKOFF = backoff({ baseMs: 100, maxMs: 2000, jitter: 'none' });
 
 /** Publishes lifecycle events (and the Slack notifier's refusal notices) to the Timebox bus. */
 export class EventBridgePublisher implements EventPublisher {
@@ -119,35 +124,41 @@ export class EventBridgePublisher implements EventPublisher {
     const failed: { entry: PutEventsRequestEntry; code: string }[] = [];
     for (const batch of batchEntries(entries)) {
       let pending = batch;
-      for (let attempt = 1; pending.length > 0; attempt++) {
-        const out = await awsCall('events:PutEvents', this.opts.busName, () =>
-          this.client.send(new PutEventsCommand({ Entries: pending })),
-        );
-        if (!out.FailedEntryCount) break;
-        const results = out.Entries ?? [];
-        const retry: PutEventsRequestEntry[] = [];
-        const codes: string[] = [];
-        pending.forEach((entry, i) => {
-          const r = results[i];
-          // A result without an EventId and without an ErrorCode is not proof of delivery: retry it too.
-          if (r?.EventId && !r.ErrorCode) return;
-          retry.push(entry);
-          codes.push(r?.ErrorCode ?? 'Unknown');
-        });
-        if (attempt >= this.maxAttempts) {
-          retry.forEach((entry, i) => {
-            failed.push({ entry, code: codes[i] ?? 'Unknown' });
+      // What the last call did not accept, and why: retried on its own, and reported once attempts run out.
+      let refused: { entry: PutEventsRequestEntry; code: string }[] = [];
+      await retry(
+        async () => {
+          const out = await awsCall('events:PutEvents', this.opts.busName, () =>
+            this.client.send(new PutEventsCommand({ Entries: pending })),
+          );
+          if (!out.FailedEntryCount) return;
+          const results = out.Entries ?? [];
+          refused = [];
+          pending.forEach((entry, i) => {
+            const r = results[i];
+            // A result without an EventId and without an ErrorCode is not proof of delivery: retry it too.
+            if (r?.EventId && !r.ErrorCode) return;
+            refused.push({ entry, code: r?.ErrorCode ?? 'Unknown' });
           });
-          break;
-        }
-        this.opts.log?.warn('some events were not accepted by EventBridge; retrying them', {
-          failed: retry.length,
-          codes: [...new Set(codes)],
-          attempt,
-        });
-        await this.sleep(Math.min(2000, 100 * 2 ** (attempt - 1)));
-        pending = retry;
-      }
+          pending = refused.map((f) => f.entry);
+          throw NOT_ALL_ACCEPTED;
+        },
+        {
+          attempts: Math.max(1, Math.ceil(this.maxAttempts)),
+          retryable: (e) => e === NOT_ALL_ACCEPTED,
+          delay: PUT_BACKOFF,
+          sleep: this.sleep,
+          onRetry: ({ attempt }) =>
+            this.opts.log?.warn('some events were not accepted by EventBridge; retrying them', {
+              failed: refused.length,
+              codes: [...new Set(refused.map((f) => f.code))],
+              attempt,
+            }),
+        },
+      ).catch((e: unknown) => {
+        if (e !== NOT_ALL_ACCEPTED) throw e;
+        failed.push(...refused);
+      });
     }
     if (failed.length > 0) {
       const codes = [...new Set(failed.map((f) => f.code))].join(', ');

@@ -10,6 +10,7 @@ import type {
   IssuedCredential,
   Log,
 } from '../../core/ports';
+import { backoff, retry } from '../../core/retry';
 import { isBasicRole, parseGcpRole } from '../../core/scope/gcp';
 import { createAuthClient } from './auth';
 import { GCP_PROJECT_ID, type GcpConfig } from './config';
@@ -212,29 +213,37 @@ export class GcpAccessProvider implements AccessProvider {
     change: (bindings: readonly IamBinding[]) => { write: IamBinding[] | null; result: R },
   ): Promise<{ result: R; writtenAt: string | null; attempts: number }> {
     const { maxAttempts, baseDelayMs, maxDelayMs } = this.config.retry;
-    for (let attempt = 1; ; attempt++) {
-      const read = await this.crm.getIamPolicy(project);
-      const { write, result } = change(read.bindings ?? []);
-      if (!write) return { result, writtenAt: null, attempts: attempt };
-      if (read.etag === undefined)
-        throw new GcpError('unavailable', GCP_CODES.badResponse, `getIamPolicy on ${project} returned no etag`);
-      try {
-        await this.crm.setIamPolicy(project, policyToWrite(read as IamPolicy, write));
+    return retry(
+      async (attempt) => {
+        const read = await this.crm.getIamPolicy(project);
+        const { write, result } = change(read.bindings ?? []);
+        if (!write) return { result, writtenAt: null, attempts: attempt };
+        if (read.etag === undefined)
+          throw new GcpError('unavailable', GCP_CODES.badResponse, `getIamPolicy on ${project} returned no etag`);
+        try {
+          await this.crm.setIamPolicy(project, policyToWrite(read as IamPolicy, write));
+        } catch (e) {
+          // Only an etag conflict on the write is worth a fresh read; anything else is thrown as it is.
+          throw e instanceof GcpError && e.code === GCP_CODES.conflict ? new EtagConflict(e) : e;
+        }
         return { result, writtenAt: this.clock.now().toISOString(), attempts: attempt };
-      } catch (e) {
-        if (!(e instanceof GcpError) || e.code !== GCP_CODES.conflict) throw e;
-        if (attempt >= maxAttempts)
-          throw new GcpError(
+      },
+      {
+        attempts: maxAttempts,
+        retryable: (e) => e instanceof EtagConflict,
+        delay: backoff({ baseMs: baseDelayMs, maxMs: maxDelayMs, jitter: 'full', random: this.random }),
+        sleep: this.sleep,
+        onRetry: ({ attempt, delayMs }) =>
+          this.deps.log.info('GCP policy changed concurrently, retrying', { grantId, project, attempt, delayMs }),
+        exhausted: (e, attempts) =>
+          new GcpError(
             'conflict',
             GCP_CODES.conflict,
-            `the IAM policy of ${project} kept changing: gave up after ${attempt} attempts`,
-            { cause: e, details: { project, attempts: attempt } },
-          );
-        const delay = Math.floor(this.random() * Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1)));
-        this.deps.log.info('GCP policy changed concurrently, retrying', { grantId, project, attempt, delayMs: delay });
-        await this.sleep(delay);
-      }
-    }
+            `the IAM policy of ${project} kept changing: gave up after ${attempts} attempts`,
+            { cause: (e as EtagConflict).conflict, details: { project, attempts } },
+          ),
+      },
+    );
   }
 
   private member(grant: Grant): string {
@@ -286,5 +295,12 @@ export class GcpAccessProvider implements AccessProvider {
     if (!grant.expiresAt || Number.isNaN(Date.parse(grant.expiresAt)))
       throw new GcpError('invalid', GCP_CODES.invalidGrant, `${grant.id} has no expiry`);
     return { project, roles: [...grant.scope.roles] };
+  }
+}
+
+/** A setIamPolicy refused for a stale etag, marked so that retry() tells it from a conflict anywhere else. */
+class EtagConflict extends Error {
+  constructor(readonly conflict: GcpError) {
+    super(conflict.message);
   }
 }

@@ -2,6 +2,7 @@ import type { Clock } from '../../core/clock';
 import { isTimeboxError, UnavailableError } from '../../core/errors';
 import type { Grant } from '../../core/grant/state';
 import type { Log, ProjectionStore } from '../../core/ports';
+import { retry } from '../../core/retry';
 import { type SignedWebhook, type UserDirectory, wantsEvent } from './config';
 import { DETAIL_TYPES, EVENT_SOURCE, grantSummary, type LifecycleDetail } from './detail';
 import { type HttpClient, retryable, retryDelay } from './http';
@@ -199,30 +200,37 @@ export class Notifier {
       detail,
     });
     const attempts = this.d.webhookAttempts ?? 3;
-    for (let attempt = 1; ; attempt++) {
-      // Signed per attempt: a retry carries a fresh timestamp, so it is not refused as a replay.
-      const headers = {
-        'content-type': 'application/json',
-        'user-agent': 'timebox-webhook/1',
-        'timebox-event-id': `${detail.grantId}:${detail.seq}`,
-        [WEBHOOK_SIGNATURE_HEADER.toLowerCase()]: signWebhook(body, w.secret, this.d.clock.now()),
-      };
-      let status: number;
-      let retryAfter: string | undefined;
-      try {
+    // The last attempt: whether its request was sent, and the answer, none when the request itself failed (then
+    // retried whatever the error).
+    let sent = false;
+    let status: number | undefined;
+    let retryAfter: string | undefined;
+    await retry(
+      async () => {
+        sent = false;
+        status = undefined;
+        retryAfter = undefined;
+        // Signed per attempt: a retry carries a fresh timestamp, so it is not refused as a replay.
+        const headers = {
+          'content-type': 'application/json',
+          'user-agent': 'timebox-webhook/1',
+          'timebox-event-id': `${detail.grantId}:${detail.seq}`,
+          [WEBHOOK_SIGNATURE_HEADER.toLowerCase()]: signWebhook(body, w.secret, this.d.clock.now()),
+        };
+        sent = true;
         const res = await this.d.http({ url: w.url, method: 'POST', headers, body });
         status = res.status;
         retryAfter = res.headers['retry-after'];
-      } catch (e) {
-        if (attempt >= attempts) throw e;
-        await this.sleep(retryDelay(attempt));
-        continue;
-      }
-      if (status >= 200 && status < 300) return;
-      if (!retryable(status) || attempt >= attempts)
+        if (status >= 200 && status < 300) return;
         throw new UnavailableError('WEBHOOK.REFUSED', `webhook ${w.name} answered HTTP ${status}`);
-      await this.sleep(retryDelay(attempt, retryAfter));
-    }
+      },
+      {
+        attempts: Math.max(1, Math.ceil(attempts)),
+        retryable: () => sent && (status === undefined || retryable(status)),
+        delay: (attempt) => retryDelay(attempt, retryAfter),
+        sleep: this.sleep,
+      },
+    );
   }
 }
 

@@ -24,6 +24,7 @@ import type {
   ProjectionStore,
 } from '../ports';
 import { normalizePrincipalId, type Principal } from '../principal';
+import { backoff, type RetryOptions, retry } from '../retry';
 import { sealEvent, type VerifyResult, verifyChain } from './chain';
 import {
   activateCommand,
@@ -435,7 +436,7 @@ export class GrantService {
     who: Principal,
     kind: CredentialKind,
   ): Promise<{ grant: Grant; credential: IssuedCredential }> {
-    for (let attempt = 1; ; attempt++) {
+    return retry(async () => {
       const events = await this.readStream(id);
       const g = foldGrant(events);
       const now = this.d.clock.now();
@@ -453,14 +454,9 @@ export class GrantService {
         actor: actorOf(who),
         data: { kind: credential.kind, expiresAt: credential.expiresAt.toISOString(), details: credential.audit },
       };
-      try {
-        const { grant } = await this.appendAndFollow(g, draft, now);
-        return { grant, credential };
-      } catch (e) {
-        if (!(e instanceof ConcurrencyError) || attempt >= this.d.maxAttempts) throw e;
-        await this.d.sleep(backoff(attempt));
-      }
-    }
+      const { grant } = await this.appendAndFollow(g, draft, now);
+      return { grant, credential };
+    }, this.onConflict());
   }
 
   // ---- reads ---------------------------------------------------------------------------------------------
@@ -606,30 +602,41 @@ export class GrantService {
     // conditional on the next sequence number, so a stale start only conflicts. A stale start that makes the
     // command do nothing is not trusted either: the stream is read before answering "nothing to do".
     let known = start;
-    for (let attempt = 1; ; attempt++) {
-      const g = known ?? (await this.load(id));
-      const draft = command(g);
-      if (!draft) {
-        if (!known) {
-          // The caller's view (a projection) was behind the stream: bring the projection up to date on the way, or
-          // the sweeper would keep finding the same stale view, pass after pass.
-          if (start && g.lastSeq > start.lastSeq)
-            await this.quietly(id, 'update projection', () => this.d.projections.put(g));
-          return { grant: g, event: null };
+    const attempt = async (): Promise<{ grant: Grant; event: GrantEvent | null }> => {
+      for (;;) {
+        const g = known ?? (await this.load(id));
+        const draft = command(g);
+        if (!draft) {
+          if (!known) {
+            // The caller's view (a projection) was behind the stream: bring the projection up to date on the way,
+            // or the sweeper would keep finding the same stale view, pass after pass.
+            if (start && g.lastSeq > start.lastSeq)
+              await this.quietly(id, 'update projection', () => this.d.projections.put(g));
+            return { grant: g, event: null };
+          }
+          // A view that makes the command do nothing is checked against the stream; that read is no attempt.
+          known = undefined;
+          continue;
         }
         known = undefined;
-        attempt--;
-        continue;
-      }
-      known = undefined;
-      try {
         return await this.appendAndFollow(g, draft, this.d.clock.now());
-      } catch (e) {
-        if (!(e instanceof ConcurrencyError) || attempt >= this.d.maxAttempts) throw e;
-        this.d.log.info('concurrent write, retrying', { grantId: id, attempt });
-        await this.d.sleep(backoff(attempt));
       }
-    }
+    };
+    return retry(
+      attempt,
+      this.onConflict((n) => this.d.log.info('concurrent write, retrying', { grantId: id, attempt: n })),
+    );
+  }
+
+  /** Retries after losing a race for the next sequence number: up to maxAttempts, with jittered backoff. */
+  private onConflict(onRetry?: (attempt: number) => void): RetryOptions {
+    return {
+      attempts: this.d.maxAttempts,
+      retryable: (e) => e instanceof ConcurrencyError,
+      delay: CONFLICT_BACKOFF,
+      sleep: this.d.sleep,
+      ...(onRetry ? { onRetry: (r: { attempt: number }) => onRetry(r.attempt) } : {}),
+    };
   }
 
   private async appendAndFollow(g: Grant, draft: EventDraft, now: Date): Promise<{ grant: Grant; event: GrantEvent }> {
@@ -725,6 +732,5 @@ export interface SweepReport {
   failures: number;
 }
 
-function backoff(attempt: number): number {
-  return Math.min(200, 5 * 2 ** attempt) * (0.5 + Math.random() / 2);
-}
+/** 10 ms doubling up to 200 ms, each wait between half and all of it. */
+const CONFLICT_BACKOFF = backoff({ baseMs: 10, maxMs: 200, jitter: 'equal', random: Math.random });

@@ -3,8 +3,9 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync,
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { buildCli } from '../../scripts/build';
+import { expectWith } from '../helpers/runner';
 
 /**
  * The shipped entry point, as `npm start` and `npx timebox` run it: bin/timebox.js loading the esbuild bundle of the
@@ -117,7 +118,7 @@ describe('Binary: bin/timebox.js', () => {
     expect(output).toContain(`data      ${home} (grants and audit survive restarts)`);
     expect(output).toContain('npx timebox login --local --as alice@corp.com');
     expect(login.code).toBe(0);
-    expect(request.code, request.stderr).toBe(0);
+    expectWith(request.code, request.stderr).toBe(0);
     expect(JSON.parse(request.stdout).grant.status).toBe('active');
     expect(grpcToken.stdout).toMatch(/^eyJ[\w-]+\.[\w-]+\.[\w-]+\n$/);
     expect(await exited).toBe(0);
@@ -160,7 +161,10 @@ describe('Binary: bin/timebox.js', () => {
         }, 50);
       });
       const url = /Timebox local broker on (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1];
-      const printed = [...output.matchAll(/^ {2}(npx timebox .*)$/gm)].map((m) => m[1] as string);
+      const commands = [...output.matchAll(/^ {2}(npx timebox .*)$/gm)].map((m) => m[1] as string);
+      // The console sign-in line opens a browser; it is the login line plus `--mfa --web` (its link is tested in
+      // test/e2e/console.integration.test.ts).
+      const printed = commands.filter((c) => !c.endsWith(' --web'));
       // Act: each command exactly as printed, `npx timebox` being this package's bin.
       const results = printed.map((command) =>
         spawnSync(
@@ -177,6 +181,7 @@ describe('Binary: bin/timebox.js', () => {
       // Assess
       expect(url).not.toBe('http://127.0.0.1:8787');
       expect(printed).toHaveLength(2);
+      expect(commands).toEqual([...printed, `${printed[0]} --mfa --web`]);
       expect(results.map((r) => [r.status, r.stderr])).toEqual([
         [0, ''],
         [0, ''],

@@ -1,13 +1,14 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalBroker, startLocalBroker } from '../../local/broker';
 import { examplePolicyPath } from '../../local/paths';
 import { CONSOLE_CSP } from '../../local/web-console';
 import { buildWeb } from '../../scripts/build';
 import { runCli } from '../helpers/cli';
+import { expectWith } from '../helpers/runner';
 
 /**
  * The web console in Debian's Chromium (headless), against a real local broker on loopback: sign-in links from the
@@ -49,7 +50,7 @@ async function signinUrl(as: string, mfa: boolean): Promise<string> {
     TIMEBOX_HOME: home,
     TIMEBOX_ENDPOINT: broker.url,
   });
-  expect(r.code, r.stderr).toBe(0);
+  expectWith(r.code, r.stderr).toBe(0);
   return r.stdout.trim();
 }
 
@@ -336,7 +337,7 @@ describe('web console', () => {
     ];
     for (const reason of hostile) {
       const r = await pageApi(alice, 'POST', '/v1/requests', { target: 'analytics', duration: '30m', reason });
-      expect(r.status, JSON.stringify(r.json)).toBe(201);
+      expectWith(r.status, JSON.stringify(r.json)).toBe(201);
     }
     // Longer than the API takes: a clear refusal shown as text, nothing created.
     await go(alice, '#/request', 'Request access');

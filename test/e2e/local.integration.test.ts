@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { LocalTokenSigner } from '../../adapters/local/signer';
 import { EXIT } from '../../cli/errors';
 import { sessionPolicy } from '../../core/builders/aws';
@@ -14,11 +14,13 @@ import { mintSessionToken } from '../../local/auth';
 import { type LocalBroker, startLocalBroker } from '../../local/broker';
 import { examplePolicyPath } from '../../local/paths';
 import { runCli } from '../helpers/cli';
+import { expectWith } from '../helpers/runner';
 
 /**
  * Timebox end to end in local mode, through the real CLI (in-process) against the local broker on loopback, with
- * the example gRPC service behind the real interceptor reading the broker's JWKS and revocation feed. Data lives in
- * a temporary TIMEBOX_HOME; ports are random.
+ * the example gRPC service behind the real interceptor reading the broker's JWKS and revocation feed. Every test
+ * gets its own broker, data (a temporary TIMEBOX_HOME) and service, and walks the steps it needs from the start,
+ * so each stands alone and in any order; ports are random.
  */
 
 let home: string;
@@ -28,9 +30,9 @@ let port: number;
 let grpcServer: grpc.Server;
 let grpcAddress: string;
 let auth: TimeboxInterceptor;
-const handled: string[] = [];
-const brokerLines: string[] = [];
-const tokens: Record<string, string> = {};
+let handled: string[];
+let brokerLines: string[];
+let tokens: Record<string, string>;
 
 const env = (as?: string) => ({
   TIMEBOX_ENDPOINT: broker.url,
@@ -73,7 +75,10 @@ async function grpcCall(method: string, token: string): Promise<{ ok: boolean; c
   }
 }
 
-beforeAll(async () => {
+beforeEach(async () => {
+  handled = [];
+  brokerLines = [];
+  tokens = {};
   home = mkdtempSync(join(tmpdir(), 'timebox-e2e-'));
   configDir = join(home, 'cli-config');
   port = 0;
@@ -90,22 +95,56 @@ beforeAll(async () => {
   grpcAddress = `127.0.0.1:${await listen(grpcServer, '127.0.0.1', 0)}`;
   for (const who of ['alice', 'carol', 'dan']) {
     const r = await runCli(['login', '--local', '--as', `${who}@corp.com`, '--mfa', '--print'], env());
-    expect(r.code, r.stderr).toBe(EXIT.ok);
+    expectWith(r.code, r.stderr).toBe(EXIT.ok);
     tokens[who] = r.stdout.trim();
   }
 });
 
-afterAll(async () => {
+afterEach(async () => {
   auth?.close();
   if (grpcServer) await shutdown(grpcServer);
   await broker?.close();
   rmSync(home, { recursive: true, force: true });
 });
 
-describe('Local mode end to end: break glass on a gRPC service', () => {
-  let id: string;
-  let token: string;
+/** Alice asks for the admin scope of user-service; returns the pending grant's id. */
+async function requestAdmin(): Promise<string> {
+  const r = await cli(
+    'alice',
+    'request',
+    'user-service',
+    '--scope',
+    '/acme.admin.*',
+    '--for',
+    '10m',
+    '--reason',
+    'INC-9 reset a locked admin',
+    '--json',
+  );
+  expectWith(r.code, r.stderr).toBe(EXIT.ok);
+  return json(r).grant.id;
+}
 
+/** requestAdmin, approved by carol and dan: returns the active grant's id and alice's token for the service. */
+async function adminToken(): Promise<{ id: string; token: string }> {
+  const id = await requestAdmin();
+  for (const who of ['carol', 'dan']) {
+    const r = await cli(who, 'approve', id);
+    expectWith(r.code, r.stderr).toBe(EXIT.ok);
+  }
+  const r = await cli('alice', 'token', id);
+  expectWith(r.code, r.stderr).toBe(EXIT.ok);
+  return { id, token: r.stdout.trim() };
+}
+
+/** Alice's aws-role request for prod-logs, auto-approved: the active grant. */
+async function requestLogs(duration = '30m'): Promise<Grant> {
+  const r = await cli('alice', 'request', 'prod-logs', '--for', duration, '--reason', 'INC-10 read logs', '--json');
+  expectWith(r.code, r.stderr).toBe(EXIT.ok);
+  return json(r).grant as Grant;
+}
+
+describe('Local mode end to end: break glass on a gRPC service', () => {
   it('alice asks for the admin scope, which needs two secops approvals', async () => {
     const r = await cli(
       'alice',
@@ -119,15 +158,15 @@ describe('Local mode end to end: break glass on a gRPC service', () => {
       'INC-9 reset a locked admin',
       '--json',
     );
-    expect(r.code, r.stderr).toBe(EXIT.ok);
+    expectWith(r.code, r.stderr).toBe(EXIT.ok);
     const { grant, decision } = json(r);
     expect(grant.status).toBe('pending');
     expect(decision).toMatchObject({ decision: 'needs-approval', rule: 'admin-break-glass' });
     expect(grant.approval).toMatchObject({ count: 2, from: ['group:secops'] });
-    id = grant.id;
   });
 
   it('alice cannot approve her own request (403 APPROVAL.SELF)', async () => {
+    const id = await requestAdmin();
     const r = await cli('alice', 'approve', id, '--json');
     expect(r.code).toBe(EXIT.refused);
     expect(json(r).error).toMatchObject({ code: 'APPROVAL.SELF', status: 403 });
@@ -135,21 +174,20 @@ describe('Local mode end to end: break glass on a gRPC service', () => {
   });
 
   it('carol approves; her second approval does not count (409 APPROVAL.DUPLICATE); dan makes it active', async () => {
+    const id = await requestAdmin();
     const first = await cli('carol', 'approve', id, '--comment', 'seen INC-9');
-    expect(first.code, first.stderr).toBe(EXIT.ok);
+    expectWith(first.code, first.stderr).toBe(EXIT.ok);
     expect(first.stdout).toContain(`${id} pending: 1/2 approvals`);
     const again = await cli('carol', 'approve', id, '--json');
     expect(again.code).toBe(EXIT.refused);
     expect(json(again).error).toMatchObject({ code: 'APPROVAL.DUPLICATE', status: 409 });
     const second = await cli('dan', 'approve', id);
-    expect(second.code, second.stderr).toBe(EXIT.ok);
+    expectWith(second.code, second.stderr).toBe(EXIT.ok);
     expect(second.stdout).toContain(`${id} active on user-service`);
   });
 
   it('alice gets a token: an in-scope call succeeds, an out-of-scope call is PERMISSION_DENIED', async () => {
-    const r = await cli('alice', 'token', id);
-    expect(r.code, r.stderr).toBe(EXIT.ok);
-    token = r.stdout.trim();
+    const { token } = await adminToken();
     expect(await grpcCall('/acme.admin.v1.AdminService/ResetPassword', token)).toEqual({ ok: true });
     const outside = await grpcCall('/acme.user.v1.UserService/GetUser', token);
     expect(outside).toMatchObject({ ok: false, code: grpc.status.PERMISSION_DENIED });
@@ -163,8 +201,10 @@ describe('Local mode end to end: break glass on a gRPC service', () => {
   });
 
   it('alice revokes; the interceptor refuses her calls once it reads the revocation feed', async () => {
+    const { id, token } = await adminToken();
+    expect(await grpcCall('/acme.admin.v1.AdminService/ResetPassword', token)).toEqual({ ok: true });
     const r = await cli('alice', 'revoke', id, '--reason', 'INC-9 done');
-    expect(r.code, r.stderr).toBe(EXIT.ok);
+    expectWith(r.code, r.stderr).toBe(EXIT.ok);
     expect(r.stdout).toContain(`${id} revoked by alice@corp.com: INC-9 done`);
     let outcome = await grpcCall('/acme.admin.v1.AdminService/ResetPassword', token);
     while (outcome.ok) {
@@ -176,8 +216,11 @@ describe('Local mode end to end: break glass on a gRPC service', () => {
   });
 
   it('the audit record shows every step, and its hash chain verifies', async () => {
+    const { id } = await adminToken();
+    const revoke = await cli('alice', 'revoke', id, '--reason', 'INC-9 done');
+    expectWith(revoke.code, revoke.stderr).toBe(EXIT.ok);
     const r = await cli('alice', 'show', id, '--json');
-    expect(r.code, r.stderr).toBe(EXIT.ok);
+    expectWith(r.code, r.stderr).toBe(EXIT.ok);
     const events = json(r).events as GrantEvent[];
     expect(events.map((e) => [e.type, e.actor.id])).toEqual([
       ['requested', 'alice@corp.com'],
@@ -198,16 +241,11 @@ describe('Local mode end to end: break glass on a gRPC service', () => {
 });
 
 describe('Local mode end to end: AWS roles, credential_process, logins', () => {
-  let logsId: string;
-
   it('an aws-role request is auto-approved, and its credentials answer shows the session policy', async () => {
-    const r = await cli('alice', 'request', 'prod-logs', '--for', '30m', '--reason', 'INC-10 read logs', '--json');
-    expect(r.code, r.stderr).toBe(EXIT.ok);
-    const grant = json(r).grant as Grant;
+    const grant = await requestLogs();
     expect(grant.status).toBe('active');
-    logsId = grant.id;
-    const c = await cli('alice', 'credentials', logsId, '--json');
-    expect(c.code, c.stderr).toBe(EXIT.ok);
+    const c = await cli('alice', 'credentials', grant.id, '--json');
+    expectWith(c.code, c.stderr).toBe(EXIT.ok);
     expect(json(c)).toMatchObject({
       note: 'local mode: no cloud credentials exist; this is what a deployment would apply',
       roleArn: 'arn:aws:iam::111122223333:role/timebox/timebox-prod-logs',
@@ -223,6 +261,7 @@ describe('Local mode end to end: AWS roles, credential_process, logins', () => {
   });
 
   it('credential-process reuses the active grant with the same scopes, and requests anew for other scopes', async () => {
+    const logsId = (await requestLogs()).id;
     const first = await cli('alice', 'credential-process', '--target', 'prod-logs');
     const second = await cli('alice', 'credential-process', '--target', 'prod-logs');
     const narrower = await cli('alice', 'credential-process', '--target', 'prod-logs', '--scope', 's3:GetObject');
@@ -267,8 +306,7 @@ describe('Local mode end to end: AWS roles, credential_process, logins', () => {
 
   it('a grant active while the broker restarts still expires on time', async () => {
     // Prepare: a 3-second grant, then the broker stops and starts again on the same data directory and port.
-    const r = await cli('alice', 'request', 'prod-logs', '--for', '3s', '--reason', 'restart test', '--json');
-    const grant = json(r).grant as Grant;
+    const grant = await requestLogs('3s');
     expect(grant.status).toBe('active');
     await broker.close();
     await start();

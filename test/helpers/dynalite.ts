@@ -1,15 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { inject } from 'vitest';
 import { createTimeboxTables, type RunningDynalite, startDynalite } from '../../adapters/aws/dynalite';
 import { DynamoEventStore, DynamoProjectionStore, documentClient } from '../../adapters/aws/dynamodb';
 
-declare module 'vitest' {
-  interface ProvidedContext {
-    /** Endpoint of the one dynalite the integration project's globalSetup starts (test/helpers/dynalite-global.ts). */
-    dynaliteEndpoint: string;
-  }
+import { DYNALITE_ENDPOINT_ENV } from './dynalite-global';
+
+/** Endpoint of the one dynalite the integration project's globalSetup starts (test/helpers/dynalite-global.ts). */
+function sharedEndpoint(): string {
+  const endpoint = process.env[DYNALITE_ENDPOINT_ENV];
+  if (!endpoint) throw new Error(`${DYNALITE_ENDPOINT_ENV} is not set: run this file in the integration project`);
+  return endpoint;
 }
 
 /** Starts a private dynalite on 127.0.0.1 at a free port (use the shared one via `dynamoTables()` when possible). */
@@ -40,7 +41,7 @@ export interface DynamoFixture {
  * Fresh tables with unique names on the shared dynalite (or on `endpoint`), so tests never see each other's
  * items even when files run in parallel.
  */
-export async function dynamoTables(endpoint: string = inject('dynaliteEndpoint')): Promise<DynamoFixture> {
+export async function dynamoTables(endpoint: string = sharedEndpoint()): Promise<DynamoFixture> {
   const client = dynaliteClient(endpoint);
   const suffix = randomBytes(6).toString('hex');
   const names = { events: `timebox-events-${suffix}`, grants: `timebox-grants-${suffix}` };

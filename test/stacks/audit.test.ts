@@ -1,5 +1,5 @@
 import { runSimulation } from '@cloud-copilot/iam-simulate';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { ENV } from '../../lambdas/config';
 import type { PolicyDocument } from '../../stacks/policies';
 // Importing the program declares nothing: resources register only when timebox() runs, after setMocks.

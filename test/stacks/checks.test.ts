@@ -1,8 +1,8 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { describe, expect, it } from '@jest/globals';
 import * as pulumi from '@pulumi/pulumi';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
 import type { AwsRoleTarget } from '../../core/policy/types';
 import { CLOUDTRAIL_COLUMNS, namedQueries, projectedRegions, projectionParameters } from '../../stacks/athena';
 import { validateAuditArgs } from '../../stacks/audit';

@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { describe, expect, it } from '@jest/globals';
 import * as pulumi from '@pulumi/pulumi';
-import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { ConfigError, DEFAULT_AUDIT_REGIONS, parseStackConfig, readStackConfig } from '../../stacks/config';
+import { expectWith } from '../helpers/runner';
 import { ACCOUNT, rawConfigDummy } from './helpers/pulumi-mocks';
 
 /** The `timebox:*` keys: defaults, and one refusal per key that names the key. */
@@ -88,7 +89,7 @@ describe('Function: parseStackConfig', () => {
     // Act
     const problems = problemsOf(rawConfigDummy({ [key]: value }));
     // Assess
-    expect(
+    expectWith(
       problems.some((p) => p.startsWith(message)),
       problems.join('\n'),
     ).toBe(true);

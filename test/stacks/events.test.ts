@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import * as pulumi from '@pulumi/pulumi';
-import { beforeAll, describe, expect, it } from 'vitest';
 import { DETAIL_TYPES } from '../../adapters/notify/detail';
 import { iamPatternMatches } from '../../core/scope/aws';
 import { ENV } from '../../lambdas/config';
@@ -9,6 +9,7 @@ import { REMINDERS_INPUT } from '../../lambdas/notifier/handler';
 import { Notifications, notifierPolicy, parseNotificationsConfig, slackPolicy } from '../../stacks/events';
 import { type BrokerContext, wildcardAllows } from '../../stacks/policies';
 import { timebox } from '../../stacks/program';
+import { expectWith } from '../helpers/runner';
 import { configDummy, fakeBundles, POLICY_YAML, projectWithPolicy, SPOKE_ACCOUNT } from './helpers/pulumi-mocks';
 
 /**
@@ -447,7 +448,7 @@ describe('Program: timebox with notifications', () => {
       `arn:aws:events:${R}:rule/timebox-prod/any-rule-an-operator-adds`,
       `arn:aws:events:${R}:api-destination/timebox-prod-siem/abc`,
     ])
-      expect(covered(arn), arn).toBe(true);
+      expectWith(covered(arn), arn).toBe(true);
     // Someone else's function with a similar name is not swept in.
     expect(covered(`arn:aws:lambda:${R}:function:timebox-prodx`)).toBe(false);
   });

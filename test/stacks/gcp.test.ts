@@ -1,6 +1,6 @@
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
-import { beforeAll, describe, expect, it } from 'vitest';
 import { GcpConfigJsonSchema } from '../../adapters/gcp/config';
 import { loadPolicy } from '../../core/policy/load';
 // Importing the component creates nothing: resources register only when a test constructs one, after setMocks.

@@ -1,6 +1,7 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { parseNotificationsConfig } from '../../stacks/events';
 import { namePrefix, timebox } from '../../stacks/program';
+import { expectWith } from '../helpers/runner';
 import {
   ACCOUNT,
   configDummy,
@@ -165,7 +166,7 @@ describe('Program: two stacks in one account and region', () => {
       // Target roles share the /timebox/ path (core/builders/aws.ts). Reaching another stack's target role is
       // harmless only because it trusts just its own broker and policy writes need this stack's boundary: checked.
       for (const r of reach) {
-        expect(targetRoles, `${mine} ${r.where} allows ${r.resource}, which matches ${r.arn}`).toContain(r.arn);
+        expectWith(targetRoles, `${mine} ${r.where} allows ${r.resource}, which matches ${r.arn}`).toContain(r.arn);
       }
       const ownBoundary = `arn:aws:iam::${ACCOUNT}:policy/timebox/${namePrefix(mine)}-boundary`;
       for (const r of reach.filter((x) => JSON.stringify(x.statement.Action).includes('Policy'))) {

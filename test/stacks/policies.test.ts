@@ -1,8 +1,8 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { GetPublicKeyCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms';
 import { anonymousPrincipal, runSimulation } from '@cloud-copilot/iam-simulate';
+import { describe, expect, it } from '@jest/globals';
 import { mockClient } from 'aws-sdk-client-mock';
-import { describe, expect, it } from 'vitest';
 import { KmsTokenSigner } from '../../adapters/aws/kms';
 import type { AwsRoleTarget } from '../../core/policy/types';
 import { IdentityConfigSchema, trustedPrincipalArns } from '../../lambdas/api/identity';

@@ -1,4 +1,4 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { targetRolePolicy } from '../../core/builders/aws-iam';
 import { sha256Hex } from '../../core/canonical';
 import { readPolicyBundle } from '../../core/policy/json';
@@ -7,6 +7,7 @@ import { ENV, LAMBDA_ENV } from '../../lambdas/config';
 import { handlerPolicy } from '../../stacks/policies';
 // Importing the program declares nothing: resources register only when timebox() runs, after setMocks.
 import { type TimeboxOutputs, timebox } from '../../stacks/program';
+import { expectWith } from '../helpers/runner';
 import {
   ACCOUNT,
   configDummy,
@@ -247,7 +248,7 @@ describe('Program: timebox (hub stack)', () => {
       for (const h of HANDLERS) {
         const env = (fnNamed(h).inputs.environment as { variables: Record<string, string> }).variables;
         const spec = LAMBDA_ENV[h as keyof typeof LAMBDA_ENV];
-        for (const name of spec.required) expect(env[name], `${h} ${name}`).toBeTruthy();
+        for (const name of spec.required) expectWith(env[name], `${h} ${name}`).toBeTruthy();
         expect(Object.keys(env).every((k) => [...spec.required, ...spec.optional].includes(k as never))).toBe(true);
       }
       const api = (fnNamed('api').inputs.environment as { variables: Record<string, string> }).variables;

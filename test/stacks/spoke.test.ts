@@ -1,4 +1,4 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import type { ConfigError } from '../../stacks/config';
 // Importing declares nothing: resources register only when spoke() runs, after setMocks.
 import { parseSpokeConfig, spoke, validateSpokeArgs } from '../../stacks/spoke';

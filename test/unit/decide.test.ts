@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
 import { type Decision, decide } from '../../core/decide';
 import { compilePolicy } from '../../core/policy/compile';
 import { loadPolicy } from '../../core/policy/load';
 import { principal } from '../../core/principal';
+import { expectWith } from '../helpers/runner';
 import { compileYaml } from '../helpers/world';
 
 const MIN = 60_000;
@@ -154,10 +155,10 @@ describe('Function: decide', () => {
         ],
       ];
       for (const [name, d, code] of cases) {
-        expect(d.decision, name).toBe('deny');
-        expect(codes(d), name).toContain(code);
-        expect(d.expiresAt, name).toBeNull();
-        expect(d.scope, name).toBeNull();
+        expectWith(d.decision, name).toBe('deny');
+        expectWith(codes(d), name).toContain(code);
+        expectWith(d.expiresAt, name).toBeNull();
+        expectWith(d.scope, name).toBeNull();
       }
     });
 

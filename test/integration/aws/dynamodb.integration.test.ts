@@ -1,5 +1,5 @@
 import { GetCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { awaitingKey, DynamoEventStore } from '../../../adapters/aws/dynamodb';
 import { ManualClock } from '../../../core/clock';
 import { ConcurrencyError } from '../../../core/errors';
@@ -250,7 +250,7 @@ describe('Class: DynamoEventStore', () => {
       await seed();
       const range = { since: new Date('2026-11-24T00:00:00Z'), until: new Date('2026-11-26T00:00:00Z'), limit: 1 };
       const { cursor } = await db.events.query(range);
-      expect(cursor).toBeTypeOf('string');
+      expect(typeof cursor).toBe('string');
       await expect(db.events.query({ ...range, cursor: 'not-a-cursor' })).rejects.toMatchObject({
         code: 'QUERY.BAD_CURSOR',
       });

@@ -1,11 +1,12 @@
 import { status } from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { decodeJwt } from 'jose';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { revocationFeed } from '../../../adapters/grpc/revocations';
 import { LocalTokenSigner } from '../../../adapters/local/signer';
 import { isTimeboxError } from '../../../core/errors';
 import { brokerTokenFetcher, callCredentials, type TokenSource, tokenSource } from '../../../grpc/client';
 import { type CallReport, timeboxAuth } from '../../../grpc/interceptor';
+import { waitFor } from '../../helpers/runner';
 import { alice } from '../../helpers/world';
 import { AUDIENCE, grpcWorld, ISSUER, userServiceRequest } from '../../unit/grpc/fixtures';
 import { call, LoopbackHttp, refused, serveJwks, startGrpc } from './harness';
@@ -151,7 +152,7 @@ describe('Flow: request, token, call, revoke', () => {
       expect(await call(svc.address, DELETE_USER, creds)).toEqual(refused(status.PERMISSION_DENIED, 'out-of-scope'));
       // the grant is revoked early: the feed lists it and the service refuses the token it already holds
       await w.service.revoke(grant.id, alice, 'INC-42 closed');
-      await vi.waitFor(async () => {
+      await waitFor(async () => {
         expect(await call(svc.address, GET_USER, creds)).toEqual(refused(status.UNAUTHENTICATED, 'revoked'));
       }, until);
       // and the broker refuses a new token, which the client sees as a gRPC refusal too

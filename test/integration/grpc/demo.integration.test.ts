@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
+import { expectWith } from '../../helpers/runner';
 
 const ROOT = join(__dirname, '..', '..', '..');
 
@@ -13,7 +14,7 @@ describe('npm run example:grpc:demo', () => {
       timeout: 60_000,
     });
     // Assess
-    expect(r.status, r.stderr).toBe(0);
+    expectWith(r.status, r.stderr).toBe(0);
     const outcomes = r.stdout.split('\n').filter((l) => l.startsWith('  -> '));
     expect(outcomes.map((l) => /^ {2}-> (\w+)/.exec(l)?.[1])).toEqual([
       'UNAUTHENTICATED',

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
-import { expect } from 'vitest';
+import { expect } from '@jest/globals';
 import { type RevokedToken, signRevocationFeed } from '../../../adapters/grpc/revocations';
 import type { LocalTokenSigner } from '../../../adapters/local/signer';
 import { callMethod, exampleServer, listen, shutdown } from '../../../grpc/example/service';

@@ -1,7 +1,8 @@
 import { status } from '@grpc/grpc-js';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { LocalTokenSigner } from '../../../adapters/local/signer';
 import { type CallReport, createAuthorizer, type TimeboxInterceptor, timeboxAuth } from '../../../grpc/interceptor';
+import { waitFor } from '../../helpers/runner';
 import { AUDIENCE, bearer, claimsDummy, hs256Token, ISSUER, unsecuredToken } from '../../unit/grpc/fixtures';
 import { call, LoopbackHttp, refused, serveFeed, serveJwks, startGrpc } from './harness';
 
@@ -183,7 +184,7 @@ describe('Function: timeboxAuth on a real gRPC server', () => {
       // Act: the broker lists the grant in its feed
       revoked.push({ jti: revokedGrant, exp: Math.floor(Date.now() / 1000) + 300 });
       // Assess
-      await vi.waitFor(async () => {
+      await waitFor(async () => {
         expect(await call(grpcServer.address, GET_USER, t)).toEqual(refused(status.UNAUTHENTICATED, 'revoked'));
       }, until);
       expect((await call(grpcServer.address, GET_USER, other)).ok).toBe(true);
@@ -213,13 +214,13 @@ describe('Function: timeboxAuth on a real gRPC server', () => {
         // Act: the feed goes down
         up = false;
         // Assess: refused once the last good copy is too old, after polls have failed
-        await vi.waitFor(async () => {
+        await waitFor(async () => {
           expect(await call(svc.address, GET_USER, t)).toEqual(refused(status.UNAUTHENTICATED, 'revocations-stale'));
         }, until);
         expect(polls).toContain(false);
         // Act: the feed comes back
         up = true;
-        await vi.waitFor(async () => {
+        await waitFor(async () => {
           expect((await call(svc.address, GET_USER, t)).ok).toBe(true);
         }, until);
       } finally {

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import {
   LONG_POLL_HEADER,
   REVOCATION_FEED_PATH,
@@ -19,6 +19,7 @@ import { type RevocationPollReport, RevocationWatcher, revocationFeedVerifier } 
 import { type LocalBroker, startLocalBroker } from '../../../local/broker';
 import { examplePolicyPath } from '../../../local/paths';
 import { RevocationPush } from '../../../local/revocation-push';
+import { expectWith } from '../../helpers/runner';
 
 /**
  * The push path of the revocation feed: a long poll the broker holds until a revocation is recorded, answered with
@@ -116,7 +117,8 @@ describe('the local broker pushes revocations', () => {
     expect(held.status).toBe(304);
     expect(held.headers.get(LONG_POLL_HEADER)).toBe('25');
     expect(Date.now() - started).toBeGreaterThanOrEqual(900);
-    for (const bad of ['x', '-1', '1.5', '99999']) expect((await fetch(`${url}?wait=${bad}`)).status, bad).toBe(400);
+    for (const bad of ['x', '-1', '1.5', '99999'])
+      expectWith((await fetch(`${url}?wait=${bad}`)).status, bad).toBe(400);
     expect((await fetch(`${url}?wait=1&wait=2`)).status).toBe(400);
   });
 });

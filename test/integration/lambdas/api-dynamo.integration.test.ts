@@ -1,5 +1,5 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createTimeboxTables, type RunningDynalite, startDynalite } from '../../../adapters/aws/dynalite';
 import { DynamoEventStore, DynamoProjectionStore, documentClient } from '../../../adapters/aws/dynamodb';
 import { GrpcTokenProvider } from '../../../adapters/grpc/provider';

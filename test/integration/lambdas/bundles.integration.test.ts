@@ -3,7 +3,7 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'nod
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createTimeboxTables, type RunningDynalite, startDynalite } from '../../../adapters/aws/dynalite';
 import { DynamoEventStore, DynamoProjectionStore, documentClient } from '../../../adapters/aws/dynamodb';
 import { coldStart, dummyLambdaEnv, writePolicyBundle } from '../../../bench/sections/bundles';
@@ -14,6 +14,7 @@ import { LogPublisher } from '../../../lambdas/log';
 import { buildLambdas, bundleProblems, LAMBDAS, type LambdaBundle, MAX_BUNDLE_BYTES } from '../../../scripts/build';
 import { dynaliteClient } from '../../helpers/dynalite';
 import { FakeProvider, FakeScheduler, RecordingLog } from '../../helpers/memory';
+import { expectWith } from '../../helpers/runner';
 import { alice, carol, compileYaml } from '../../helpers/world';
 import fixture from '../../unit/lambdas/fixtures/apigw-rest-iam-event.json';
 
@@ -137,7 +138,7 @@ describe('Lambda bundles', () => {
 
   it(`loads under ${MAX_BUNDLE_BYTES / 1024} KB at a cold start, counting every chunk the entry imports`, () => {
     for (const b of bundles) {
-      expect(b.initBytes, b.name).toBeLessThan(MAX_BUNDLE_BYTES);
+      expectWith(b.initBytes, b.name).toBeLessThan(MAX_BUNDLE_BYTES);
       expect(b.initBytes).toBeGreaterThanOrEqual(b.bytes);
       expect(bundleProblems(b)).toEqual([]);
     }
@@ -149,7 +150,7 @@ describe('Lambda bundles', () => {
       const atInit = sourcesIn(b, b.initFiles);
       const imports = Object.values(b.metafile.outputs).flatMap((o) => o.imports.map((i) => i.path));
       for (const pkg of ['yaml', '@cloud-copilot/iam-simulate'])
-        expect(hasPackage(all, pkg), `${b.name} ${pkg}`).toBe(false);
+        expectWith(hasPackage(all, pkg), `${b.name} ${pkg}`).toBe(false);
       expect(imports.some((p) => p.includes('@cloud-copilot'))).toBe(false);
       expect(all.some((p) => p.startsWith('core/policy/load') || p.startsWith('core/policy/schema'))).toBe(false);
       expect(all.some((p) => p.includes('node_modules/zod/v4/classic/'))).toBe(false);
@@ -177,12 +178,12 @@ describe('Lambda bundles', () => {
         'client-eventbridge',
         'client-secrets-manager',
       ])
-        expect(clientAtInit(b, lazy), `${b.name} ${lazy}`).toBe(false);
+        expectWith(clientAtInit(b, lazy), `${b.name} ${lazy}`).toBe(false);
     for (const name of ['api', 'revoke', 'sweeper'])
       for (const eager of ['client-dynamodb', 'client-scheduler']) expect(clientAtInit(byName(name), eager)).toBe(true);
     expect(hasPackage(sourcesIn(byName('api')), '@aws-sdk/client-kms')).toBe(true);
     for (const b of bundles.filter((x) => x.name !== 'api'))
-      expect(hasPackage(sourcesIn(b), '@aws-sdk/client-kms'), b.name).toBe(false);
+      expectWith(hasPackage(sourcesIn(b), '@aws-sdk/client-kms'), b.name).toBe(false);
   });
 
   it('starts each bundle in a fresh process without touching the network', () => {
@@ -200,8 +201,8 @@ describe('Lambda bundles', () => {
     `;
     for (const b of bundles) {
       const r = await run(['-e', script, ...b.files.map((f) => join(out, b.name, f))], { env: dummyLambdaEnv(POLICY) });
-      expect(r.stderr, b.name).toBe('');
-      expect(r.stdout, b.name).toBe('linked');
+      expectWith(r.stderr, b.name).toBe('');
+      expectWith(r.stdout, b.name).toBe('linked');
     }
   });
 

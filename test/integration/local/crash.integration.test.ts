@@ -2,13 +2,14 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import Database from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalTokenSigner } from '../../../adapters/local/signer';
 import type { GrantEvent } from '../../../core/grant/events';
 import type { Grant } from '../../../core/grant/state';
 import { mintSessionToken } from '../../../local/auth';
 import { databasePath, signingKeyPath } from '../../../local/paths';
+import { expectWith } from '../../helpers/runner';
 
 /**
  * The broker as a process of its own, killed with SIGKILL in the middle of concurrent mixed traffic, again and
@@ -185,7 +186,7 @@ afterAll(async () => {
 });
 
 describe('Local broker process', () => {
-  it.runIf(process.platform === 'linux')('listens on exactly one TCP port, the API port', () => {
+  it('listens on exactly one TCP port, the API port', () => {
     expect(listeningPorts(child?.pid as number)).toEqual([port]);
   });
 
@@ -208,7 +209,7 @@ describe('Local broker process', () => {
         const eventOf = db.prepare('SELECT body FROM events WHERE grant_id = ? AND seq = ?');
         for (const a of acks) {
           const row = eventOf.get(a.id, a.seq) as { body: string } | undefined;
-          expect(row, `acknowledged event ${a.seq} of ${a.id} (${a.status})`).toBeDefined();
+          expectWith(row, `acknowledged event ${a.seq} of ${a.id} (${a.status})`).toBeDefined();
           expect((JSON.parse(row?.body as string) as GrantEvent).hash).toBe(a.hash);
         }
         // No phantom: every event belongs to a grant whose recorded head is at or past it.

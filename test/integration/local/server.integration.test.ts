@@ -2,10 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mintSessionToken } from '../../../local/auth';
 import { type LocalBroker, startLocalBroker } from '../../../local/broker';
 import { examplePolicyPath } from '../../../local/paths';
+import { expectWith } from '../../helpers/runner';
 
 /**
  * The node:http adapter of the local broker on loopback: what reaches `createApi` (source IP, repeated query
@@ -74,7 +75,7 @@ describe('Function: createRequestListener', () => {
   it('serves health, keys and the revocation feed without a token', async () => {
     for (const path of ['/healthz', '/.well-known/jwks.json', '/.well-known/timebox/revocations.json']) {
       const res = await fetch(`${broker.url}${path}`);
-      expect(res.status, path).toBe(200);
+      expectWith(res.status, path).toBe(200);
     }
     const jwks = (await (await fetch(`${broker.url}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] };
     expect(jwks.keys.map((k) => k.kid)).toEqual([broker.runtime.signer.kid]);

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { mintSessionToken } from '../../../local/auth';
 import { type LocalBroker, startLocalBroker } from '../../../local/broker';
 import { examplePolicyPath } from '../../../local/paths';

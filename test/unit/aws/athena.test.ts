@@ -6,9 +6,9 @@ import {
   StartQueryExecutionCommand,
   TooManyRequestsException,
 } from '@aws-sdk/client-athena';
+import { describe, expect, it } from '@jest/globals';
 import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
 import {
   attribute,
   CloudTrailActions,

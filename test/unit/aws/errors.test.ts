@@ -1,5 +1,5 @@
 import { ConflictException } from '@aws-sdk/client-scheduler';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import { awsCall, isAwsError, translateAwsError } from '../../../adapters/aws/errors';
 import { NotFoundError, TimeboxError } from '../../../core/errors';
 

@@ -4,8 +4,8 @@ import {
   type PutEventsRequestEntry,
   ThrottlingException,
 } from '@aws-sdk/client-eventbridge';
+import { describe, expect, it } from '@jest/globals';
 import { mockClient } from 'aws-sdk-client-mock';
-import { describe, expect, it } from 'vitest';
 import { batchEntries, EventBridgePublisher, entrySize, MAX_CALL_BYTES } from '../../../adapters/aws/eventbridge';
 import { DETAIL_TYPES, lifecycleDetail } from '../../../adapters/notify/detail';
 import type { GrantEvent } from '../../../core/grant/events';

@@ -6,8 +6,8 @@ import {
 } from '@aws-sdk/client-iam';
 import { AssumeRoleCommand } from '@aws-sdk/client-sts';
 import { runSimulation } from '@cloud-copilot/iam-simulate';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { mockClient } from 'aws-sdk-client-mock';
-import { beforeAll, describe, expect, it } from 'vitest';
 import { AwsRoleProvider } from '../../../adapters/aws/sts';
 import type { IamPolicyDocument } from '../../../core/builders/aws';
 import { permissionBoundary, revocationPolicy, targetRolePolicy } from '../../../core/builders/aws-iam';

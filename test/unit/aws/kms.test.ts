@@ -1,9 +1,9 @@
 import { createHash, generateKeyPairSync, sign, verify } from 'node:crypto';
 import { GetPublicKeyCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms';
+import { describe, expect, it } from '@jest/globals';
 import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
 import { calculateJwkThumbprint, createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
-import { describe, expect, it } from 'vitest';
 import { derToJose, KmsTokenSigner } from '../../../adapters/aws/kms';
 import { REVOCATION_FEED_TYPE, signRevocationFeed } from '../../../adapters/grpc/revocations';
 import { revocationFeedVerifier } from '../../../grpc/revocations';

@@ -8,8 +8,8 @@ import {
   PutRolePolicyCommand,
 } from '@aws-sdk/client-iam';
 import { AssumeRoleCommand } from '@aws-sdk/client-sts';
+import { beforeEach, describe, expect, it } from '@jest/globals';
 import { mockClient } from 'aws-sdk-client-mock';
-import { beforeEach, describe, expect, it } from 'vitest';
 import { AwsRoleProvider } from '../../../adapters/aws/sts';
 import { policyChars, revocationPolicy } from '../../../core/builders/aws-iam';
 import type { Grant } from '../../../core/grant/state';

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import { awsRoleProvision, awsRoleRevocation, MAX_SESSION_SECONDS } from '../../../adapters/aws/role-plan';
 import { REVOCATION_SKEW_MS } from '../../../core/builders/aws-iam';
 import { activeGrantDummy, NOW, revokedGrantDummy } from './fixtures';

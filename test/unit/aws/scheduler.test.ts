@@ -6,9 +6,9 @@ import {
   SchedulerClient,
   UpdateScheduleCommand,
 } from '@aws-sdk/client-scheduler';
+import { describe, expect, it } from '@jest/globals';
 import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
 import { atExpression, EventBridgeGrantScheduler, scheduleName } from '../../../adapters/aws/scheduler';
 
 const opts = {

@@ -1,6 +1,6 @@
 import { AssumeRoleCommand, PackedPolicyTooLargeException, RegionDisabledException } from '@aws-sdk/client-sts';
+import { beforeEach, describe, expect, it } from '@jest/globals';
 import { mockClient } from 'aws-sdk-client-mock';
-import { beforeEach, describe, expect, it } from 'vitest';
 import { AwsRoleProvider, sessionSeconds } from '../../../adapters/aws/sts';
 import { sessionPolicyJson } from '../../../core/builders/aws';
 import type { ActiveGrant } from '../../../core/ports';

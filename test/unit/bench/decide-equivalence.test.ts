@@ -1,5 +1,5 @@
+import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
 import { CedarEngine, cedarRule } from '../../../bench/lib/cedar';
 import { compareEngines, decideTimebox, loadTimebox, timeboxCall } from '../../../bench/lib/compare';
 import {

@@ -1,10 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
 import { credentialsText, isLocalPlan, reusable, sameScopes } from '../../../cli/commands/access';
 import { EXIT } from '../../../cli/errors';
 import { runCli } from '../../helpers/cli';
+import { unstubAllGlobals } from '../../helpers/runner';
 import { fakeBroker, grantDummy, STS_ANSWER } from './fake-broker';
 
 const CONFIG_DIR = mkdtempSync(join(tmpdir(), 'timebox-access-'));
@@ -18,7 +19,7 @@ const ENV = {
 const NOW = new Date();
 
 afterEach(() => {
-  vi.unstubAllGlobals();
+  unstubAllGlobals();
   rmSync(join(CONFIG_DIR, 'credential-process'), { recursive: true, force: true });
 });
 

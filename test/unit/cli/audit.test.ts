@@ -1,9 +1,9 @@
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterEach, describe, expect, it } from '@jest/globals';
 import { Command } from 'commander';
 import fc from 'fast-check';
-import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DETAIL_TYPES, EVENT_SOURCE, lifecycleDetail } from '../../../adapters/notify/detail';
 import {
   CLOUDTRAIL_LAG_NOTE,
@@ -20,6 +20,7 @@ import { foldGrant } from '../../../core/grant/state';
 import { type Principal, principal } from '../../../core/principal';
 import { type ApiRequest, type ApiResponse, createApi } from '../../../lambdas/api/app';
 import { runCli } from '../../helpers/cli';
+import { stubGlobal, unstubAllGlobals } from '../../helpers/runner';
 import { alice, carol, dan, requestDummy } from '../../helpers/world';
 import { apiWorld } from '../lambdas/api-world';
 import { forgingChars } from './terminal';
@@ -56,7 +57,7 @@ function cliWorld(opts: { timeline?: (req: ApiRequest) => Promise<ApiResponse>; 
     : base;
   const calls: string[] = [];
   const people = { audrey: AUDREY, alice, carol, dan, mallory: principal({ id: 'mallory@corp.com' }) };
-  vi.stubGlobal('fetch', async (url: URL | string, init: RequestInit) => {
+  stubGlobal('fetch', async (url: URL | string, init: RequestInit) => {
     const u = new URL(String(url));
     calls.push(`${init.method} ${u.pathname}${u.search}`);
     const headers = Object.fromEntries(Object.entries((init.headers ?? {}) as Record<string, string>));
@@ -99,7 +100,7 @@ function cliWorld(opts: { timeline?: (req: ApiRequest) => Promise<ApiResponse>; 
 }
 
 afterEach(() => {
-  vi.unstubAllGlobals();
+  unstubAllGlobals();
 });
 
 /** alice's break-glass request approved by carol and dan, then revoked; plus an auto-approved one. */
@@ -344,7 +345,7 @@ describe('Terminal safety: a hostile requester', () => {
 
 /** A broker that refuses every call with this error (400). */
 function fakeBrokerAnswer(error: { code: string; message: string }) {
-  vi.stubGlobal(
+  stubGlobal(
     'fetch',
     async () =>
       new Response(JSON.stringify({ error }), { status: 400, headers: { 'content-type': 'application/json' } }),

@@ -12,8 +12,8 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   CACHE_MARGIN_MS,
   type CacheKey,
@@ -26,6 +26,7 @@ import {
 import { EXIT } from '../../../cli/errors';
 import type { Grant } from '../../../core/grant/state';
 import { runCli } from '../../helpers/cli';
+import { unstubAllGlobals } from '../../helpers/runner';
 import { type BrokerCall, fakeBroker, grantDummy } from './fake-broker';
 
 const ENDPOINT = 'http://127.0.0.1:8787';
@@ -47,7 +48,7 @@ beforeEach(() => {
 });
 
 afterEach(() => {
-  vi.unstubAllGlobals();
+  unstubAllGlobals();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -141,14 +142,14 @@ describe('Command: credential-process (cache)', () => {
     const b = broker();
     await runCli(ARGS, env);
     const id = b.grant().id;
-    vi.unstubAllGlobals();
+    unstubAllGlobals();
     fakeBroker({
       [`GET /v1/requests/${id}`]: () => ({ status: 503, body: { error: { code: 'X', message: 'down' } } }),
     });
     expect((await runCli(ARGS, env)).stdout).toBe('');
     // A failing broker is no proof of anything: the entry stays for when it answers again.
     expect(readdirSync(cacheDir(env))).toHaveLength(1);
-    vi.unstubAllGlobals();
+    unstubAllGlobals();
     fakeBroker({});
     expect((await runCli(ARGS, env)).stdout).toBe('');
     expect(readdirSync(cacheDir(env))).toEqual([]);

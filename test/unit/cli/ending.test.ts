@@ -1,4 +1,4 @@
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, jest } from '@jest/globals';
 import { endingText } from '../../../cli/ending';
 import type { AccessProvider } from '../../../core/ports';
 import { alice, requestDummy, world } from '../../helpers/world';
@@ -37,7 +37,7 @@ describe('Function: endingText', () => {
   it('names who revoked, and for an aws-role grant when the deny was written', async () => {
     // Prepare: the provider answers as the AWS adapter does once the deny statement is written.
     const w = world();
-    vi.spyOn(w.providers['aws-role'] as AccessProvider, 'revoke').mockImplementation(async () => {
+    jest.spyOn(w.providers['aws-role'] as AccessProvider, 'revoke').mockImplementation(async () => {
       w.clock.advance(250);
       return {
         revocation: 'deny-by-tag',

@@ -12,7 +12,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { ApiClient, authFor } from '../../../cli/client';
 import {
   type BrokerRecord,
@@ -25,10 +25,11 @@ import {
   userRecordPath,
   writeBrokerRecord,
 } from '../../../cli/endpoint';
+import { stubEnv, stubGlobal, unstubAllEnvs, unstubAllGlobals } from '../../helpers/runner';
 
 afterEach(() => {
-  vi.unstubAllGlobals();
-  vi.unstubAllEnvs();
+  unstubAllGlobals();
+  unstubAllEnvs();
 });
 
 describe('Function: resolveEndpoint', () => {
@@ -50,9 +51,9 @@ describe('Function: resolveEndpoint', () => {
 describe('Class: ApiClient', () => {
   it('sends every request, and its credentials, only to the endpoint origin', async () => {
     // Prepare: an endpoint URL built by hand, past resolveEndpoint
-    const fetch = vi.fn(async () => new Response('{}', { status: 200 }));
-    vi.stubGlobal('fetch', fetch);
-    const auth = vi.fn(async ({ headers }: { headers: Record<string, string> }) => ({
+    const fetch = jest.fn(async () => new Response('{}', { status: 200 }));
+    stubGlobal('fetch', fetch);
+    const auth = jest.fn(async ({ headers }: { headers: Record<string, string> }) => ({
       ...headers,
       authorization: 'x',
     }));
@@ -70,8 +71,8 @@ describe('Class: ApiClient', () => {
 
 describe('Function: authFor', () => {
   it('signs every call to an API Gateway endpoint, even when TIMEBOX_TOKEN is set', async () => {
-    vi.stubEnv('AWS_ACCESS_KEY_ID', 'AKIDEXAMPLE');
-    vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY');
+    stubEnv('AWS_ACCESS_KEY_ID', 'AKIDEXAMPLE');
+    stubEnv('AWS_SECRET_ACCESS_KEY', 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY');
     const url = new URL('https://abc123defg.execute-api.eu-west-1.amazonaws.com/live/v1/requests');
     const headers = await authFor(new URL('https://abc123defg.execute-api.eu-west-1.amazonaws.com/live'), {
       TIMEBOX_TOKEN: 'local-session-token',

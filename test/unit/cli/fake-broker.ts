@@ -1,7 +1,7 @@
-import { vi } from 'vitest';
 import type { Grant } from '../../../core/grant/state';
 import type { ActiveGrant } from '../../../core/ports';
 import { awsGrantDummy } from '../../helpers/grants';
+import { stubGlobal } from '../../helpers/runner';
 
 /** A call the CLI made to the (fake) broker. */
 export interface BrokerCall {
@@ -15,11 +15,11 @@ type Handler = (call: BrokerCall) => { status: number; body: unknown };
 
 /**
  * Replaces global fetch with a broker whose answers the test sets per `METHOD /path` (query string included when
- * the route names one). Unrouted calls answer 404 ROUTE.NOT_FOUND. Restored by `vi.unstubAllGlobals()`.
+ * the route names one). Unrouted calls answer 404 ROUTE.NOT_FOUND. Restored by `unstubAllGlobals()`.
  */
 export function fakeBroker(routes: Record<string, Handler>) {
   const calls: BrokerCall[] = [];
-  vi.stubGlobal('fetch', async (input: URL | string, init: RequestInit = {}) => {
+  stubGlobal('fetch', async (input: URL | string, init: RequestInit = {}) => {
     const url = new URL(String(input));
     const headers = new Headers(init.headers);
     const call: BrokerCall = {

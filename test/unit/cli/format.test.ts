@@ -1,5 +1,5 @@
+import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
 import { approvalDeadline, clip, grantDetails, printable, safeJson, table } from '../../../cli/format';
 import { grantDummy } from './fake-broker';
 import { forgingChars } from './terminal';

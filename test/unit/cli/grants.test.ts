@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { LocalTokenSigner } from '../../../adapters/local/signer';
 import { listQuery } from '../../../cli/commands/grants';
 import { servePort } from '../../../cli/commands/serve';
@@ -10,6 +10,7 @@ import { EXIT } from '../../../cli/errors';
 import type { GrantEvent } from '../../../core/grant/events';
 import { SessionVerifier } from '../../../local/auth';
 import { runCli } from '../../helpers/cli';
+import { expectWith, unstubAllGlobals } from '../../helpers/runner';
 import { fakeBroker, grantDummy } from './fake-broker';
 
 const ENV = {
@@ -19,7 +20,7 @@ const ENV = {
 };
 
 afterEach(() => {
-  vi.unstubAllGlobals();
+  unstubAllGlobals();
 });
 
 describe('Function: listQuery', () => {
@@ -150,7 +151,7 @@ describe('Command: login', () => {
       TIMEBOX_ENDPOINT: undefined,
     });
     // Assess
-    expect(r.code, r.stderr).toBe(EXIT.ok);
+    expectWith(r.code, r.stderr).toBe(EXIT.ok);
     const token = JSON.parse(readFileSync(join(config, 'tokens.json'), 'utf8'))['http://127.0.0.1:9000'] as string;
     const verifier = new SessionVerifier({ key: await signer.verifyKey(), audiences: ['http://127.0.0.1:9000'] });
     expect(await verifier.verify(token)).toMatchObject({ identity: { id: 'alice@corp.com' } });

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import type { ApiClient } from '../../../cli/client';
 import { waitForGrant } from '../../../cli/commands/request';
 import { EXIT } from '../../../cli/errors';
@@ -6,6 +6,7 @@ import { eventRow, nextSteps, statusLine } from '../../../cli/format';
 import type { GrantEvent } from '../../../core/grant/events';
 import type { Grant } from '../../../core/grant/state';
 import { runCli } from '../../helpers/cli';
+import { expectWith, stubGlobal, unstubAllGlobals } from '../../helpers/runner';
 import { fakeBroker, grantDummy } from './fake-broker';
 
 const ENV = {
@@ -16,7 +17,7 @@ const ENV = {
 const NOW = new Date('2026-11-24T10:00:00.000Z');
 
 afterEach(() => {
-  vi.unstubAllGlobals();
+  unstubAllGlobals();
 });
 
 function pendingDummy(partial: Partial<Grant> = {}): Grant {
@@ -221,7 +222,10 @@ describe('Command: request', () => {
 
   it('with --wait, counts "active ... (in 15m)" from when it prints, not from when it asked', async () => {
     // Prepare: a 15-minute request approved 21 s after it was made (the fake clock moves only when told).
-    vi.useFakeTimers({ now: NOW, toFake: ['Date', 'setTimeout'] });
+    jest.useFakeTimers({
+      now: NOW,
+      doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask', 'setInterval', 'clearInterval'],
+    });
     try {
       const pending = pendingDummy({ duration: 15 * 60_000 });
       fakeBroker({
@@ -239,13 +243,13 @@ describe('Command: request', () => {
         ['request', 'prod-logs', '--for', '15m', '--reason', 'x', '--wait', '--poll-interval', '21s'],
         ENV,
       );
-      await vi.advanceTimersByTimeAsync(21_000);
+      await jest.advanceTimersByTimeAsync(21_000);
       const r = await running;
       // Assess
-      expect(r.code, r.stderr).toBe(EXIT.ok);
+      expectWith(r.code, r.stderr).toBe(EXIT.ok);
       expect(r.stdout).toMatch(/ active on prod-logs until \S+ \(in 15m\) \[rule r\]\n/);
     } finally {
-      vi.useRealTimers();
+      jest.useRealTimers();
     }
   });
 
@@ -296,7 +300,7 @@ describe('Command: request', () => {
       }),
     });
     const refused = await runCli(['approve', 'tb-01jd0000000000000000000000'], ENV);
-    vi.stubGlobal('fetch', async () => {
+    stubGlobal('fetch', async () => {
       throw Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNREFUSED' } });
     });
     const down = await runCli(['list'], ENV);
@@ -325,7 +329,7 @@ describe('Command: request', () => {
       }),
     });
     const r = await runCli(['extend', original.id, '--for', '30m', '--reason', 'INC-123 still open'], ENV);
-    expect(r.code, r.stderr).toBe(EXIT.ok);
+    expectWith(r.code, r.stderr).toBe(EXIT.ok);
     expect(broker.calls[0]?.body).toEqual({ duration: '30m', reason: 'INC-123 still open' });
     expect(r.stdout).toMatch(new RegExp(`^extension of ${original.id}: ${extension.id} approved: starts in `));
   });
@@ -333,7 +337,7 @@ describe('Command: request', () => {
 
 describe('Command: console', () => {
   afterEach(() => {
-    vi.unstubAllGlobals();
+    unstubAllGlobals();
   });
 
   it('prints only the sign-in link of an aws-role grant', async () => {

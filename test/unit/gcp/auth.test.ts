@@ -1,5 +1,5 @@
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import nock from 'nock';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createAuthClient, externalAccountOptions } from '../../../adapters/gcp/auth';
 import { GcpAccessProvider } from '../../../adapters/gcp/provider';
 import { RecordingLog } from '../../helpers/memory';

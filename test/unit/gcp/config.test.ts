@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import { GcpConfigJsonSchema, parseGcpConfig } from '../../../adapters/gcp/config';
 
 const AUDIENCE =

@@ -1,5 +1,5 @@
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import nock from 'nock';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GcpAccessProvider } from '../../../adapters/gcp/provider';
 import { ManualClock } from '../../../core/clock';
 import { GrantService } from '../../../core/grant/service';

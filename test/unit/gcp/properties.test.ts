@@ -1,6 +1,6 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import nock from 'nock';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IamBinding } from '../../../adapters/gcp/policy';
 import { planAdd, planRemove } from '../../../adapters/gcp/policy';
 import { GcpAccessProvider } from '../../../adapters/gcp/provider';

@@ -1,5 +1,5 @@
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import nock from 'nock';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GCP_CODES } from '../../../adapters/gcp/errors';
 import type { IamBinding } from '../../../adapters/gcp/policy';
 import { createGcpProvider, GcpAccessProvider, type GcpProviderDeps } from '../../../adapters/gcp/provider';

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import { verifyChain } from '../../../core/grant/chain';
 import { raceGate } from '../../helpers/race';
 import { alice, carol, dan, erin, requestDummy, world } from '../../helpers/world';
@@ -35,20 +35,37 @@ describe('Concurrency', () => {
     expect(final.approvals).toHaveLength(1);
   });
 
-  it('a revoke racing the final approval always ends revoked, never active', async () => {
+  it('a revoke racing the final approval always ends revoked, never active, whichever starts first', async () => {
     for (let i = 0; i < 20; i++) {
       const w = world();
       const { grant } = await w.service.request(alice, adminScope);
       await w.service.approve(grant.id, carol);
       w.events.beforeAppend = raceGate(2);
-      const ops = [w.service.approve(grant.id, dan), w.service.revoke(grant.id, erin, 'stop')];
-      if (i % 2) ops.reverse();
-      await Promise.allSettled(ops);
+      const revokeFirst = i % 2 === 1;
+      // Started in the chosen order: the first to reach the gate appends first, the other conflicts and retries.
+      const approve = () => w.service.approve(grant.id, dan);
+      const revoke = () => w.service.revoke(grant.id, erin, 'stop');
+      const [approved, revoked] = revokeFirst
+        ? await Promise.allSettled([revoke(), approve()]).then(([r, a]) => [a, r] as const)
+        : await Promise.allSettled([approve(), revoke()]);
       w.events.beforeAppend = undefined;
       await w.service.sweep();
       const final = await w.service.load(grant.id);
       expect(final.status).toBe('revoked');
       expect(w.providers.grpc.live.has(grant.id)).toBe(false);
+      expect(revoked?.status).toBe('fulfilled');
+      const types = (await w.events.read(grant.id)).map((e) => e.type);
+      if (revokeFirst) {
+        // The revoke won: dan's approval, retried, finds the grant revoked and is refused.
+        expect(approved?.status).toBe('rejected');
+        expect(types.filter((t) => t === 'approved')).toHaveLength(1);
+        expect(types).not.toContain('activated');
+      } else {
+        // The approval won and activated the grant; the revoke, retried, ends it.
+        expect(approved?.status).toBe('fulfilled');
+        expect(types.filter((t) => t === 'approved')).toHaveLength(2);
+        expect(types.indexOf('activated')).toBeLessThan(types.indexOf('revoked'));
+      }
     }
   });
 

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import { sealEvent } from '../../../core/grant/chain';
 import type { GrantEvent } from '../../../core/grant/events';
 import { principal } from '../../../core/principal';

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import { verifyChain } from '../../../core/grant/chain';
 import { principal } from '../../../core/principal';
 import { alice, bob, carol, dan, erin, mallory, requestDummy, sam, WORLD_POLICY, world } from '../../helpers/world';

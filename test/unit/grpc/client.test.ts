@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import { UnavailableError } from '../../../core/errors';
 import {
   type BrokerToken,

@@ -1,5 +1,5 @@
+import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
 import { etagMatches, feedEtag } from '../../../adapters/grpc/revocations';
 
 const entry = fc.record({ jti: fc.string({ minLength: 1, maxLength: 40 }), exp: fc.nat() });

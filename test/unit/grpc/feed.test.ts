@@ -1,5 +1,5 @@
+import { beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
-import { beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   cachedRevocationFeed,
   REVOCATION_FEED_TTL_S,
@@ -157,7 +157,7 @@ describe('Function: cachedRevocationFeed', () => {
   const feedAt = (now: Date): RevocationFeed => ({ revoked: [], generatedAt: now.toISOString(), jwt: 'x.y.z' });
 
   it('builds once per window and again after it', async () => {
-    const build = vi.fn(async (now: Date) => feedAt(now));
+    const build = jest.fn(async (now: Date) => feedAt(now));
     const feed = cachedRevocationFeed(build, 5_000);
     const t0 = Date.parse('2026-11-24T10:00:00Z');
 
@@ -171,7 +171,7 @@ describe('Function: cachedRevocationFeed', () => {
 
   it('shares one build between concurrent requests and keeps no failed build', async () => {
     let fail = true;
-    const build = vi.fn(async (now: Date) => {
+    const build = jest.fn(async (now: Date) => {
       await new Promise((r) => setTimeout(r, 5));
       if (fail) throw new Error('kms:Sign throttled');
       return feedAt(now);
@@ -189,7 +189,7 @@ describe('Function: cachedRevocationFeed', () => {
   });
 
   it('builds again when the clock goes back', async () => {
-    const build = vi.fn(async (now: Date) => feedAt(now));
+    const build = jest.fn(async (now: Date) => feedAt(now));
     const feed = cachedRevocationFeed(build, 5_000);
     await feed(new Date('2026-11-24T10:00:10Z'));
     await feed(new Date('2026-11-24T10:00:05Z'));

@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { beforeAll, describe, expect, it } from 'vitest';
 import { LocalTokenSigner } from '../../../adapters/local/signer';
 import { compileMethodMatcher } from '../../../core/scope/grpc';
 import { type CallReport, timeboxAuth } from '../../../grpc/interceptor';

@@ -1,8 +1,10 @@
 import * as grpc from '@grpc/grpc-js';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { generateKeyPair, SignJWT } from 'jose';
-import { beforeAll, describe, expect, it } from 'vitest';
 import { LocalTokenSigner } from '../../../adapters/local/signer';
 import { type CallReport, createAuthorizer, type TimeboxAuthOptions, timeboxAuth } from '../../../grpc/interceptor';
+import { RevocationWatcher } from '../../../grpc/revocations';
+import { stubGlobal, unstubAllGlobals } from '../../helpers/runner';
 import { drive, withAuthorization } from './drive';
 import { AUDIENCE, bearer, claimsDummy, hs256Token, ISSUER, unsecuredToken } from './fixtures';
 
@@ -188,24 +190,43 @@ describe('Function: createAuthorizer', () => {
       expect(() => createAuthorizer({ ...base, ...key, ...urls })).toThrow(new RegExp(`${name} must be https`));
     });
 
-    it('accepts https anywhere and plain http to loopback', async () => {
+    it('accepts https anywhere and plain http to loopback, and polls the revocation feed it is given', async () => {
       const base = { issuer: ISSUER, audience: AUDIENCE };
-      for (const host of [
-        'https://broker.example',
-        'http://127.0.0.1:8787',
-        'http://localhost:8787',
-        'http://[::1]:8787',
-      ])
-        createAuthorizer({ ...base, jwksUrl: `${host}/.well-known/jwks.json` }).watcher?.stop();
-      const a = createAuthorizer({
-        ...base,
-        publicKey: await signer.verifyKey(),
-        revocationsUrl: 'https://broker.example/.well-known/timebox/revocations.json',
-        revocationPollMs: 3_600_000,
-        revocationMaxStalenessMs: 7_200_000,
+      const fetched: string[] = [];
+      stubGlobal('fetch', async (url: string | URL) => {
+        fetched.push(String(url));
+        return new Response('unavailable', { status: 503 });
       });
-      a.watcher?.stop();
-      expect(a.watcher).toBeDefined();
+      try {
+        // Without a feed there is nothing to watch, and the key set is fetched only when a token needs it.
+        for (const host of [
+          'https://broker.example',
+          'http://127.0.0.1:8787',
+          'http://localhost:8787',
+          'http://[::1]:8787',
+        ])
+          expect(createAuthorizer({ ...base, jwksUrl: `${host}/.well-known/jwks.json` }).watcher).toBeUndefined();
+        const feed = 'https://broker.example/.well-known/timebox/revocations.json';
+        let reported: (r: { ok: boolean; error?: string }) => void = () => {};
+        const firstPoll = new Promise<{ ok: boolean; error?: string }>((resolve) => {
+          reported = resolve;
+        });
+        const a = createAuthorizer({
+          ...base,
+          publicKey: await signer.verifyKey(),
+          revocationsUrl: feed,
+          revocationPollMs: 3_600_000,
+          revocationMaxStalenessMs: 7_200_000,
+          onRevocationPoll: (r) => reported(r),
+        });
+        const poll = await firstPoll;
+        a.watcher?.stop();
+        expect(a.watcher).toBeInstanceOf(RevocationWatcher);
+        expect(fetched).toEqual([feed]);
+        expect(poll).toEqual({ ok: false, error: 'revocation feed answered HTTP 503' });
+      } finally {
+        unstubAllGlobals();
+      }
     });
 
     it('refuses a missing issuer or audience', async () => {

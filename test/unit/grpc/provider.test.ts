@@ -1,5 +1,5 @@
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { decodeJwt, jwtVerify } from 'jose';
-import { beforeAll, describe, expect, it } from 'vitest';
 import { GrpcTokenProvider } from '../../../adapters/grpc/provider';
 import { LocalTokenSigner } from '../../../adapters/local/signer';
 import type { ActiveGrant } from '../../../core/ports';

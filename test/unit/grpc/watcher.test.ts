@@ -1,4 +1,4 @@
-import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { REVOCATION_FEED_TYPE } from '../../../adapters/grpc/revocations';
 import { LocalTokenSigner } from '../../../adapters/local/signer';
 import {
@@ -7,6 +7,7 @@ import {
   type RevocationWatcherOptions,
   revocationFeedVerifier,
 } from '../../../grpc/revocations';
+import { stubGlobal, unstubAllGlobals } from '../../helpers/runner';
 import { ISSUER } from './fixtures';
 
 const URL_ = 'http://feed.test/.well-known/timebox/revocations.json';
@@ -14,13 +15,13 @@ const URL_ = 'http://feed.test/.well-known/timebox/revocations.json';
 /** A fetch stand-in answering from a queue: a body (200), a status code, or a thrown error. */
 function fetchDummy(...answers: (unknown | number | Error)[]) {
   const queue = [...answers];
-  const fn = vi.fn(async () => {
+  const fn = jest.fn(async () => {
     const next = queue.length > 1 ? queue.shift() : queue[0];
     if (next instanceof Error) throw next;
     if (typeof next === 'number') return new Response('nope', { status: next });
     return new Response(typeof next === 'string' ? next : JSON.stringify(next), { status: 200 });
   });
-  vi.stubGlobal('fetch', fn);
+  stubGlobal('fetch', fn);
   return fn;
 }
 
@@ -59,7 +60,7 @@ function watcherOn(now: { t: number }, opts: Partial<RevocationWatcherOptions> =
 }
 
 afterEach(() => {
-  vi.unstubAllGlobals();
+  unstubAllGlobals();
 });
 
 function watcher(now: { t: number }, polls: RevocationPollReport[] = []) {

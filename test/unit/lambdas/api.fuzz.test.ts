@@ -1,5 +1,5 @@
+import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
 import { principal } from '../../../core/principal';
 import type { ApiRequest } from '../../../lambdas/api/app';
 import { alice, bob, carol, dan, mallory, sam } from '../../helpers/world';

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import { UnavailableError } from '../../../core/errors';
 import { principal } from '../../../core/principal';
 import { MAX_BODY_BYTES } from '../../../lambdas/api/app';

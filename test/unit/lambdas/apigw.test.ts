@@ -1,5 +1,5 @@
+import { describe, expect, it, jest } from '@jest/globals';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
-import { describe, expect, it, vi } from 'vitest';
 import { createApiGatewayHandler, toApiRequest, toProxyResult } from '../../../lambdas/api/apigw';
 import { createApi } from '../../../lambdas/api/app';
 import { awsAuthenticator } from '../../../lambdas/api/identity';
@@ -95,7 +95,7 @@ describe('Function: createApiGatewayHandler', () => {
       log: w.log,
       policy: w.policy,
     });
-    const onInvoke = vi.fn();
+    const onInvoke = jest.fn();
     const handler = createApiGatewayHandler(api, { onInvoke });
     // Act
     const res = await handler(eventDummy(), contextDummy);
@@ -133,7 +133,7 @@ describe('Function: createApiGatewayHandler', () => {
   });
 
   it('answers an event it cannot read with a JSON 500 instead of throwing', async () => {
-    const api = vi.fn();
+    const api = jest.fn<Parameters<typeof createApiGatewayHandler>[0]>();
     const handler = createApiGatewayHandler(api);
     const res = await handler(null as unknown as APIGatewayProxyEvent, contextDummy);
     expect(res.statusCode).toBe(500);

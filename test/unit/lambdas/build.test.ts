@@ -1,6 +1,6 @@
 import { join } from 'node:path';
+import { describe, expect, it } from '@jest/globals';
 import { build, type Metafile, type Plugin } from 'esbuild';
-import { describe, expect, it } from 'vitest';
 import {
   bundleProblems,
   describeBundle,

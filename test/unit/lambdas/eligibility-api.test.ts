@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import { principal } from '../../../core/principal';
 import { alice, carol, mallory } from '../../helpers/world';
 import { apiWorld } from './api-world';

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import { UnavailableError } from '../../../core/errors';
 import type { AccessContext, AccessProvider, ActiveGrant, TokenSigner } from '../../../core/ports';
 import { lazyProvider, lazySigner, once } from '../../../lambdas/lazy';

@@ -1,5 +1,5 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { LogPublisher, PowertoolsLog, scopedLog } from '../../../lambdas/log';
 import { RecordingLog } from '../../helpers/memory';
 import { alice, requestDummy, world } from '../../helpers/world';
@@ -11,8 +11,8 @@ function captureStdout(): { lines: () => Record<string, unknown>[] } {
     chunks.push(String(chunk));
     return true;
   };
-  vi.spyOn(process.stdout, 'write').mockImplementation(record);
-  vi.spyOn(process.stderr, 'write').mockImplementation(record);
+  jest.spyOn(process.stdout, 'write').mockImplementation(record);
+  jest.spyOn(process.stderr, 'write').mockImplementation(record);
   return {
     lines: () =>
       chunks
@@ -24,7 +24,7 @@ function captureStdout(): { lines: () => Record<string, unknown>[] } {
 }
 
 afterEach(() => {
-  vi.restoreAllMocks();
+  jest.restoreAllMocks();
 });
 
 describe('Class: PowertoolsLog', () => {

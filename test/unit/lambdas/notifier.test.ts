@@ -1,6 +1,6 @@
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
+import { describe, expect, it } from '@jest/globals';
 import { mockClient } from 'aws-sdk-client-mock';
-import { describe, expect, it } from 'vitest';
 import { EventBridgePublisher } from '../../../adapters/aws/eventbridge';
 import { UserDirectory } from '../../../adapters/notify/config';
 import type { HttpClient } from '../../../adapters/notify/http';

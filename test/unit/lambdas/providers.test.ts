@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import type { ProjectionStore } from '../../../core/ports';
 import { accessProviders, CommonEnvSchema, commonConfig, loadConfig, NO_SIGNER } from '../../../lambdas/runtime';
 import { MemoryProjectionStore, RecordingLog } from '../../helpers/memory';
@@ -9,12 +9,13 @@ import { envDummy } from './env';
  * The aws-role provider a function builds loads its module (the provider with its STS and IAM clients) only for
  * what needs them. The module is replaced here by one that records being loaded.
  */
-const loaded = vi.hoisted(() => ({
+// Only a call loads lambdas/aws-role (a dynamic import), so the replacement is in place before anything needs it.
+const loaded = {
   count: 0,
   revoked: [] as string[],
   deps: undefined as { revokedGrants?: () => Promise<unknown[]> } | undefined,
-}));
-vi.mock('../../../lambdas/aws-role', () => ({
+};
+jest.mock('../../../lambdas/aws-role', () => ({
   awsRoleProvider: (_cfg: unknown, deps: { revokedGrants?: () => Promise<unknown[]> }) => {
     loaded.count++;
     loaded.deps = deps;

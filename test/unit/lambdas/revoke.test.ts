@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import { ConcurrencyError } from '../../../core/errors';
 import { createRevokeHandler } from '../../../lambdas/revoke/handler';
 import { alice, requestDummy, world } from '../../helpers/world';

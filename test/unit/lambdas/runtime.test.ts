@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
+import { afterEach, describe, expect, it } from '@jest/globals';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, describe, expect, it } from 'vitest';
 import { policyBundle } from '../../../core/policy/json';
 import { formatProblem, loadPolicy } from '../../../core/policy/load';
 import { type AwsCredentials, crossAccountIam } from '../../../lambdas/aws-role';
@@ -24,7 +24,9 @@ import { WORLD_POLICY } from '../../helpers/world';
 import { envDummy } from './env';
 
 const sts = mockClient(STSClient);
-afterEach(() => sts.reset());
+afterEach(() => {
+  sts.reset();
+});
 
 describe('Function: commonConfig', () => {
   it('parses the environment once into a frozen configuration, with defaults', () => {

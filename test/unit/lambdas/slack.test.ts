@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import { UserDirectory } from '../../../adapters/notify/config';
 import { createSlackInteractions, type RefusalNotice } from '../../../adapters/notify/interactions';
 import { ACTION_APPROVE, ACTION_DENY, COMMENT_ACTION, COMMENT_BLOCK } from '../../../adapters/notify/messages';

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import { createSweeperHandler, SweepFailedError } from '../../../lambdas/sweeper/handler';
 import { alice, requestDummy, world } from '../../helpers/world';
 

@@ -1,7 +1,7 @@
 import { sign as ecdsaSign } from 'node:crypto';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { exportJWK, generateKeyPair } from 'jose';
-import { beforeAll, describe, expect, it } from 'vitest';
 import { LocalTokenSigner } from '../../../adapters/local/signer';
 import { isTimeboxError } from '../../../core/errors';
 import type { ApiRequest } from '../../../lambdas/api/http';
@@ -171,17 +171,19 @@ describe('Class: SessionVerifier', () => {
     });
 
     it('refuses a correctly signed token whose identity claims are malformed', async () => {
-      const bad = await signer.sign(
-        {
-          iss: SESSION_ISSUER,
-          sub: 'alice@corp.com',
-          aud: BROKER,
-          exp: NOW.getTime() / 1000 + 60,
-          iat: NOW.getTime() / 1000,
-          groups: ['Not A Group'],
-          mfa: 'yes',
-        },
-        { typ: SESSION_TOKEN_TYPE },
+      const bad = toLowS(
+        await signer.sign(
+          {
+            iss: SESSION_ISSUER,
+            sub: 'alice@corp.com',
+            aud: BROKER,
+            exp: NOW.getTime() / 1000 + 60,
+            iat: NOW.getTime() / 1000,
+            groups: ['Not A Group'],
+            mfa: 'yes',
+          },
+          { typ: SESSION_TOKEN_TYPE },
+        ),
       );
       expect(codeOf(await (await verifier()).fromHeader(`Bearer ${bad}`))).toBe('AUTH.INVALID_CLAIMS');
     });

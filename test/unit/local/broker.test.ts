@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import { banner, type LocalBroker } from '../../../local/broker';
 import { examplePolicyPath } from '../../../local/paths';
 import { loadLocalPolicy } from '../../../local/runtime';

@@ -2,13 +2,12 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import * as fc from 'fast-check';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ensureOwnerOnlyDir, ensureOwnerOnlyFile, loadAuditKey } from '../../../adapters/local/files';
 import { GroupSync } from '../../../adapters/local/sqlite/group-sync';
 import { Sealer } from '../../../adapters/local/sqlite/seal';
 
-const posix = process.platform !== 'win32';
 let dir: string;
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'timebox-files-'));
@@ -19,7 +18,7 @@ afterEach(() => {
 
 const mode = (p: string) => statSync(p).mode & 0o777;
 
-describe.runIf(posix)('Function: ensureOwnerOnlyDir / ensureOwnerOnlyFile', () => {
+describe('Function: ensureOwnerOnlyDir / ensureOwnerOnlyFile', () => {
   it('creates the folder 0700 and the file 0600', () => {
     const home = join(dir, 'a', '.timebox');
     ensureOwnerOnlyDir(home);
@@ -46,7 +45,7 @@ describe.runIf(posix)('Function: ensureOwnerOnlyDir / ensureOwnerOnlyFile', () =
   });
 });
 
-describe.runIf(posix)('Function: loadAuditKey', () => {
+describe('Function: loadAuditKey', () => {
   it('creates a 32-byte key owner-only on first use and reads the same key afterwards', () => {
     const path = join(dir, 'audit.key');
     const key = loadAuditKey(path);
@@ -97,7 +96,7 @@ describe('Class: GroupSync', () => {
     const started: number[] = [];
     const proto = GroupSync.prototype as unknown as { run: () => Promise<void> };
     const real = proto.run;
-    const run = vi.spyOn(proto, 'run').mockImplementation(function (this: GroupSync) {
+    const run = jest.spyOn(proto, 'run').mockImplementation(function (this: GroupSync) {
       started.push(Date.now());
       return real.call(this);
     });

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import type { GrantEvent } from '../../../core/grant/events';
 import type { Grant } from '../../../core/grant/state';
 import type { EventPublisher } from '../../../core/ports';

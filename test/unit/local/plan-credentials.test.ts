@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import { GrpcTokenProvider } from '../../../adapters/grpc/provider';
 import { sessionPolicy } from '../../../core/builders/aws';
 import { TimeboxError } from '../../../core/errors';

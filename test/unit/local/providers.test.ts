@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import { GRANT_TAG, sessionPolicy } from '../../../core/builders/aws';
 import { revocationPolicy } from '../../../core/builders/aws-iam';
 import { gcpBindings } from '../../../core/builders/gcp';

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { DAY } from '../../../core/duration';
 import { LocalScheduler, MAX_TIMER_MS, type ScheduledAction } from '../../../local/scheduler';
 import { RecordingLog } from '../../helpers/memory';
@@ -29,14 +29,14 @@ function schedulerDummy(partial: { concurrency?: number; now?: () => number } = 
 }
 
 /** Lets queued promise callbacks (the fire queue) run. */
-const settle = () => vi.advanceTimersByTimeAsync(0);
+const settle = () => jest.advanceTimersByTimeAsync(0);
 
 describe('Class: LocalScheduler', () => {
   beforeEach(() => {
-    vi.useFakeTimers({ now: T0 });
+    jest.useFakeTimers({ now: T0 });
   });
   afterEach(() => {
-    vi.useRealTimers();
+    jest.useRealTimers();
   });
 
   describe('Method: schedule', () => {
@@ -45,9 +45,9 @@ describe('Class: LocalScheduler', () => {
       const { scheduler, fired } = schedulerDummy();
       // Act
       await scheduler.schedule('tb-1', 'expire', new Date(T0 + 5_000));
-      await vi.advanceTimersByTimeAsync(4_999);
+      await jest.advanceTimersByTimeAsync(4_999);
       const early = fired.length;
-      await vi.advanceTimersByTimeAsync(1);
+      await jest.advanceTimersByTimeAsync(1);
       // Assess
       expect(early).toBe(0);
       expect(fired).toEqual([{ grantId: 'tb-1', action: 'expire', at: T0 + 5_000 }]);
@@ -65,9 +65,9 @@ describe('Class: LocalScheduler', () => {
       const { scheduler, fired } = schedulerDummy();
       await scheduler.schedule('tb-1', 'expire', new Date(T0 + 1_000));
       await scheduler.schedule('tb-1', 'expire', new Date(T0 + 10_000));
-      await vi.advanceTimersByTimeAsync(5_000);
+      await jest.advanceTimersByTimeAsync(5_000);
       expect(fired).toEqual([]);
-      await vi.advanceTimersByTimeAsync(5_000);
+      await jest.advanceTimersByTimeAsync(5_000);
       expect(fired).toHaveLength(1);
       expect(scheduler.scheduledAt('tb-1', 'expire')).toBeUndefined();
     });
@@ -76,7 +76,7 @@ describe('Class: LocalScheduler', () => {
       const { scheduler, fired } = schedulerDummy();
       await scheduler.schedule('tb-1', 'activate', new Date(T0 + 1_000));
       await scheduler.schedule('tb-1', 'expire', new Date(T0 + 2_000));
-      await vi.advanceTimersByTimeAsync(2_000);
+      await jest.advanceTimersByTimeAsync(2_000);
       expect(fired.map((f) => f.action)).toEqual(['activate', 'expire']);
     });
 
@@ -89,9 +89,9 @@ describe('Class: LocalScheduler', () => {
       const at = T0 + 30 * DAY;
       // Act
       await scheduler.schedule('tb-long', 'expire', new Date(at));
-      await vi.advanceTimersByTimeAsync(MAX_TIMER_MS);
+      await jest.advanceTimersByTimeAsync(MAX_TIMER_MS);
       const afterFirstStep = fired.length;
-      await vi.advanceTimersByTimeAsync(at - T0 - MAX_TIMER_MS);
+      await jest.advanceTimersByTimeAsync(at - T0 - MAX_TIMER_MS);
       process.off('warning', onWarning);
       // Assess
       expect(afterFirstStep).toBe(0);
@@ -106,9 +106,9 @@ describe('Class: LocalScheduler', () => {
       // Act
       await scheduler.schedule('tb-1', 'expire', new Date(T0 + 1_000));
       skew = 3;
-      await vi.advanceTimersByTimeAsync(1_000);
+      await jest.advanceTimersByTimeAsync(1_000);
       const atTimerTime = fired.length;
-      await vi.advanceTimersByTimeAsync(3);
+      await jest.advanceTimersByTimeAsync(3);
       // Assess
       expect(atTimerTime).toBe(0);
       expect(fired).toHaveLength(1);
@@ -126,7 +126,7 @@ describe('Class: LocalScheduler', () => {
       await scheduler.schedule('tb-1', 'expire', new Date(T0 + 1_000));
       await scheduler.cancel('tb-1', 'expire');
       await scheduler.cancel('tb-unknown', 'activate');
-      await vi.advanceTimersByTimeAsync(2_000);
+      await jest.advanceTimersByTimeAsync(2_000);
       expect(fired).toEqual([]);
     });
   });
@@ -151,7 +151,7 @@ describe('Class: LocalScheduler', () => {
       // Act
       for (let i = 0; i < 50; i++) await scheduler.schedule(`tb-${i}`, 'expire', new Date(T0));
       const idle = scheduler.idle();
-      await vi.advanceTimersByTimeAsync(200);
+      await jest.advanceTimersByTimeAsync(200);
       await idle;
       // Assess
       expect(peak).toBe(4);
@@ -166,7 +166,7 @@ describe('Class: LocalScheduler', () => {
       await scheduler.schedule('tb-1', 'expire', new Date(T0 + 1_000));
       scheduler.stop();
       await scheduler.schedule('tb-2', 'expire', new Date(T0 + 1_000));
-      await vi.advanceTimersByTimeAsync(5_000);
+      await jest.advanceTimersByTimeAsync(5_000);
       expect(fired).toEqual([]);
       expect(scheduler.pending).toBe(0);
     });

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import type { SweepReport } from '../../../core/grant/service';
 import { SweeperLoop } from '../../../local/sweeper';
 import { RecordingLog } from '../../helpers/memory';
@@ -9,10 +9,10 @@ function reportDummy(partial: Partial<SweepReport> = {}): SweepReport {
 
 describe('Class: SweeperLoop', () => {
   beforeEach(() => {
-    vi.useFakeTimers();
+    jest.useFakeTimers();
   });
   afterEach(() => {
-    vi.useRealTimers();
+    jest.useRealTimers();
   });
 
   it('runs a pass every interval, timed from the end of the previous one, and tells the first pass apart', async () => {
@@ -30,10 +30,10 @@ describe('Class: SweeperLoop', () => {
     });
     // Act
     const first = loop.runOnce();
-    await vi.advanceTimersByTimeAsync(300);
+    await jest.advanceTimersByTimeAsync(300);
     await first;
     loop.start();
-    await vi.advanceTimersByTimeAsync(2_700);
+    await jest.advanceTimersByTimeAsync(2_700);
     await loop.stop();
     // Assess
     expect(passes).toEqual([
@@ -57,7 +57,7 @@ describe('Class: SweeperLoop', () => {
       },
     });
     loop.start();
-    await vi.advanceTimersByTimeAsync(350);
+    await jest.advanceTimersByTimeAsync(350);
     await loop.stop();
     expect(n).toBe(3);
     expect(log.lines.map((l) => `${l.level} ${l.message}`)).toEqual(['info sweep', 'error sweep failed']);
@@ -79,7 +79,7 @@ describe('Class: SweeperLoop', () => {
       },
     });
     const both = Promise.all([loop.runOnce(), loop.runOnce()]);
-    await vi.advanceTimersByTimeAsync(50);
+    await jest.advanceTimersByTimeAsync(50);
     await both;
     expect(peak).toBe(1);
     expect(loop.passes).toBe(1);

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { beforeAll, describe, expect, it } from 'vitest';
 import { LocalTokenSigner } from '../../../adapters/local/signer';
 import { isTimeboxError } from '../../../core/errors';
 import { mintSessionToken, SessionVerifier } from '../../../local/auth';

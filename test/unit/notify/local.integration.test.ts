@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from '@jest/globals';
 import type { HttpClient, HttpRequest } from '../../../adapters/notify/http';
 import { attachLocalNotifications } from '../../../adapters/notify/local';
 import { verifyWebhookSignature } from '../../../adapters/notify/signatures';

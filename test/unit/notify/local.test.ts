@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import type { HttpClient, HttpRequest } from '../../../adapters/notify/http';
 import { attachLocalNotifications, localNotifier, NotifyingPublisher } from '../../../adapters/notify/local';
 import { ACTION_APPROVE } from '../../../adapters/notify/messages';
@@ -59,16 +59,44 @@ describe('Function: localNotifier', () => {
     ).toEqual({ ok: true });
   });
 
-  it('reads a settings file, with the environment taking precedence', () => {
+  it('reads a settings file, with the environment taking precedence', async () => {
+    // Prepare: the file names a bot token, a channel and a user map; the environment overrides the last two
     const w = world();
     const files: Record<string, string> = {
-      '/etc/timebox/notify.json': JSON.stringify({ slack: { botToken: 'xoxb-1', channel: 'C0FILE' }, slackUsers: {} }),
+      '/etc/timebox/notify.json': JSON.stringify({
+        slack: { botToken: 'xoxb-from-file', channel: 'C0FILE' },
+        slackUsers: { U0FILE: 'alice@corp.com' },
+      }),
+    };
+    const requests: HttpRequest[] = [];
+    const http: HttpClient = async (req) => {
+      requests.push(req);
+      return { status: 200, headers: {}, body: '{"ok":true}' };
     };
     const n = localNotifier(
-      { TIMEBOX_NOTIFY_CONFIG: '/etc/timebox/notify.json', TIMEBOX_SLACK_CHANNEL: 'C0ENV' },
-      { log: w.log, readFile: (p) => files[p] as string },
+      {
+        TIMEBOX_NOTIFY_CONFIG: '/etc/timebox/notify.json',
+        TIMEBOX_SLACK_CHANNEL: 'C0ENV',
+        TIMEBOX_SLACK_USERS: '{"U0ENV":"alice@corp.com"}',
+      },
+      { log: w.log, clock: w.clock, http, readFile: (p) => files[p] as string },
     );
-    expect(n).toBeDefined();
+    const { grant } = await w.service.request(
+      alice,
+      requestDummy({ target: 'user-service', scopes: ['/acme.admin.*'], duration: 20 * 60_000 }),
+    );
+    const events = await w.events.read(grant.id);
+    // Act
+    await new NotifyingPublisher(n as NonNullable<typeof n>).publish(events, foldGrant(events));
+    // Assess: the file's token, the environment's channel and users
+    const posts = requests.map((r) => ({ auth: r.headers.authorization, body: JSON.parse(r.body) }));
+    expect(posts.length).toBeGreaterThan(0);
+    expect(posts.every((p) => p.auth === 'Bearer xoxb-from-file')).toBe(true);
+    expect(posts.map((p) => p.body.channel)).toContain('C0ENV');
+    expect(posts.map((p) => p.body.channel)).not.toContain('C0FILE');
+    const text = requests.map((r) => r.body).join('\n');
+    expect(text).toContain('<@U0ENV>');
+    expect(text).not.toContain('U0FILE');
   });
 
   it('refuses malformed settings naming the variable, never echoing a secret', () => {

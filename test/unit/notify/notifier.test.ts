@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import { type SignedWebhook, UserDirectory } from '../../../adapters/notify/config';
 import { lifecycleDetail } from '../../../adapters/notify/detail';
 import type { HttpClient, HttpRequest } from '../../../adapters/notify/http';

@@ -3,8 +3,8 @@ import {
   ResourceNotFoundException,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
+import { describe, expect, it } from '@jest/globals';
 import { mockClient } from 'aws-sdk-client-mock';
-import { describe, expect, it } from 'vitest';
 import { SecretsManagerSource } from '../../../adapters/aws/secrets';
 
 const ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:timebox/prod/slack-signing-secret-AbCdEf';

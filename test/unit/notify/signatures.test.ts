@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
+import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
 import { signWebhook, verifySlackSignature, verifyWebhookSignature } from '../../../adapters/notify/signatures';
 
 const SECRET = '8f742231b10e8888abcd99yyyzzz85a5';

@@ -1,5 +1,5 @@
+import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
 import { hoursFromSpec, parseHours, windowAt, windowCovers } from '../../../core/policy/hours';
 import type { HoursWindow } from '../../../core/policy/types';
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import { DAY, HOUR, MINUTE, SECOND } from '../../../core/duration';
 import { formatProblem, loadPolicy } from '../../../core/policy/load';
 import type { Policy } from '../../../core/policy/types';

@@ -1,5 +1,5 @@
+import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
 import type { GcpRoleTarget, GrpcTarget, Target } from '../../../core/policy/types';
 import { actionCovered, iamPatternMatches, resourceContained } from '../../../core/scope/aws';
 import { methodMatches, methodPatternWithin } from '../../../core/scope/grpc';

@@ -1,5 +1,5 @@
+import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
 import { countdown, csvCell, formatDuration, isInvisible, pieces, toCsv, visible } from '../../../web/format';
 
 const HOSTILE = ['\u202E', '\u202C', '\u2066', '\u2069', '\u200B', '\u200F', '\u061C', '\uFEFF', '\u0000', '\u001B'];
