@@ -92,7 +92,7 @@ function Ending({ g }: { g: Grant }) {
     <dl class="kv">
       {g.decidedAt && (
         <Field name="Decided">
-          {formatTime(g.decidedAt)} by <T>{g.decidedBy}</T>
+          {formatTime(g.decidedAt)} by <T>{g.decidedBy?.split(',').join(', ')}</T>
         </Field>
       )}
       {g.activatedAt && <Field name="Active from">{formatTime(g.activatedAt)}</Field>}
