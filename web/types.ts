@@ -43,31 +43,10 @@ export interface DecisionView {
   pendingUntil: string | null;
 }
 
-export interface EligibleOption {
-  target: string;
-  kind: Grant['target']['kind'];
-  targetDescription?: string;
-  rule: string;
-  ruleDescription?: string;
-  scopes: string[];
-  narrowed: boolean;
-  maxDuration: number;
-  maxStartAhead: number;
-  approval:
-    | { kind: 'auto' }
-    | {
-        kind: 'approvers';
-        count: number;
-        from: string[];
-        approvers: string[];
-        requireMfa: boolean;
-        pendingTimeout: number;
-      };
-  requireMfa: boolean;
-  hours?: string;
-  sourceIp?: string[];
-  blockers: Reason[];
-}
+/** The wire form of core's eligibility answer (type only: nothing of core is bundled). */
+export type { EligibleOption } from '../core/eligibility';
+
+import type { EligibleOption } from '../core/eligibility';
 
 export interface Me {
   id: string;
