@@ -84,7 +84,7 @@ export function createRequestListener(opts: HttpAdapterOptions): (req: IncomingM
 }
 
 /** The host name of a Host header (`[::1]:8787` -> `[::1]`), or '' when there is none or it does not parse. */
-function hostnameOf(host: string | undefined): string {
+export function hostnameOf(host: string | undefined): string {
   if (!host) return '';
   try {
     return new URL(`http://${host}`).hostname;

@@ -253,16 +253,7 @@ export class WebConsole {
   }
 
   private sendJson(res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void {
-    if (res.headersSent) return;
-    const text = JSON.stringify(body);
-    res.writeHead(status, {
-      ...SECURITY_HEADERS,
-      'content-type': 'application/json; charset=utf-8',
-      'cache-control': 'no-store',
-      'content-length': String(Buffer.byteLength(text)),
-      ...extra,
-    });
-    res.end(text);
+    sendJson(res, status, body, extra);
   }
 }
 
@@ -311,4 +302,18 @@ export async function brokerWebConsole(args: {
     audience: args.url,
     origins: args.audiences,
   });
+}
+
+/** A JSON answer with the console's security headers, never cached; nothing once headers went out. */
+export function sendJson(res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void {
+  if (res.headersSent) return;
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    ...SECURITY_HEADERS,
+    'content-type': 'application/json; charset=utf-8',
+    'cache-control': 'no-store',
+    'content-length': String(Buffer.byteLength(text)),
+    ...extra,
+  });
+  res.end(text);
 }

@@ -5,8 +5,8 @@ import type { AuthHeaders } from '../cli/client';
 import { isLoopbackHost } from '../core/net';
 import { SessionVerifier } from './auth';
 import { brokerUrl } from './paths';
-import { listenHttp, type RunningHttp } from './server';
-import { findWebRoot, SECURITY_HEADERS, WebConsole } from './web-console';
+import { hostnameOf, listenHttp, type RunningHttp } from './server';
+import { findWebRoot, SECURITY_HEADERS, sendJson, WebConsole } from './web-console';
 import { mintSigninCode, SigninCodes, signinUrl } from './web-signin';
 
 /**
@@ -52,15 +52,15 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   let verifier: SessionVerifier | undefined;
   const http = await listenHttp(
     (req, res) => {
-      if (!web || !verifier) return answer(res, 503, { error: { code: 'UI.STARTING', message: 'starting' } });
+      if (!web || !verifier) return sendJson(res, 503, { error: { code: 'UI.STARTING', message: 'starting' } });
       const name = hostnameOf(req.headers.host);
       if (!isLoopbackHost(name))
-        return answer(res, 421, {
+        return sendJson(res, 421, {
           error: { code: 'REQUEST.HOST_NOT_ALLOWED', message: 'this console answers only on loopback names' },
         });
       if (web.handle(req, res)) return;
       forward(req, res, web, verifier, opts).catch(() =>
-        answer(res, 502, { error: { code: 'UI.FORWARD_FAILED', message: 'the API call failed' } }),
+        sendJson(res, 502, { error: { code: 'UI.FORWARD_FAILED', message: 'the API call failed' } }),
       );
     },
     host,
@@ -102,13 +102,13 @@ async function forward(
   const path = req.url ?? '/';
   if (!path.startsWith('/v1/')) {
     req.resume();
-    return answer(res, 404, { error: { code: 'ROUTE.NOT_FOUND', message: 'no such route' } });
+    return sendJson(res, 404, { error: { code: 'ROUTE.NOT_FOUND', message: 'no such route' } });
   }
   const auth = await web.authenticate(req, verifier);
   if (!auth || 'error' in auth) {
     req.resume();
     const e = auth && 'error' in auth ? auth.error : undefined;
-    return answer(res, e && 'status' in e ? (e.status as number) : 401, {
+    return sendJson(res, e && 'status' in e ? (e.status as number) : 401, {
       error: {
         code: e?.code ?? 'AUTH.MISSING_TOKEN',
         message: e?.message ?? 'sign in with the link timebox ui printed',
@@ -116,14 +116,14 @@ async function forward(
     });
   }
   const body = await readBody(req);
-  if (body === null) return answer(res, 413, { error: { code: 'REQUEST.TOO_LARGE', message: 'body too large' } });
+  if (body === null) return sendJson(res, 413, { error: { code: 'REQUEST.TOO_LARGE', message: 'body too large' } });
   // Built from the endpoint's origin and path: a path such as `//other.host/` must not choose the host.
   const target = new URL(opts.endpoint.origin + opts.endpoint.pathname.replace(/\/+$/, '') + path);
   if (target.origin !== opts.endpoint.origin)
-    return answer(res, 400, { error: { code: 'REQUEST.INVALID_TARGET', message: 'bad path' } });
+    return sendJson(res, 400, { error: { code: 'REQUEST.INVALID_TARGET', message: 'bad path' } });
   const method = req.method ?? 'GET';
   if (method !== 'GET' && method !== 'POST')
-    return answer(res, 405, { error: { code: 'ROUTE.METHOD_NOT_ALLOWED', message: 'use GET or POST' } });
+    return sendJson(res, 405, { error: { code: 'ROUTE.METHOD_NOT_ALLOWED', message: 'use GET or POST' } });
   const headers: Record<string, string> = {};
   for (const h of FORWARDED_HEADERS) {
     const v = req.headers[h];
@@ -156,25 +156,4 @@ async function readBody(req: IncomingMessage): Promise<string | undefined | null
     chunks.push(chunk);
   }
   return size === 0 ? undefined : Buffer.concat(chunks).toString('utf8');
-}
-
-function answer(res: ServerResponse, status: number, body: unknown): void {
-  if (res.headersSent) return;
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    ...SECURITY_HEADERS,
-    'content-type': 'application/json; charset=utf-8',
-    'cache-control': 'no-store',
-    'content-length': String(Buffer.byteLength(text)),
-  });
-  res.end(text);
-}
-
-function hostnameOf(host: string | undefined): string {
-  if (!host) return '';
-  try {
-    return new URL(`http://${host}`).hostname;
-  } catch {
-    return '';
-  }
 }
