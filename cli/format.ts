@@ -1,6 +1,7 @@
 import { formatDuration } from '../core/duration';
 import type { GrantEvent } from '../core/grant/events';
 import type { Grant } from '../core/grant/state';
+import { eventSummary } from '../core/grant/summary';
 
 /**
  * Characters that can forge or hide terminal output when text from someone else is printed: C0 and C1 controls and
@@ -186,34 +187,7 @@ function rawNextSteps(g: Grant): string[] {
 
 /** A lifecycle event as a table row for `show`: sequence, time, type, actor, and what it says. */
 export function eventRow(e: GrantEvent): string[] {
-  return [String(e.seq), e.at, e.type, e.actor.id, eventDetail(e)];
+  return [String(e.seq), e.at, e.type, e.actor.id, eventSummary(e, 'detail')];
 }
 
 export const EVENT_HEADERS = ['SEQ', 'AT', 'EVENT', 'ACTOR', 'DETAIL'];
-
-function eventDetail(e: GrantEvent): string {
-  switch (e.type) {
-    case 'requested':
-      return `${e.data.decision}${e.data.rule ? ` (rule ${e.data.rule})` : ''}${e.data.reasons.length ? `: ${e.data.reasons.map((r) => r.code).join(', ')}` : ''}`;
-    case 'approved':
-      return `${e.data.approvals}/${e.data.required}${e.data.comment ? `: ${e.data.comment}` : ''}`;
-    case 'denied':
-      return e.data.comment;
-    case 'cancelled':
-      return e.data.comment ?? '';
-    case 'lapsed':
-      return e.data.reason.code;
-    case 'activated':
-      return `until ${e.data.expiresAt}`;
-    case 'credentials-issued':
-      return `${e.data.kind}, until ${e.data.expiresAt}`;
-    case 'revoked':
-      return e.data.reason;
-    case 'expired':
-      return `at ${e.data.expiresAt}`;
-    case 'access-failed':
-      return `${e.data.step}: ${e.data.error.code}`;
-    default:
-      return '';
-  }
-}

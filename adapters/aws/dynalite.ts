@@ -6,7 +6,7 @@ import { createTableInput, EVENTS_TABLE, GRANTS_TABLE } from './tables';
 
 /**
  * dynalite (a DynamoDB-compatible server on LevelDB) for local mode and integration tests: same SDK, same
- * tables, on loopback. It has no TransactWriteItems, which is why the store needs none (DESIGN.md).
+ * tables, on loopback. It has no TransactWriteItems, which is why the store needs none (./dynamodb.ts).
  */
 
 interface DynaliteOptions {

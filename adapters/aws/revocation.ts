@@ -22,7 +22,7 @@ import { awsCall, isAwsError, translateAwsError } from './errors';
 
 /**
  * Early revocation on a target role: the `timebox-revoked` inline policy denies everything to sessions tagged with a
- * revoked grant id (DESIGN.md, "AWS: early revocation"). IAM has no conditional write, so every write is followed by
+ * revoked grant id (docs/aws.md, "Early revocation"). IAM has no conditional write, so every write is followed by
  * one re-read that checks the entry is there, and a lost update is retried at once. The revoke call does not wait
  * any longer than that: a concurrent writer that read before our write and writes after our re-read could still
  * drop the entry, so the sweeper's pass (`ensure`) re-reads every role with a live revocation a minute later and

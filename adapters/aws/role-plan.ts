@@ -5,7 +5,7 @@ import type { Grant } from '../../core/grant/state';
 /**
  * What activating and ending an `aws-role` grant takes, decided from the grant alone, with no SDK: most of the time
  * nothing, because access comes from AssumeRole when credentials are asked for and the session policy's time
- * condition ends it at expiry (DESIGN.md, "AWS: credential vending"). Kept apart from the provider (./sts.ts) so a
+ * condition ends it at expiry (docs/aws.md, "Credentials"). Kept apart from the provider (./sts.ts) so a
  * function can answer these cases without loading the STS and IAM clients (lambdas/runtime.ts).
  */
 

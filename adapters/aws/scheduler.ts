@@ -10,9 +10,9 @@ import type { GrantScheduler } from '../../core/ports';
 import { awsCall, isAwsError, translateAwsError } from './errors';
 
 /**
- * One-shot EventBridge Scheduler schedules per grant (DESIGN.md, "Expiry in three layers"): Scheduler allows
- * 10,000,000 schedules per account and deletes a one-time schedule after it runs (`ActionAfterCompletion: DELETE`),
- * unlike EventBridge rules (300 per bus, deleted by hand).
+ * One-shot EventBridge Scheduler schedules per grant (the second of the three layers of expiry, README "How a
+ * grant lives"): Scheduler allows 10,000,000 schedules per account and deletes a one-time schedule after it runs
+ * (`ActionAfterCompletion: DELETE`), unlike EventBridge rules (300 per bus, deleted by hand).
  */
 
 /** Scheduler API reference, RetryPolicy: MaximumRetryAttempts 0..185, MaximumEventAgeInSeconds 60..86400. */

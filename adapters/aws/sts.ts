@@ -18,7 +18,7 @@ import { type LiveRevocation, type RoleRef, RoleRevoker } from './revocation';
 import { awsRoleProvision, awsRoleRevocation, MAX_SESSION_SECONDS } from './role-plan';
 
 /**
- * `aws-role` targets by credential vending (DESIGN.md, "AWS: credential vending"): the broker assumes the target
+ * `aws-role` targets by credential vending (docs/aws.md, "Credentials"): the broker assumes the target
  * role for the requester with a session policy that ends at the grant's expiry. Nothing is written to IAM when a
  * grant starts; only an early revocation writes (./revocation.ts).
  */

@@ -1,6 +1,7 @@
 import { TimeboxError } from '../../core/errors';
 import type { GrantEvent } from '../../core/grant/events';
 import type { Grant } from '../../core/grant/state';
+import { eventSummary } from '../../core/grant/summary';
 
 /**
  * One timeline per grant: its lifecycle events (the audit table) and the AWS calls made under it (CloudTrail,
@@ -90,35 +91,8 @@ export function serviceOf(eventSource: string): string {
   return eventSource.replace(/\.amazonaws\.com$/, '');
 }
 
-function lifecycleNote(e: GrantEvent): string | undefined {
-  switch (e.type) {
-    case 'requested':
-      return `${e.data.decision}${e.data.rule ? ` by rule ${e.data.rule}` : ''}: ${e.data.reason}`;
-    case 'approved':
-      return `${e.data.approvals}/${e.data.required}${e.data.comment ? `: ${e.data.comment}` : ''}`;
-    case 'denied':
-      return e.data.comment;
-    case 'cancelled':
-      return e.data.comment;
-    case 'lapsed':
-      return e.data.reason.message;
-    case 'activated':
-      return `until ${e.data.expiresAt}`;
-    case 'credentials-issued':
-      return `${e.data.kind} until ${e.data.expiresAt}`;
-    case 'revoked':
-      return e.data.reason;
-    case 'expired':
-      return `at ${e.data.expiresAt}`;
-    case 'access-failed':
-      return `${e.data.step}: ${e.data.error.message}`;
-    default:
-      return undefined;
-  }
-}
-
 export function lifecycleEntry(e: GrantEvent): TimelineEntry {
-  const note = lifecycleNote(e);
+  const note = eventSummary(e, 'timeline');
   return {
     at: e.at,
     kind: 'lifecycle',

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import type { Timeline, TimelineEntry } from '../../adapters/notify/timeline';
 import { DAY, parseDuration } from '../../core/duration';
 import type { GrantEvent } from '../../core/grant/events';
+import { eventSummary } from '../../core/grant/summary';
 import { ApiClient, authFor, BrokerError } from '../client';
 import { endingText } from '../ending';
 import { resolveEndpoint } from '../endpoint';
@@ -144,21 +145,19 @@ export function toCsv(events: readonly GrantEvent[]): string {
   return `${lines.join('\r\n')}\r\n`;
 }
 
-function eventNote(e: GrantEvent): string {
-  const d = e.data as Record<string, unknown>;
-  const text = d.comment ?? d.reason ?? d.expiresAt ?? (typeof d.decision === 'string' ? d.decision : undefined);
-  return typeof text === 'string'
-    ? text
-    : typeof text === 'object' && text
-      ? String((text as { message?: string }).message ?? '')
-      : '';
-}
-
 /** One line per event for people; the machine formats are --json and `audit export`. */
 export function eventsTable(events: readonly GrantEvent[]): string {
   return table(
     ['AT', 'GRANT', 'SEQ', 'EVENT', 'WHO', 'TARGET', 'NOTE'],
-    events.map((e) => [e.at, e.grantId, String(e.seq), e.type, e.actor.id, e.target, clip(eventNote(e), 60)]),
+    events.map((e) => [
+      e.at,
+      e.grantId,
+      String(e.seq),
+      e.type,
+      e.actor.id,
+      e.target,
+      clip(eventSummary(e, 'note'), 60),
+    ]),
   );
 }
 

@@ -8,7 +8,10 @@ import {
   TERMINAL_STATUSES,
 } from './events';
 
-/** A grant as the fold of its events. Also the projection's shape (./projection.ts adds index keys). */
+/**
+ * A grant as the fold of its events. Also the projection's shape (stores add their index keys, e.g.
+ * adapters/aws/dynamodb.ts).
+ */
 export interface Grant {
   id: string;
   status: GrantStatus;
