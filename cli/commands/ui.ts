@@ -11,7 +11,7 @@ interface UiOpts {
 
 /**
  * `timebox ui`: the web console on 127.0.0.1 for a deployed API, every call signed with your AWS credentials
- * (local/web-ui.ts). It prints a one-time sign-in link and runs until Ctrl-C.
+ * (cli/ui-server.ts). It prints a one-time sign-in link and runs until Ctrl-C.
  */
 export function registerUi(program: Command): void {
   program
@@ -29,7 +29,7 @@ export function registerUi(program: Command): void {
       if (!/^\d{1,5}$/.test(opts.port) || Number(opts.port) > 65535)
         throw new CliError(`--port: "${opts.port}" is not a port (0-65535)`, EXIT.usage);
       // An API Gateway endpoint is always signed (authFor): a local session token is never sent to it.
-      const { startUiServer } = await import('../../local/web-ui.js');
+      const { startUiServer } = await import('../ui-server.js');
       const ui = await startUiServer({ endpoint, auth: authFor(endpoint), port: Number(opts.port) });
       const link = await ui.signinLink();
       out(`Timebox console for ${endpoint.origin} on ${ui.url} (Ctrl-C stops it)`);

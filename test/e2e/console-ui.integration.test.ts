@@ -9,7 +9,7 @@ import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { type Browser, chromium } from 'playwright-core';
 import { authFor } from '../../cli/client';
-import { startUiServer, type UiServer } from '../../local/web-ui';
+import { startUiServer, type UiServer } from '../../cli/ui-server';
 import { buildWeb } from '../../scripts/build';
 import { runCli } from '../helpers/cli';
 

@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LocalTokenSigner } from '../adapters/local/signer';
-import type { AuthHeaders } from '../cli/client';
 import { isLoopbackHost } from '../core/net';
-import { SessionVerifier } from './auth';
-import { brokerUrl } from './paths';
-import { hostnameOf, listenHttp, type RunningHttp } from './server';
-import { findWebRoot, SECURITY_HEADERS, sendJson, WebConsole } from './web-console';
-import { mintSigninCode, SigninCodes, signinUrl } from './web-signin';
+import { SessionVerifier } from '../local/auth';
+import { brokerUrl } from '../local/paths';
+import { hostnameOf, listenHttp, type RunningHttp } from '../local/server';
+import { findWebRoot, SECURITY_HEADERS, sendJson, WebConsole } from '../local/web-console';
+import { mintSigninCode, SigninCodes, signinUrl } from '../local/web-signin';
+import type { AuthHeaders } from './client';
 
 /**
  * `timebox ui`: the web console on 127.0.0.1 for a deployed API. The browser talks only to this server (same
