@@ -253,7 +253,10 @@ export type RouteId = keyof typeof ROUTES;
 
 export const ROUTE_IDS = Object.keys(ROUTES) as RouteId[];
 
-/** Paths served without credentials (GET only), in table order. */
+/**
+ * Paths served without credentials, in table order. Public routes are GETs of fixed paths (a test holds the table to
+ * it): the stack opens exactly these as API Gateway resources without SigV4.
+ */
 export const PUBLIC_PATHS: readonly string[] = ROUTE_IDS.filter((id) => ROUTES[id].access === 'public').map(
   (id) => ROUTES[id].path,
 );
