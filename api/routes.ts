@@ -39,7 +39,7 @@ const durationText = () => z.string().check(z.minLength(1), z.maxLength(32));
 
 // Each body and query schema is built on its route's first request (z.lazy), not at every cold start: building
 // them all costs a cold function about 5 ms, and one invocation uses one route.
-export const RequestBody = z.lazy(() =>
+const RequestBody = z.lazy(() =>
   z.strictObject({
     target: z.string().check(z.regex(TARGET_NAME, 'a target name is 1-63 of a-z, 0-9 and -')),
     scopes: z.optional(z.array(line(1024)).check(z.maxLength(50))),
@@ -49,11 +49,11 @@ export const RequestBody = z.lazy(() =>
     startAt: z.optional(z.iso.datetime({ offset: true })),
   }),
 );
-export const OptionalComment = z.lazy(() => z.strictObject({ comment: z.optional(freeText(1000)) }));
-export const RequiredComment = z.lazy(() => z.strictObject({ comment: freeText(1000) }));
-export const RevokeBody = z.lazy(() => z.strictObject({ reason: freeText(1000) }));
-export const ExtendBody = z.lazy(() => z.strictObject({ duration: durationText(), reason: freeText(1000) }));
-export const EmptyBody = z.lazy(() => z.strictObject({}));
+const OptionalComment = z.lazy(() => z.strictObject({ comment: z.optional(freeText(1000)) }));
+const RequiredComment = z.lazy(() => z.strictObject({ comment: freeText(1000) }));
+const RevokeBody = z.lazy(() => z.strictObject({ reason: freeText(1000) }));
+const ExtendBody = z.lazy(() => z.strictObject({ duration: durationText(), reason: freeText(1000) }));
+const EmptyBody = z.lazy(() => z.strictObject({}));
 
 const flag = () =>
   z.pipe(
@@ -71,7 +71,7 @@ const instant = () =>
     z.transform((s: string) => new Date(s)),
   );
 
-export const ListQuery = z.lazy(() =>
+const ListQuery = z.lazy(() =>
   z.strictObject({
     mine: z.optional(flag()),
     approvable: z.optional(flag()),
@@ -79,7 +79,7 @@ export const ListQuery = z.lazy(() =>
     limit: z.optional(intIn(1, 100)),
   }),
 );
-export const AuditQuery = z.lazy(() =>
+const AuditQuery = z.lazy(() =>
   z.strictObject({
     grant: z.optional(z.string().check(z.maxLength(64))),
     actor: z.optional(line(128)),
@@ -92,15 +92,15 @@ export const AuditQuery = z.lazy(() =>
     ),
   }),
 );
-export const VerifyQuery = z.lazy(() =>
+const VerifyQuery = z.lazy(() =>
   z.strictObject({
     grant: z.optional(z.string().check(z.maxLength(64))),
     since: z.optional(instant()),
     until: z.optional(instant()),
   }),
 );
-export const TimelineQuery = z.lazy(() => z.strictObject({ grant: z.string().check(z.maxLength(64)) }));
-export const NoQuery = z.lazy(() => z.strictObject({}));
+const TimelineQuery = z.lazy(() => z.strictObject({ grant: z.string().check(z.maxLength(64)) }));
+const NoQuery = z.lazy(() => z.strictObject({}));
 
 // ---- the table -----------------------------------------------------------------------------------------------
 

@@ -1,24 +1,7 @@
 import { cachedRevocationFeed, etagMatches, feedEtag, revocationFeed } from '../../adapters/grpc/revocations';
 import type { CloudActionSource } from '../../adapters/notify/timeline';
 import * as z from '../../adapters/zod';
-import {
-  AuditQuery,
-  EmptyBody,
-  ExtendBody,
-  ListQuery,
-  NoQuery,
-  OptionalComment,
-  RequestBody,
-  RequiredComment,
-  RevokeBody,
-  ROUTE_IDS,
-  ROUTES,
-  type RouteId,
-  type RouteSpec,
-  TimelineQuery,
-  templatePattern,
-  VerifyQuery,
-} from '../../api/routes';
+import { ROUTE_IDS, ROUTES, type RouteId, type RouteSpec, templatePattern } from '../../api/routes';
 import type { Clock } from '../../core/clock';
 import { type Decision, decide } from '../../core/decide';
 import { parseDuration } from '../../core/duration';
@@ -136,8 +119,8 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
 
   const handlers: Record<RouteId, Handler> = {
     'request.create': async (ctx) => {
-      parseQuery(NoQuery, ctx.req.query);
-      const body = parseBody(RequestBody, ctx.req.body, ctx.headers);
+      parseQuery(ROUTES['request.create'].query, ctx.req.query);
+      const body = parseBody(ROUTES['request.create'].body, ctx.req.body, ctx.headers);
       const key = ctx.headers.get('idempotency-key');
       const outcome = await service.request(
         ctx.who,
@@ -155,31 +138,31 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     },
     'request.list': async (ctx) => ok(ctx, { grants: (await listGrants(deps, ctx)).map(grantView) }),
     'request.get': async (ctx) => {
-      parseQuery(NoQuery, ctx.req.query);
+      parseQuery(ROUTES['request.get'].query, ctx.req.query);
       return ok(ctx, { grant: grantView(await visible(ctx)) });
     },
     'request.approve': async (ctx) => {
-      const { comment } = parseBody(OptionalComment, ctx.req.body, ctx.headers);
+      const { comment } = parseBody(ROUTES['request.approve'].body, ctx.req.body, ctx.headers);
       await visible(ctx);
       return ok(ctx, { grant: grantView(await service.approve(ctx.id, ctx.who, comment)) });
     },
     'request.deny': async (ctx) => {
-      const { comment } = parseBody(RequiredComment, ctx.req.body, ctx.headers);
+      const { comment } = parseBody(ROUTES['request.deny'].body, ctx.req.body, ctx.headers);
       await visible(ctx);
       return ok(ctx, { grant: grantView(await service.deny(ctx.id, ctx.who, comment)) });
     },
     'request.cancel': async (ctx) => {
-      const { comment } = parseBody(OptionalComment, ctx.req.body, ctx.headers);
+      const { comment } = parseBody(ROUTES['request.cancel'].body, ctx.req.body, ctx.headers);
       await visible(ctx);
       return ok(ctx, { grant: grantView(await service.cancel(ctx.id, ctx.who, comment)) });
     },
     'request.revoke': async (ctx) => {
-      const { reason } = parseBody(RevokeBody, ctx.req.body, ctx.headers);
+      const { reason } = parseBody(ROUTES['request.revoke'].body, ctx.req.body, ctx.headers);
       await visible(ctx);
       return ok(ctx, { grant: grantView(await service.revoke(ctx.id, ctx.who, reason)) });
     },
     'request.extend': async (ctx) => {
-      const body = parseBody(ExtendBody, ctx.req.body, ctx.headers);
+      const body = parseBody(ROUTES['request.extend'].body, ctx.req.body, ctx.headers);
       await visible(ctx);
       const outcome = await service.extend(ctx.id, ctx.who, {
         duration: duration(body.duration),
@@ -188,14 +171,14 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
       return requestAnswer(ctx, outcome);
     },
     'grant.credentials': async (ctx) => {
-      parseBody(EmptyBody, ctx.req.body, ctx.headers);
+      parseBody(ROUTES['grant.credentials'].body, ctx.req.body, ctx.headers);
       const g = await visible(ctx);
       const kind = g.target.kind === 'grpc' ? 'token' : 'credentials';
       const { credential } = await service.issueCredentials(ctx.id, ctx.who, kind);
       return ok(ctx, credentialView(g.target.kind, credential));
     },
     'grant.console': async (ctx) => {
-      parseBody(EmptyBody, ctx.req.body, ctx.headers);
+      parseBody(ROUTES['grant.console'].body, ctx.req.body, ctx.headers);
       const g = await visible(ctx);
       if (g.target.kind !== 'aws-role')
         throw new HttpError(
@@ -210,7 +193,7 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     },
     // Who the caller is to the broker and what they may ask for: the web console's request form and header.
     'eligibility.get': async (ctx) => {
-      parseQuery(NoQuery, ctx.req.query);
+      parseQuery(ROUTES['eligibility.get'].query, ctx.req.query);
       const compiled = deps.policy();
       const me = normalizePrincipalId(ctx.who.id);
       return ok(ctx, {
@@ -225,8 +208,8 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     },
     // The decision a request would get now, without making it: the form shows it while the person types.
     'eligibility.check': async (ctx) => {
-      parseQuery(NoQuery, ctx.req.query);
-      const body = parseBody(RequestBody, ctx.req.body, ctx.headers);
+      parseQuery(ROUTES['eligibility.check'].query, ctx.req.query);
+      const body = parseBody(ROUTES['eligibility.check'].body, ctx.req.body, ctx.headers);
       const d = decide(
         deps.policy(),
         ctx.who,
@@ -244,7 +227,7 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     'audit.verify': (ctx) => verify(deps, ctx),
     // One grant's lifecycle events and AWS calls, merged; the same visibility as the grant itself.
     'audit.timeline': async (ctx) => {
-      const q = parseQuery(TimelineQuery, ctx.req.query);
+      const q = parseQuery(ROUTES['audit.timeline'].query, ctx.req.query);
       if (!isGrantId(q.grant)) throw notFound(q.grant);
       const events = await service.history(q.grant, ctx.who);
       // Loaded on the first timeline request: most API calls never need it, and a cold start loads less.
@@ -336,7 +319,7 @@ function duration(text: string): number {
  * only those they may read. Filtering happens after the index read, so a filtered page can be shorter than `limit`.
  */
 async function listGrants(deps: ApiDeps, ctx: Ctx): Promise<Grant[]> {
-  const q = parseQuery(ListQuery, ctx.req.query);
+  const q = parseQuery(ROUTES['request.list'].query, ctx.req.query);
   const limit = q.limit ?? 50;
   const me = normalizePrincipalId(ctx.who.id);
   if (q.mine && q.approvable) throw badRequest('REQUEST.INVALID_QUERY', 'use either mine=true or approvable=true');
@@ -386,7 +369,7 @@ function auditorsOnly(deps: ApiDeps, who: Principal, what: string): void {
 
 /** One grant's events (anyone who may read the grant), or events across grants (auditors only). */
 async function audit(deps: ApiDeps, ctx: Ctx): Promise<ApiResponse> {
-  const q = parseQuery(AuditQuery, ctx.req.query);
+  const q = parseQuery(ROUTES['audit.list'].query, ctx.req.query);
   const limit = q.limit ?? 100;
   const ok = (body: unknown) => json(200, body, { requestId: ctx.req.requestId });
   if (q.grant !== undefined) {
@@ -452,7 +435,7 @@ function readAuditCursor(text: string): { since: Date; until: Date; cursor: stri
 
 /** Verifies the hash chain of one grant, or of every grant with events in a window (auditors only). */
 async function verify(deps: ApiDeps, ctx: Ctx): Promise<ApiResponse> {
-  const q = parseQuery(VerifyQuery, ctx.req.query);
+  const q = parseQuery(ROUTES['audit.verify'].query, ctx.req.query);
   const ok = (body: unknown) => json(200, body, { requestId: ctx.req.requestId });
   if (q.grant !== undefined) {
     if (!isGrantId(q.grant)) throw notFound(q.grant);
