@@ -1,3 +1,4 @@
+import { PUBLIC_PATHS } from '../api/routes';
 import { GRANT_TAG, ROLE_PATH } from '../core/builders/aws';
 
 /**
@@ -523,8 +524,11 @@ export function tlsOnlyBucketPolicy(bucketArn: string): PolicyDocument {
 // ---------------------------------------------------------------------------------------------------------------
 // API Gateway
 
-/** `GET` paths served without SigV4: the token verification keys, the revocation feed, the health check. */
-export const PUBLIC_PATHS = ['/.well-known/jwks.json', '/.well-known/timebox/revocations.json', '/healthz'] as const;
+/**
+ * `GET` paths served without SigV4 (the token verification keys, the revocation feed, the health check): the public
+ * routes of the API's route table, so the stack cannot open or close a path the API does not.
+ */
+export { PUBLIC_PATHS };
 
 /**
  * REST API resource policy. Anyone may GET the public paths; every other call must be SigV4-signed (AWS_IAM on

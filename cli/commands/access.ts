@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { pathOf } from '../../api/routes';
 import { formatDuration } from '../../core/duration';
 import type { Grant } from '../../core/grant/state';
 import { type ApiClient, BrokerError } from '../client';
@@ -128,7 +129,7 @@ export function reusable(grants: Grant[], target: string, scopes: string[], now:
 }
 
 async function issue(api: ApiClient, id: string, kind: 'credentials' | 'console'): Promise<Answer> {
-  return api.call<Answer>('POST', `/v1/grants/${id}/${kind}`, {});
+  return api.call<Answer>('POST', pathOf(`grant.${kind}`, { id }), {});
 }
 
 export function registerAccess(program: Command): void {
@@ -169,7 +170,7 @@ export function registerAccess(program: Command): void {
   ).action(async (id: string, opts: BrokerOpts) =>
     run(opts, async () => {
       const api = clientFor(opts);
-      const { grant } = await api.call<{ grant: Grant }>('GET', `/v1/requests/${grantIdArg(id)}`);
+      const { grant } = await api.call<{ grant: Grant }>('GET', pathOf('request.get', { id: grantIdArg(id) }));
       if (grant.target.kind !== 'grpc')
         throw new CliError(
           `${id} is an ${grant.target.kind} grant; tokens exist for grpc grants only: use timebox credentials ${id}`,
@@ -210,12 +211,12 @@ export function registerAccess(program: Command): void {
           return;
         }
       }
-      const { grants } = await api.call<{ grants: Grant[] }>('GET', '/v1/requests?mine=true&limit=100');
+      const { grants } = await api.call<{ grants: Grant[] }>('GET', `${pathOf('request.list')}?mine=true&limit=100`);
       let grant = reusable(grants, opts.target, opts.scope, now);
       if (!grant) {
         try {
           grant = (
-            await sendRequest(api, '/v1/requests', {
+            await sendRequest(api, pathOf('request.create'), {
               target: opts.target,
               ...(opts.scope.length ? { scopes: opts.scope } : {}),
               duration: duration.text,
@@ -282,7 +283,7 @@ async function stillServable(api: ApiClient, key: CacheKey, now: Date): Promise<
   if (!cached) return undefined;
   let grant: Grant;
   try {
-    ({ grant } = await api.call<{ grant: Grant }>('GET', `/v1/requests/${cached.grantId}`));
+    ({ grant } = await api.call<{ grant: Grant }>('GET', pathOf('request.get', { id: cached.grantId })));
   } catch (e) {
     if (e instanceof BrokerError && e.status < 500) forget(key);
     return undefined;

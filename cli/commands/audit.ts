@@ -1,6 +1,7 @@
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { Timeline, TimelineEntry } from '../../adapters/notify/timeline';
+import { pathOf } from '../../api/routes';
 import { DAY, parseDuration } from '../../core/duration';
 import type { GrantEvent } from '../../core/grant/events';
 import { eventSummary } from '../../core/grant/summary';
@@ -79,7 +80,7 @@ export async function allEvents(
     do {
       const page = await api.call<{ events: GrantEvent[]; cursor?: string }>(
         'GET',
-        `/v1/audit${query({ grant: f.grant, actor: f.actor, since: iso(f.since), until: iso(f.until), limit: PAGE, cursor })}`,
+        `${pathOf('audit.list')}${query({ grant: f.grant, actor: f.actor, since: iso(f.since), until: iso(f.until), limit: PAGE, cursor })}`,
       );
       events.push(...page.events.filter((e) => !f.target || e.target === f.target));
       cursor = page.cursor;
@@ -91,7 +92,7 @@ export async function allEvents(
     do {
       const page = await api.call<{ events: GrantEvent[]; cursor?: string }>(
         'GET',
-        `/v1/audit${query({ actor: f.actor, target: f.target, since: iso(w.since), until: iso(w.until), limit: PAGE, cursor })}`,
+        `${pathOf('audit.list')}${query({ actor: f.actor, target: f.target, since: iso(w.since), until: iso(w.until), limit: PAGE, cursor })}`,
       );
       events.push(...page.events);
       cursor = page.cursor;
@@ -264,10 +265,10 @@ export function registerAudit(program: Command, deps: AuditDeps = {}): void {
           const wait = parseDuration(opts.wait);
           if (!wait.ok) throw new CliError(`--wait: ${wait.message}`);
           const deadline = now().getTime() + wait.ms;
-          let t = await api.call<Timeline>('GET', `/v1/audit/timeline${query({ grant })}`);
+          let t = await api.call<Timeline>('GET', `${pathOf('audit.timeline')}${query({ grant })}`);
           for (let attempt = 0; t.cloud.status === 'running' && now().getTime() < deadline; attempt++) {
             await sleep(Math.min(10_000, 2000 * 2 ** attempt));
-            t = await api.call<Timeline>('GET', `/v1/audit/timeline${query({ grant })}`);
+            t = await api.call<Timeline>('GET', `${pathOf('audit.timeline')}${query({ grant })}`);
           }
           out(opts.json ? `${safeJson(t)}\n` : timelineText(t));
           if (
@@ -305,7 +306,7 @@ export function registerAudit(program: Command, deps: AuditDeps = {}): void {
       const broken: { grantId: string; seq: number; problem: string; message: string }[] = [];
       let grants = 0;
       if (opts.grant) {
-        const r = await api.call<VerifyAnswer>('GET', `/v1/audit/verify${query({ grant: opts.grant })}`);
+        const r = await api.call<VerifyAnswer>('GET', `${pathOf('audit.verify')}${query({ grant: opts.grant })}`);
         grants = 1;
         for (const b of r.breaks ?? []) broken.push({ ...b, grantId: b.grantId ?? opts.grant });
       } else {
@@ -317,7 +318,7 @@ export function registerAudit(program: Command, deps: AuditDeps = {}): void {
           const w = queue.shift() as { since: Date; until: Date };
           const r = await api.call<VerifyAnswer>(
             'GET',
-            `/v1/audit/verify${query({ since: iso(w.since), until: iso(w.until) })}`,
+            `${pathOf('audit.verify')}${query({ since: iso(w.since), until: iso(w.until) })}`,
           );
           if (r.truncated) {
             const mid = new Date(Math.floor((w.since.getTime() + w.until.getTime()) / 2));

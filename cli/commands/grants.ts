@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { pathOf } from '../../api/routes';
 import { GRANT_STATUSES, type GrantEvent, type GrantStatus } from '../../core/grant/events';
 import type { Grant } from '../../core/grant/state';
 import type { ApiClient } from '../client';
@@ -24,7 +25,7 @@ export async function grantEvents(api: ApiClient, id: string): Promise<GrantEven
   let cursor: string | undefined;
   do {
     const q = new URLSearchParams({ grant: id, limit: '1000', ...(cursor ? { cursor } : {}) });
-    const page = await api.call<{ events: GrantEvent[]; cursor?: string }>('GET', `/v1/audit?${q}`);
+    const page = await api.call<{ events: GrantEvent[]; cursor?: string }>('GET', `${pathOf('audit.list')}?${q}`);
     events.push(...page.events);
     cursor = page.cursor;
   } while (cursor);
@@ -66,7 +67,7 @@ function decisionCommand(
       const key = text.flag.slice(2);
       const { grant } = await clientFor(opts).call<{ grant: Grant }>(
         'POST',
-        `/v1/requests/${id}/${name}`,
+        pathOf(`request.${name}`, { id }),
         value === undefined ? {} : { [key]: value },
       );
       if (opts.json) return printJson({ grant });
@@ -87,7 +88,7 @@ export function registerGrants(program: Command): void {
   ).action(async (opts: BrokerOpts & { mine?: boolean; pending?: boolean; status?: string; limit?: string }) =>
     run(opts, async () => {
       const q = listQuery(opts);
-      const { grants } = await clientFor(opts).call<{ grants: Grant[] }>('GET', `/v1/requests?${q}`);
+      const { grants } = await clientFor(opts).call<{ grants: Grant[] }>('GET', `${pathOf('request.list')}?${q}`);
       if (opts.json) return printJson({ grants });
       const now = new Date();
       out(
@@ -107,7 +108,7 @@ export function registerGrants(program: Command): void {
     run(opts, async () => {
       grantIdArg(id);
       const api = clientFor(opts);
-      const { grant } = await api.call<{ grant: Grant }>('GET', `/v1/requests/${id}`);
+      const { grant } = await api.call<{ grant: Grant }>('GET', pathOf('request.get', { id }));
       const events = await grantEvents(api, id);
       if (opts.json) return printJson({ grant, events });
       out(grantDetails(grant, new Date()));

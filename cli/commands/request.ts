@@ -1,4 +1,5 @@
 import { type Command, Option } from 'commander';
+import { pathOf } from '../../api/routes';
 import type { Grant } from '../../core/grant/state';
 import { isTerminal } from '../../core/grant/state';
 import type { Reason } from '../../core/reasons';
@@ -91,7 +92,7 @@ export async function waitForGrant(api: ApiClient, first: Grant, opts: WaitOptio
       if (isTerminal(grant.status)) return { result: 'ended', grant };
       if (now().getTime() >= deadline) return { result: 'timeout', grant };
       await sleep(Math.min(opts.pollMs, Math.max(0, deadline - now().getTime())));
-      grant = (await api.call<{ grant: Grant }>('GET', `/v1/requests/${grant.id}`)).grant;
+      grant = (await api.call<{ grant: Grant }>('GET', pathOf('request.get', { id: grant.id }))).grant;
     }
   } finally {
     if (opts.tty && shown) opts.write('\n');
@@ -179,7 +180,7 @@ export function registerRequest(program: Command): void {
         const startAt = timeFlag('--start', opts.start);
         if (!opts.reason.trim()) throw new CliError('--reason: must not be empty');
         const api = clientFor(opts);
-        const answer = await sendRequest(api, '/v1/requests', {
+        const answer = await sendRequest(api, pathOf('request.create'), {
           target,
           ...(opts.scope.length ? { scopes: opts.scope } : {}),
           duration: duration.text,
@@ -210,7 +211,7 @@ export function registerRequest(program: Command): void {
         const duration = durationFlag('--for', opts.for);
         if (!opts.reason.trim()) throw new CliError('--reason: must not be empty');
         const api = clientFor(opts);
-        const answer = await sendRequest(api, `/v1/requests/${id}/extend`, {
+        const answer = await sendRequest(api, pathOf('request.extend', { id }), {
           duration: duration.text,
           reason: opts.reason,
         });

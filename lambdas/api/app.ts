@@ -1,12 +1,7 @@
-import {
-  cachedRevocationFeed,
-  etagMatches,
-  feedEtag,
-  REVOCATION_FEED_PATH,
-  revocationFeed,
-} from '../../adapters/grpc/revocations';
+import { cachedRevocationFeed, etagMatches, feedEtag, revocationFeed } from '../../adapters/grpc/revocations';
 import type { CloudActionSource } from '../../adapters/notify/timeline';
 import * as z from '../../adapters/zod';
+import { ROUTE_IDS, ROUTES, type RouteId, type RouteSpec, templatePattern } from '../../api/routes';
 import type { Clock } from '../../core/clock';
 import { type Decision, decide } from '../../core/decide';
 import { parseDuration } from '../../core/duration';
@@ -18,7 +13,6 @@ import type { GrantService, RequestOutcome } from '../../core/grant/service';
 import { foldGrant, type Grant } from '../../core/grant/state';
 import { isGrantId } from '../../core/ids';
 import type { CompiledPolicy } from '../../core/policy/compile';
-import { TARGET_NAME } from '../../core/policy/names';
 import {
   type EventStore,
   type IssuedCredential,
@@ -61,98 +55,6 @@ export interface ApiDeps {
   cloudActions?: CloudActionSource;
 }
 
-// ---- bodies and queries --------------------------------------------------------------------------------------
-
-/**
- * C0 controls and DEL are never legitimate in names, scopes or tickets, and confuse logs and notices; free text may
- * also carry tab and line breaks.
- */
-function withoutControls(s: string, allowLines: boolean): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if ((c < 0x20 || c === 0x7f) && !(allowLines && (c === 0x09 || c === 0x0a || c === 0x0d))) return false;
-  }
-  return true;
-}
-const freeText = (max: number) =>
-  z.string().check(
-    z.minLength(1),
-    z.maxLength(max),
-    z.refine((s) => withoutControls(s, true), 'must not contain control characters other than tab and line breaks'),
-  );
-const line = (max: number) =>
-  z.string().check(
-    z.minLength(1),
-    z.maxLength(max),
-    z.refine((s) => withoutControls(s, false), 'must not contain control characters'),
-  );
-const durationText = () => z.string().check(z.minLength(1), z.maxLength(32));
-
-// Each body and query schema is built on its route's first request (z.lazy), not at every cold start: building
-// them all costs a cold function about 5 ms, and one invocation uses one route.
-const RequestBody = z.lazy(() =>
-  z.strictObject({
-    target: z.string().check(z.regex(TARGET_NAME, 'a target name is 1-63 of a-z, 0-9 and -')),
-    scopes: z.optional(z.array(line(1024)).check(z.maxLength(50))),
-    duration: durationText(),
-    reason: freeText(1000),
-    ticket: z.optional(line(128)),
-    startAt: z.optional(z.iso.datetime({ offset: true })),
-  }),
-);
-const OptionalComment = z.lazy(() => z.strictObject({ comment: z.optional(freeText(1000)) }));
-const RequiredComment = z.lazy(() => z.strictObject({ comment: freeText(1000) }));
-const RevokeBody = z.lazy(() => z.strictObject({ reason: freeText(1000) }));
-const ExtendBody = z.lazy(() => z.strictObject({ duration: durationText(), reason: freeText(1000) }));
-const EmptyBody = z.lazy(() => z.strictObject({}));
-
-const flag = () =>
-  z.pipe(
-    z.enum(['true', 'false']),
-    z.transform((v: 'true' | 'false') => v === 'true'),
-  );
-const intIn = (min: number, max: number) =>
-  z.pipe(
-    z.pipe(z.string().check(z.regex(/^\d{1,6}$/, 'must be a whole number')), z.transform(Number)),
-    z.number().check(z.int(), z.minimum(min), z.maximum(max)),
-  );
-const instant = () =>
-  z.pipe(
-    z.iso.datetime({ offset: true }),
-    z.transform((s: string) => new Date(s)),
-  );
-
-const ListQuery = z.lazy(() =>
-  z.strictObject({
-    mine: z.optional(flag()),
-    approvable: z.optional(flag()),
-    status: z.optional(z.enum(GRANT_STATUSES)),
-    limit: z.optional(intIn(1, 100)),
-  }),
-);
-const AuditQuery = z.lazy(() =>
-  z.strictObject({
-    grant: z.optional(z.string().check(z.maxLength(64))),
-    actor: z.optional(line(128)),
-    target: z.optional(z.string().check(z.regex(TARGET_NAME))),
-    since: z.optional(instant()),
-    until: z.optional(instant()),
-    limit: z.optional(intIn(1, 1000)),
-    cursor: z.optional(
-      z.string().check(z.maxLength(2048), z.regex(/^[A-Za-z0-9_\-=+/.:#]+$/, 'is not a cursor this API returned')),
-    ),
-  }),
-);
-const VerifyQuery = z.lazy(() =>
-  z.strictObject({
-    grant: z.optional(z.string().check(z.maxLength(64))),
-    since: z.optional(instant()),
-    until: z.optional(instant()),
-  }),
-);
-const TimelineQuery = z.lazy(() => z.strictObject({ grant: z.string().check(z.maxLength(64)) }));
-const NoQuery = z.lazy(() => z.strictObject({}));
-
 /** The widest audit window one query may span; DynamoDB reads one `byTime` partition per day. */
 const MAX_AUDIT_WINDOW_MS = 31 * 24 * 60 * 60_000;
 const DEFAULT_AUDIT_WINDOW_MS = 24 * 60 * 60_000;
@@ -168,13 +70,11 @@ interface Ctx {
   id: string;
   log: Log;
 }
-interface Route {
-  method: 'GET' | 'POST';
-  /** Path template; `{id}` matches one path segment. */
-  path: string;
-  /** Public routes skip `authenticate` (keys, revocations, health). */
-  public?: boolean;
-  handle: (ctx: Ctx) => Promise<ApiResponse>;
+type Handler = (ctx: Ctx) => Promise<ApiResponse>;
+/** A route of the table (api/routes.ts) with its handler; public routes skip `authenticate`. */
+interface Route extends RouteSpec {
+  id: RouteId;
+  handle: Handler;
 }
 
 /**
@@ -217,207 +117,142 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     );
   };
 
-  const routes: Route[] = [
-    {
-      method: 'POST',
-      path: '/v1/requests',
-      handle: async (ctx) => {
-        parseQuery(NoQuery, ctx.req.query);
-        const body = parseBody(RequestBody, ctx.req.body, ctx.headers);
-        const key = ctx.headers.get('idempotency-key');
-        const outcome = await service.request(
-          ctx.who,
-          {
-            target: body.target,
-            ...(body.scopes ? { scopes: body.scopes } : {}),
-            duration: duration(body.duration),
-            reason: body.reason,
-            ...(body.ticket ? { ticket: body.ticket } : {}),
-            ...(body.startAt ? { startAt: new Date(body.startAt) } : {}),
-          },
-          key === undefined ? {} : { idempotencyKey: key },
-        );
-        return requestAnswer(ctx, outcome);
-      },
-    },
-    {
-      method: 'GET',
-      path: '/v1/requests',
-      handle: async (ctx) => ok(ctx, { grants: (await listGrants(deps, ctx)).map(grantView) }),
-    },
-    {
-      method: 'GET',
-      path: '/v1/requests/{id}',
-      handle: async (ctx) => {
-        parseQuery(NoQuery, ctx.req.query);
-        return ok(ctx, { grant: grantView(await visible(ctx)) });
-      },
-    },
-    {
-      method: 'POST',
-      path: '/v1/requests/{id}/approve',
-      handle: async (ctx) => {
-        const { comment } = parseBody(OptionalComment, ctx.req.body, ctx.headers);
-        await visible(ctx);
-        return ok(ctx, { grant: grantView(await service.approve(ctx.id, ctx.who, comment)) });
-      },
-    },
-    {
-      method: 'POST',
-      path: '/v1/requests/{id}/deny',
-      handle: async (ctx) => {
-        const { comment } = parseBody(RequiredComment, ctx.req.body, ctx.headers);
-        await visible(ctx);
-        return ok(ctx, { grant: grantView(await service.deny(ctx.id, ctx.who, comment)) });
-      },
-    },
-    {
-      method: 'POST',
-      path: '/v1/requests/{id}/cancel',
-      handle: async (ctx) => {
-        const { comment } = parseBody(OptionalComment, ctx.req.body, ctx.headers);
-        await visible(ctx);
-        return ok(ctx, { grant: grantView(await service.cancel(ctx.id, ctx.who, comment)) });
-      },
-    },
-    {
-      method: 'POST',
-      path: '/v1/requests/{id}/revoke',
-      handle: async (ctx) => {
-        const { reason } = parseBody(RevokeBody, ctx.req.body, ctx.headers);
-        await visible(ctx);
-        return ok(ctx, { grant: grantView(await service.revoke(ctx.id, ctx.who, reason)) });
-      },
-    },
-    {
-      method: 'POST',
-      path: '/v1/requests/{id}/extend',
-      handle: async (ctx) => {
-        const body = parseBody(ExtendBody, ctx.req.body, ctx.headers);
-        await visible(ctx);
-        const outcome = await service.extend(ctx.id, ctx.who, {
+  const handlers: Record<RouteId, Handler> = {
+    'request.create': async (ctx) => {
+      parseQuery(ROUTES['request.create'].query, ctx.req.query);
+      const body = parseBody(ROUTES['request.create'].body, ctx.req.body, ctx.headers);
+      const key = ctx.headers.get('idempotency-key');
+      const outcome = await service.request(
+        ctx.who,
+        {
+          target: body.target,
+          ...(body.scopes ? { scopes: body.scopes } : {}),
           duration: duration(body.duration),
           reason: body.reason,
-        });
-        return requestAnswer(ctx, outcome);
-      },
+          ...(body.ticket ? { ticket: body.ticket } : {}),
+          ...(body.startAt ? { startAt: new Date(body.startAt) } : {}),
+        },
+        key === undefined ? {} : { idempotencyKey: key },
+      );
+      return requestAnswer(ctx, outcome);
     },
-    {
-      method: 'POST',
-      path: '/v1/grants/{id}/credentials',
-      handle: async (ctx) => {
-        parseBody(EmptyBody, ctx.req.body, ctx.headers);
-        const g = await visible(ctx);
-        const kind = g.target.kind === 'grpc' ? 'token' : 'credentials';
-        const { credential } = await service.issueCredentials(ctx.id, ctx.who, kind);
-        return ok(ctx, credentialView(g.target.kind, credential));
-      },
+    'request.list': async (ctx) => ok(ctx, { grants: (await listGrants(deps, ctx)).map(grantView) }),
+    'request.get': async (ctx) => {
+      parseQuery(ROUTES['request.get'].query, ctx.req.query);
+      return ok(ctx, { grant: grantView(await visible(ctx)) });
     },
-    {
-      method: 'POST',
-      path: '/v1/grants/{id}/console',
-      handle: async (ctx) => {
-        parseBody(EmptyBody, ctx.req.body, ctx.headers);
-        const g = await visible(ctx);
-        if (g.target.kind !== 'aws-role')
-          throw new HttpError(
-            422,
-            'unprocessable',
-            'CONSOLE.UNSUPPORTED',
-            `console sign-in exists only for aws-role grants; ${g.id} is ${g.target.kind}`,
-          );
-        const { credential } = await service.issueCredentials(ctx.id, ctx.who, 'console');
-        if (credential.kind === PLAN_CREDENTIAL_KIND) return ok(ctx, planView(credential));
-        return ok(ctx, { url: consoleUrl(credential.secret), expiresAt: credential.expiresAt.toISOString() });
-      },
+    'request.approve': async (ctx) => {
+      const { comment } = parseBody(ROUTES['request.approve'].body, ctx.req.body, ctx.headers);
+      await visible(ctx);
+      return ok(ctx, { grant: grantView(await service.approve(ctx.id, ctx.who, comment)) });
     },
-    {
-      // Who the caller is to the broker and what they may ask for: the web console's request form and header.
-      method: 'GET',
-      path: '/v1/eligibility',
-      handle: async (ctx) => {
-        parseQuery(NoQuery, ctx.req.query);
-        const compiled = deps.policy();
-        const me = normalizePrincipalId(ctx.who.id);
-        return ok(ctx, {
-          principal: {
-            id: me,
-            groups: [...new Set([...compiled.groupsOf(me), ...ctx.who.groups])].sort(),
-            mfa: ctx.who.mfa,
-            auditor: service.isAuditor(ctx.who),
-          },
-          options: eligibility(compiled, ctx.who),
-        });
-      },
+    'request.deny': async (ctx) => {
+      const { comment } = parseBody(ROUTES['request.deny'].body, ctx.req.body, ctx.headers);
+      await visible(ctx);
+      return ok(ctx, { grant: grantView(await service.deny(ctx.id, ctx.who, comment)) });
     },
-    {
-      // The decision a request would get now, without making it: the form shows it while the person types.
-      method: 'POST',
-      path: '/v1/eligibility/check',
-      handle: async (ctx) => {
-        parseQuery(NoQuery, ctx.req.query);
-        const body = parseBody(RequestBody, ctx.req.body, ctx.headers);
-        const d = decide(
-          deps.policy(),
-          ctx.who,
-          {
-            target: body.target,
-            scopes: body.scopes ?? [],
-            duration: duration(body.duration),
-            ...(body.startAt ? { startAt: new Date(body.startAt) } : {}),
-          },
-          deps.clock.now(),
+    'request.cancel': async (ctx) => {
+      const { comment } = parseBody(ROUTES['request.cancel'].body, ctx.req.body, ctx.headers);
+      await visible(ctx);
+      return ok(ctx, { grant: grantView(await service.cancel(ctx.id, ctx.who, comment)) });
+    },
+    'request.revoke': async (ctx) => {
+      const { reason } = parseBody(ROUTES['request.revoke'].body, ctx.req.body, ctx.headers);
+      await visible(ctx);
+      return ok(ctx, { grant: grantView(await service.revoke(ctx.id, ctx.who, reason)) });
+    },
+    'request.extend': async (ctx) => {
+      const body = parseBody(ROUTES['request.extend'].body, ctx.req.body, ctx.headers);
+      await visible(ctx);
+      const outcome = await service.extend(ctx.id, ctx.who, {
+        duration: duration(body.duration),
+        reason: body.reason,
+      });
+      return requestAnswer(ctx, outcome);
+    },
+    'grant.credentials': async (ctx) => {
+      parseBody(ROUTES['grant.credentials'].body, ctx.req.body, ctx.headers);
+      const g = await visible(ctx);
+      const kind = g.target.kind === 'grpc' ? 'token' : 'credentials';
+      const { credential } = await service.issueCredentials(ctx.id, ctx.who, kind);
+      return ok(ctx, credentialView(g.target.kind, credential));
+    },
+    'grant.console': async (ctx) => {
+      parseBody(ROUTES['grant.console'].body, ctx.req.body, ctx.headers);
+      const g = await visible(ctx);
+      if (g.target.kind !== 'aws-role')
+        throw new HttpError(
+          422,
+          'unprocessable',
+          'CONSOLE.UNSUPPORTED',
+          `console sign-in exists only for aws-role grants; ${g.id} is ${g.target.kind}`,
         );
-        return ok(ctx, { decision: decisionView(d) });
-      },
+      const { credential } = await service.issueCredentials(ctx.id, ctx.who, 'console');
+      if (credential.kind === PLAN_CREDENTIAL_KIND) return ok(ctx, planView(credential));
+      return ok(ctx, { url: consoleUrl(credential.secret), expiresAt: credential.expiresAt.toISOString() });
     },
-    { method: 'GET', path: '/v1/audit', handle: (ctx) => audit(deps, ctx) },
-    { method: 'GET', path: '/v1/audit/verify', handle: (ctx) => verify(deps, ctx) },
-    {
-      // One grant's lifecycle events and AWS calls, merged; the same visibility as the grant itself.
-      method: 'GET',
-      path: '/v1/audit/timeline',
-      handle: async (ctx) => {
-        const q = parseQuery(TimelineQuery, ctx.req.query);
-        if (!isGrantId(q.grant)) throw notFound(q.grant);
-        const events = await service.history(q.grant, ctx.who);
-        // Loaded on the first timeline request: most API calls never need it, and a cold start loads less.
-        const { grantTimeline } = await import('../../adapters/notify/timeline.js');
-        return ok(ctx, await grantTimeline(foldGrant(events), events, deps.cloudActions));
-      },
+    // Who the caller is to the broker and what they may ask for: the web console's request form and header.
+    'eligibility.get': async (ctx) => {
+      parseQuery(ROUTES['eligibility.get'].query, ctx.req.query);
+      const compiled = deps.policy();
+      const me = normalizePrincipalId(ctx.who.id);
+      return ok(ctx, {
+        principal: {
+          id: me,
+          groups: [...new Set([...compiled.groupsOf(me), ...ctx.who.groups])].sort(),
+          mfa: ctx.who.mfa,
+          auditor: service.isAuditor(ctx.who),
+        },
+        options: eligibility(compiled, ctx.who),
+      });
     },
-    {
-      method: 'GET',
-      path: '/.well-known/jwks.json',
-      public: true,
-      // Keys rotate rarely and verifiers cache them; five minutes bounds how long a retired key lingers.
-      handle: async (ctx) =>
-        json(200, await deps.signer.jwks(), { requestId: ctx.req.requestId, cache: 'public, max-age=300' }),
+    // The decision a request would get now, without making it: the form shows it while the person types.
+    'eligibility.check': async (ctx) => {
+      parseQuery(ROUTES['eligibility.check'].query, ctx.req.query);
+      const body = parseBody(ROUTES['eligibility.check'].body, ctx.req.body, ctx.headers);
+      const d = decide(
+        deps.policy(),
+        ctx.who,
+        {
+          target: body.target,
+          scopes: body.scopes ?? [],
+          duration: duration(body.duration),
+          ...(body.startAt ? { startAt: new Date(body.startAt) } : {}),
+        },
+        deps.clock.now(),
+      );
+      return ok(ctx, { decision: decisionView(d) });
     },
-    {
-      method: 'GET',
-      path: REVOCATION_FEED_PATH,
-      public: true,
-      // Services poll this with the tag of the list they hold: an unchanged list costs a 304 and no body. `no-cache`
-      // lets an HTTP cache keep the answer only if it asks again each time, so no cache adds to how late a
-      // revocation is seen. A 304 never makes a service's copy fresher (only a signed `iat` does).
-      handle: async (ctx) => {
-        const current = await feed(deps.clock.now());
-        const etag = feedEtag(current.revoked);
-        const headers = { etag };
-        const cache = 'public, no-cache';
-        if (etagMatches(ctx.headers.get('if-none-match'), etag))
-          return { ...json(304, null, { requestId: ctx.req.requestId, cache, headers }), body: '' };
-        return json(200, current, { requestId: ctx.req.requestId, cache, headers });
-      },
+    'audit.list': (ctx) => audit(deps, ctx),
+    'audit.verify': (ctx) => verify(deps, ctx),
+    // One grant's lifecycle events and AWS calls, merged; the same visibility as the grant itself.
+    'audit.timeline': async (ctx) => {
+      const q = parseQuery(ROUTES['audit.timeline'].query, ctx.req.query);
+      if (!isGrantId(q.grant)) throw notFound(q.grant);
+      const events = await service.history(q.grant, ctx.who);
+      // Loaded on the first timeline request: most API calls never need it, and a cold start loads less.
+      const { grantTimeline } = await import('../../adapters/notify/timeline.js');
+      return ok(ctx, await grantTimeline(foldGrant(events), events, deps.cloudActions));
     },
-    {
-      method: 'GET',
-      path: '/healthz',
-      public: true,
-      handle: async (ctx) => json(200, { ok: true }, { requestId: ctx.req.requestId }),
+    // Keys rotate rarely and verifiers cache them; five minutes bounds how long a retired key lingers.
+    keys: async (ctx) =>
+      json(200, await deps.signer.jwks(), { requestId: ctx.req.requestId, cache: 'public, max-age=300' }),
+    // Services poll this with the tag of the list they hold: an unchanged list costs a 304 and no body. `no-cache`
+    // lets an HTTP cache keep the answer only if it asks again each time, so no cache adds to how late a
+    // revocation is seen. A 304 never makes a service's copy fresher (only a signed `iat` does).
+    revocations: async (ctx) => {
+      const current = await feed(deps.clock.now());
+      const etag = feedEtag(current.revoked);
+      const headers = { etag };
+      const cache = 'public, no-cache';
+      if (etagMatches(ctx.headers.get('if-none-match'), etag))
+        return { ...json(304, null, { requestId: ctx.req.requestId, cache, headers }), body: '' };
+      return json(200, current, { requestId: ctx.req.requestId, cache, headers });
     },
-  ];
+    health: async (ctx) => json(200, { ok: true }, { requestId: ctx.req.requestId }),
+  };
+
+  const routes: Route[] = ROUTE_IDS.map((id) => ({ ...ROUTES[id], id, handle: handlers[id] }));
 
   const patterns = new Map(routes.map((r) => [r, templatePattern(r.path)]));
   const match = (r: Route, path: string) => (patterns.get(r) as RegExp).exec(path);
@@ -440,7 +275,7 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
         throw new HttpError(413, 'invalid', 'REQUEST.TOO_LARGE', `the body is larger than ${MAX_BODY_BYTES} bytes`);
       const id = match(route, path)?.[1] ?? '';
       if (id) log = scopedLog(log, { grantId: id.slice(0, 64) });
-      const who = route.public ? ANONYMOUS : await deps.authenticate(req);
+      const who = route.access === 'public' ? ANONYMOUS : await deps.authenticate(req);
       const res = await route.handle({ req: { ...req, body }, headers: lowerCaseHeaders(req.headers), who, id, log });
       log.info('api request', { method, route: route.path, status: res.status, principal: who.id });
       return res;
@@ -464,12 +299,6 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
   };
 }
 
-/** `/v1/requests/{id}/approve` -> an anchored pattern capturing the id segment. */
-function templatePattern(template: string): RegExp {
-  const escaped = template.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace('{id}', '([^/]+)');
-  return new RegExp(`^${escaped}$`);
-}
-
 const ANONYMOUS: Principal = { id: 'anonymous', groups: [], mfa: false, attributes: {} };
 
 function notFound(id: string): TimeboxError {
@@ -490,7 +319,7 @@ function duration(text: string): number {
  * only those they may read. Filtering happens after the index read, so a filtered page can be shorter than `limit`.
  */
 async function listGrants(deps: ApiDeps, ctx: Ctx): Promise<Grant[]> {
-  const q = parseQuery(ListQuery, ctx.req.query);
+  const q = parseQuery(ROUTES['request.list'].query, ctx.req.query);
   const limit = q.limit ?? 50;
   const me = normalizePrincipalId(ctx.who.id);
   if (q.mine && q.approvable) throw badRequest('REQUEST.INVALID_QUERY', 'use either mine=true or approvable=true');
@@ -540,7 +369,7 @@ function auditorsOnly(deps: ApiDeps, who: Principal, what: string): void {
 
 /** One grant's events (anyone who may read the grant), or events across grants (auditors only). */
 async function audit(deps: ApiDeps, ctx: Ctx): Promise<ApiResponse> {
-  const q = parseQuery(AuditQuery, ctx.req.query);
+  const q = parseQuery(ROUTES['audit.list'].query, ctx.req.query);
   const limit = q.limit ?? 100;
   const ok = (body: unknown) => json(200, body, { requestId: ctx.req.requestId });
   if (q.grant !== undefined) {
@@ -606,7 +435,7 @@ function readAuditCursor(text: string): { since: Date; until: Date; cursor: stri
 
 /** Verifies the hash chain of one grant, or of every grant with events in a window (auditors only). */
 async function verify(deps: ApiDeps, ctx: Ctx): Promise<ApiResponse> {
-  const q = parseQuery(VerifyQuery, ctx.req.query);
+  const q = parseQuery(ROUTES['audit.verify'].query, ctx.req.query);
   const ok = (body: unknown) => json(200, body, { requestId: ctx.req.requestId });
   if (q.grant !== undefined) {
     if (!isGrantId(q.grant)) throw notFound(q.grant);

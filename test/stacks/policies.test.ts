@@ -4,6 +4,7 @@ import { anonymousPrincipal, runSimulation } from '@cloud-copilot/iam-simulate';
 import { describe, expect, it } from '@jest/globals';
 import { mockClient } from 'aws-sdk-client-mock';
 import { KmsTokenSigner } from '../../adapters/aws/kms';
+import { ROUTE_IDS, ROUTES } from '../../api/routes';
 import type { AwsRoleTarget } from '../../core/policy/types';
 import { IdentityConfigSchema, trustedPrincipalArns } from '../../lambdas/api/identity';
 import { MAX_DATA_EVENT_PREFIXES, targetDataEvents } from '../../stacks/audit';
@@ -496,6 +497,20 @@ describe('Function: apiResourcePolicy', () => {
   it('keeps the public documents open to unsigned callers and the rest closed to them', async () => {
     for (const path of PUBLIC_PATHS) expect(await invoke({ method: 'GET', path })).toBe('Allowed');
     expect(await invoke({ method: 'POST', path: '/v1/requests' })).not.toBe('Allowed');
+  });
+
+  it('opens to unsigned callers exactly the public routes of the API route table', () => {
+    const p = apiResourcePolicy({
+      executeApiArn,
+      stage: 'live',
+      allowedAccounts: [ACCOUNT],
+      trustedPrincipalArns: TRUSTED,
+    });
+    const table = ROUTE_IDS.filter((id) => ROUTES[id].access === 'public').map(
+      (id) => `${executeApiArn}/live/${ROUTES[id].method}${ROUTES[id].path}`,
+    );
+    expect(table.length).toBeGreaterThan(0);
+    expect(p.Statement.find((s) => s.Sid === 'PublicDocuments')?.Resource).toEqual(table);
   });
 
   it('opens only the public GETs to anyone and the rest to the allowed accounts and organization', () => {
