@@ -1,15 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { pathOf, ROUTE_IDS, ROUTES, type RouteId } from '../../../api/routes';
 import { createApiGatewayHandler } from '../../../lambdas/api/apigw';
 import { createApi } from '../../../lambdas/api/app';
 import { awsAuthenticator } from '../../../lambdas/api/identity';
-import { mintSessionToken } from '../../../local/auth';
-import { type LocalBroker, startLocalBroker } from '../../../local/broker';
-import { examplePolicyPath } from '../../../local/paths';
+import type { LocalBroker } from '../../../local/broker';
+import { sessionToken, startTestBroker, type TestBroker } from '../../helpers/broker';
 import { expectWith } from '../../helpers/runner';
 import { apiWorld } from '../../unit/lambdas/api-world';
 import fixture from '../../unit/lambdas/fixtures/apigw-rest-iam-event.json';
@@ -92,33 +88,18 @@ describe('Lambda adapter (API Gateway REST proxy events)', () => {
 });
 
 describe('local broker (node:http on loopback)', () => {
-  let home: string;
+  let test: TestBroker;
   let broker: LocalBroker;
   let alice: string;
 
   beforeAll(async () => {
-    home = mkdtempSync(join(tmpdir(), 'timebox-routes-'));
-    broker = await startLocalBroker({
-      home,
-      configFile: examplePolicyPath() as string,
-      host: '127.0.0.1',
-      port: 0,
-      memory: true,
-      out: { write: () => {} },
-    });
-    alice = (
-      await mintSessionToken(broker.runtime.signer, {
-        who: { id: 'alice@corp.com', groups: [], mfa: true },
-        audience: broker.url,
-        ttlMs: 3_600_000,
-        now: new Date(),
-      })
-    ).token;
+    test = await startTestBroker('routes', { out: { write: () => {} } });
+    broker = test.broker;
+    alice = await sessionToken(broker, 'alice@corp.com');
   });
 
   afterAll(async () => {
-    await broker?.close();
-    rmSync(home, { recursive: true, force: true });
+    await test?.stop();
   });
 
   const call = async (id: RouteId, token?: string) => {

@@ -1,8 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import {
   LONG_POLL_HEADER,
@@ -16,9 +13,9 @@ import type { IssuedCredential } from '../../../core/ports';
 import { principal } from '../../../core/principal';
 import { type TimeboxInterceptor, timeboxAuth } from '../../../grpc/interceptor';
 import { type RevocationPollReport, RevocationWatcher, revocationFeedVerifier } from '../../../grpc/revocations';
-import { type LocalBroker, startLocalBroker } from '../../../local/broker';
-import { examplePolicyPath } from '../../../local/paths';
+import type { LocalBroker } from '../../../local/broker';
 import { RevocationPush } from '../../../local/revocation-push';
+import { startTestBroker, type TestBroker } from '../../helpers/broker';
 import { expectWith } from '../../helpers/runner';
 
 /**
@@ -43,25 +40,18 @@ async function until(f: () => boolean | Promise<boolean>, ms: number, what: stri
 const bearer = (token: string) => [`Bearer ${token}`];
 
 describe('the local broker pushes revocations', () => {
-  let home: string;
+  let test: TestBroker;
   let broker: LocalBroker;
   const interceptors: TimeboxInterceptor[] = [];
 
   beforeAll(async () => {
-    home = mkdtempSync(join(tmpdir(), 'timebox-push-'));
-    broker = await startLocalBroker({
-      home,
-      configFile: examplePolicyPath() as string,
-      host: '127.0.0.1',
-      port: 0,
-      memory: true,
-    });
+    test = await startTestBroker('push');
+    broker = test.broker;
   });
 
   afterAll(async () => {
     for (const i of interceptors) i.close();
-    await broker?.close();
-    rmSync(home, { recursive: true, force: true });
+    await test?.stop();
   });
 
   async function token(): Promise<{ grantId: string; token: string }> {

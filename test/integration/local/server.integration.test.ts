@@ -1,11 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mintSessionToken } from '../../../local/auth';
 import { type LocalBroker, startLocalBroker } from '../../../local/broker';
 import { examplePolicyPath } from '../../../local/paths';
+import { sessionToken, startTestBroker, type TestBroker } from '../../helpers/broker';
 import { expectWith } from '../../helpers/runner';
 
 /**
@@ -13,34 +11,19 @@ import { expectWith } from '../../helpers/runner';
  * parameters, body limit, request id) and which routes need a session token.
  */
 
-let home: string;
+let test: TestBroker;
 let broker: LocalBroker;
 let alice: string;
 const lines: string[] = [];
 
 beforeAll(async () => {
-  home = mkdtempSync(join(tmpdir(), 'timebox-server-'));
-  broker = await startLocalBroker({
-    home,
-    configFile: examplePolicyPath() as string,
-    host: '127.0.0.1',
-    port: 0,
-    memory: true,
-    out: { write: (l: string) => lines.push(l) },
-  });
-  alice = (
-    await mintSessionToken(broker.runtime.signer, {
-      who: { id: 'alice@corp.com', groups: [], mfa: true },
-      audience: broker.url,
-      ttlMs: 3_600_000,
-      now: new Date(),
-    })
-  ).token;
+  test = await startTestBroker('server', { out: { write: (l: string) => lines.push(l) } });
+  broker = test.broker;
+  alice = await sessionToken(broker, 'alice@corp.com');
 });
 
 afterAll(async () => {
-  await broker?.close();
-  rmSync(home, { recursive: true, force: true });
+  await test?.stop();
 });
 
 /** A raw request, for what fetch will not send (repeated headers, lying lengths). */
@@ -169,23 +152,35 @@ describe('Function: createRequestListener', () => {
 describe('Function: startLocalBroker', () => {
   it('refuses a non-loopback host without allowRemote, before binding anything', async () => {
     await expect(
-      startLocalBroker({ home, configFile: examplePolicyPath() as string, host: '0.0.0.0', port: 0, memory: true }),
+      startLocalBroker({
+        home: test.home,
+        configFile: examplePolicyPath() as string,
+        host: '0.0.0.0',
+        port: 0,
+        memory: true,
+      }),
     ).rejects.toMatchObject({ code: 'LOCAL.REMOTE_NOT_ALLOWED' });
   });
 
   it('names a port in use', async () => {
     const port = Number(new URL(broker.url).port);
     await expect(
-      startLocalBroker({ home, configFile: examplePolicyPath() as string, host: '127.0.0.1', port, memory: true }),
+      startLocalBroker({
+        home: test.home,
+        configFile: examplePolicyPath() as string,
+        host: '127.0.0.1',
+        port,
+        memory: true,
+      }),
     ).rejects.toMatchObject({ code: 'LOCAL.PORT_IN_USE' });
   });
 
   it('refuses an invalid policy file with every problem', async () => {
-    const bad = join(home, 'bad.yaml');
+    const bad = join(test.home, 'bad.yaml');
     const { writeFileSync } = await import('node:fs');
     writeFileSync(bad, 'version: 1\ntargets: {}\nrules: []\n');
     await expect(
-      startLocalBroker({ home, configFile: bad, host: '127.0.0.1', port: 0, memory: true }),
+      startLocalBroker({ home: test.home, configFile: bad, host: '127.0.0.1', port: 0, memory: true }),
     ).rejects.toMatchObject({ code: 'LOCAL.CONFIG_INVALID' });
   });
 });
