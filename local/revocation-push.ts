@@ -186,15 +186,14 @@ function fail500(res: ServerResponse, requestId: string): void {
  * outlives its grant), so they need no notice.
  */
 export function notifyingProjections(inner: ProjectionStore, onRevoked: (g: Grant) => void): ProjectionStore {
-  return new Proxy(inner, {
-    get(target, prop, receiver) {
-      if (prop === 'put')
-        return async (view: Grant, published?: { from: number; to: number }) => {
-          await target.put(view, published);
-          if (view.status === 'revoked' && view.target.kind === 'grpc') onRevoked(view);
-        };
-      const v = Reflect.get(target, prop, receiver);
-      return typeof v === 'function' ? v.bind(target) : v;
+  // Every other method is the store's own, reached through the prototype: nothing is wrapped or bound per call.
+  const put = inner.put.bind(inner);
+  return Object.create(inner, {
+    put: {
+      value: async (view: Grant, published?: { from: number; to: number }) => {
+        await put(view, published);
+        if (view.status === 'revoked' && view.target.kind === 'grpc') onRevoked(view);
+      },
     },
-  });
+  }) as ProjectionStore;
 }
