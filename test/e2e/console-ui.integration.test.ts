@@ -7,10 +7,11 @@ import { Sha256 } from '@aws-crypto/sha256-js';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { authFor } from '../../cli/client';
 import { startUiServer, type UiServer } from '../../cli/ui-server';
 import { buildWeb } from '../../scripts/build';
+import { launchChromium } from '../helpers/chromium';
 import { runCli } from '../helpers/cli';
 
 /**
@@ -121,19 +122,7 @@ beforeAll(async () => {
   home = mkdtempSync(join(tmpdir(), 'timebox-ui-'));
   await buildWeb(ROOT, join(home, 'web'));
   ui = await startUiServer({ endpoint: apiUrl, auth: authFor(apiUrl), port: 0, webRoot: join(home, 'web') });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

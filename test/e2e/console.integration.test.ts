@@ -2,11 +2,12 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { type LocalBroker, startLocalBroker } from '../../local/broker';
 import { examplePolicyPath } from '../../local/paths';
 import { CONSOLE_CSP } from '../../local/web-console';
 import { buildWeb } from '../../scripts/build';
+import { launchChromium } from '../helpers/chromium';
 import { runCli } from '../helpers/cli';
 import { expectWith } from '../helpers/runner';
 
@@ -34,7 +35,6 @@ declare const document: {
   querySelectorAll(selector: string): Iterable<PageNode> & { length: number };
 };
 
-const CHROMIUM = '/usr/bin/chromium';
 const ROOT = join(__dirname, '..', '..');
 const SHOTS = join(ROOT, 'test-results', 'screenshots');
 const AXE_SOURCE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
@@ -135,19 +135,7 @@ beforeAll(async () => {
     sweepIntervalMs: 3_600_000,
     webRoot,
   });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
