@@ -26,7 +26,7 @@ const ROOT = join(__dirname, '..', '..');
 const log = (line = '') => process.stderr.write(`${line}\n`);
 
 /** The events of one auto-approved, activated grant expiring at `expiresAt` (as the service would write them). */
-function grantEvents(compiled: CompiledPolicy, id: string, at: Date, expiresAt: Date): GrantEvent[] {
+export function grantEvents(compiled: CompiledPolicy, id: string, at: Date, expiresAt: Date): GrantEvent[] {
   const who = principal({ id: 'alice@corp.com' });
   const duration = expiresAt.getTime() - at.getTime();
   const decision = decide(compiled, who, { target: 'user-service', scopes: [], duration }, at);
@@ -48,7 +48,7 @@ function grantEvents(compiled: CompiledPolicy, id: string, at: Date, expiresAt: 
 export function seed(store: LocalStore, streams: GrantEvent[][]): void {
   const { sqlite } = store;
   sqlite.db.transaction(() => {
-    for (const events of streams) for (const e of events) sqlite.appendEvent(e);
+    for (const events of streams) for (const e of events) sqlite.appendTx(e);
   })();
 }
 

@@ -98,6 +98,15 @@ interface EventRow {
  * The bindings are synchronous and every statement is short (indexed, one grant); the port methods are async only
  * because the ports are. The broker is the only writer of its file (the runtime holds a lock), so the head of the
  * write order is kept in memory between transactions.
+ *
+ * Group commit. A COMMIT costs as much as the statements of a transition (each one writes every page it touched to
+ * the WAL), and a busy broker makes many transitions in the same turn of the event loop. So writes join one open
+ * transaction that commits when the turn ends (`setImmediate`): each transition is still its own savepoint (all of
+ * it or none of it), an append resolves only once the COMMIT holding it has returned, and so nothing is acknowledged
+ * before it is in the WAL. A crash loses only the open turn, none of it acknowledged. Reads on the broker's own
+ * connection see the open turn's writes: a caller can be shown a state whose commit then fails (the append that
+ * made it is refused, STORE.COMMIT_FAILED), never the opposite. How far the bus got (`published`) joins the turn
+ * without waiting for it; losing it to a crash only means the sweeper publishes those events again.
  */
 export class SqliteStore {
   readonly events: SqliteEventStore;
@@ -108,6 +117,8 @@ export class SqliteStore {
   /** `full` durability on a file: appends resolve once the WAL holding them is fsynced. */
   readonly groupSync: GroupSync | undefined;
   private head: { gseq: number; mac: Buffer } | undefined;
+  /** The open group-commit transaction (see above), committed at the end of this turn of the event loop. */
+  private turn: { committed: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | undefined;
   private readonly st: ReturnType<typeof prepare>;
   readonly appendTx: (event: GrantEvent) => Grant;
   readonly putTx: (view: Grant, published?: { from: number; to: number }) => void;
@@ -161,6 +172,7 @@ export class SqliteStore {
 
   close(): void {
     if (this.closed) return;
+    this.commitTurn();
     this.closed = true;
     this.db.close();
     void this.groupSync?.close();
@@ -237,15 +249,65 @@ export class SqliteStore {
     return view;
   }
 
-  /** Runs the append transaction; a failure drops the cached head so the next append re-reads the stored one. */
-  appendEvent(event: GrantEvent): Grant {
-    this.check();
+  /**
+   * Runs the append as a savepoint of this turn's transaction; resolves with the new view once that transaction has
+   * committed. A failure drops the cached head so the next append re-reads the stored one.
+   */
+  appendEvent(event: GrantEvent): Promise<Grant> {
+    const committed = this.joinTurn();
+    let view: Grant;
     try {
-      return this.appendTx(event);
+      view = this.appendTx(event);
     } catch (e) {
       this.head = undefined;
       throw e;
     }
+    return committed.then(() => view);
+  }
+
+  /**
+   * The transaction of this turn of the event loop, opened by its first write and committed once the turn ends;
+   * the promise settles with that COMMIT.
+   */
+  joinTurn(): Promise<void> {
+    this.check();
+    if (this.turn) return this.turn.committed;
+    this.st.begin.run();
+    let resolve!: () => void;
+    let reject!: (e: unknown) => void;
+    const committed = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    // Writes that do not wait for the commit (the bus position) must not leave its failure unhandled.
+    committed.catch(() => {});
+    this.turn = { committed, resolve, reject };
+    setImmediate(() => this.commitTurn());
+    return committed;
+  }
+
+  /** Commits the open turn (at the end of the turn, or at once before closing). */
+  commitTurn(): void {
+    const turn = this.turn;
+    if (!turn) return;
+    this.turn = undefined;
+    try {
+      this.st.commit.run();
+    } catch (e) {
+      this.head = undefined;
+      try {
+        if (this.db.inTransaction) this.st.rollback.run();
+      } catch {
+        // The connection already rolled back.
+      }
+      turn.reject(
+        new UnavailableError('STORE.COMMIT_FAILED', `the local store could not commit: ${(e as Error).message}`, {
+          cause: e,
+        }),
+      );
+      return;
+    }
+    turn.resolve();
   }
 
   private writeView(view: Grant, publishedSeq: number, how: 'insert' | 'update'): void {
@@ -421,6 +483,9 @@ function prepare(db: Db) {
   const s = (sql: string): Statement => db.prepare(sql);
   const grantCols = 'id, view, mac, last_seq, last_hash, published_seq';
   return {
+    begin: s('BEGIN IMMEDIATE'),
+    commit: s('COMMIT'),
+    rollback: s('ROLLBACK'),
     head: s(`SELECT gseq, mac FROM meta WHERE key = 'head'`),
     setHead: s(
       `INSERT INTO meta (key, gseq, mac) VALUES ('head', ?, ?) ON CONFLICT (key) DO UPDATE SET gseq = excluded.gseq, mac = excluded.mac`,
@@ -469,7 +534,7 @@ export class SqliteEventStore implements EventStore {
   async append(event: GrantEvent): Promise<void> {
     if (!ISO_INSTANT.test(event.at))
       throw new ValidationError('STORE.BAD_EVENT_TIME', `event time must be an ISO instant in UTC, got ${event.at}`);
-    this.s.appendEvent(event);
+    await this.s.appendEvent(event);
     // Durability `full`: the transition is acknowledged only once it is on stable storage.
     await this.s.groupSync?.sync();
   }
@@ -602,12 +667,14 @@ export class SqliteProjectionStore implements ProjectionStore {
    */
   async put(view: Grant, published?: { from: number; to: number }): Promise<void> {
     const st = this.s.statements;
+    const committed = this.s.joinTurn();
     // The common case, the service's put after an append that already wrote this view: one statement records the
-    // bus position, no transaction needed.
+    // bus position in this turn's transaction, without waiting for its commit (see SqliteStore).
     if (published && st.publishedUpTo.run(published.to, view.id, published.from, view.lastSeq).changes > 0) return;
     const row = st.grant.get(view.id) as GrantRow | undefined;
     if (row && row.last_seq >= view.lastSeq) return;
     this.s.putTx(view, published);
+    await committed;
   }
 
   async get(grantId: string): Promise<Grant | undefined> {
@@ -642,6 +709,7 @@ export class SqliteProjectionStore implements ProjectionStore {
   }
 
   async markPublished(grantId: string, fromSeq: number, toSeq: number): Promise<void> {
+    void this.s.joinTurn();
     this.s.statements.markPublished.run(toSeq, grantId, fromSeq);
   }
 

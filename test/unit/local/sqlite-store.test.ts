@@ -99,6 +99,103 @@ describe('Class: SqliteStore', () => {
     expect(await s.events.read(grant.id)).toHaveLength(2);
   });
 
+  it('commits the appends of one turn together, and resolves each only once that commit is in the file', async () => {
+    const s = store();
+    const { service } = world(s);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await service.request(alice, requestDummy())).grant.id);
+    const streams = await Promise.all(ids.map((id) => s.events.read(id)));
+    const revocations = streams.map((events) => {
+      const last = events[events.length - 1] as GrantEvent;
+      return sealEvent(
+        {
+          type: 'revoked',
+          actor: { id: 'sam@corp.com', kind: 'principal' },
+          data: { reason: 'done' },
+          grantId: last.grantId,
+          at: last.at,
+          target: last.target,
+        },
+        last,
+      );
+    });
+    const outside = new Database(file, { readonly: true });
+    const committed = () =>
+      (outside.prepare('SELECT count(*) AS n FROM events WHERE body LIKE \'%"revoked"%\'').get() as { n: number }).n;
+    let resolved = 0;
+    const appends = revocations.map((e) => s.events.append(e).then(() => resolved++));
+    // Written inside this turn's transaction: another connection sees none of it yet, and nothing has resolved.
+    expect(committed()).toBe(0);
+    expect(resolved).toBe(0);
+    await Promise.all(appends);
+    expect(committed()).toBe(3);
+    outside.close();
+  });
+
+  it('keeps the rest of a turn when one of its appends is refused', async () => {
+    const s = store();
+    const { service } = world(s);
+    const a = (await service.request(alice, requestDummy())).grant;
+    const b = (await service.request(alice, requestDummy())).grant;
+    const [a1] = await s.events.read(a.id);
+    const bEvents = await s.events.read(b.id);
+    const bLast = bEvents[bEvents.length - 1] as GrantEvent;
+    const draft = (g: string, at: string) => ({
+      type: 'revoked' as const,
+      actor: { id: 'sam@corp.com', kind: 'principal' as const },
+      data: { reason: 'done' },
+      grantId: g,
+      at,
+      target: 'user-service',
+    });
+    const taken = sealEvent(draft(a.id, bLast.at), a1); // seq 2 of a is taken: refused
+    const good = sealEvent(draft(b.id, bLast.at), bLast);
+    const results = await Promise.allSettled([s.events.append(taken), s.events.append(good)]);
+    expect(results[0]).toMatchObject({ status: 'rejected', reason: expect.any(ConcurrencyError) });
+    expect(results[1]).toMatchObject({ status: 'fulfilled' });
+    expect((await s.events.read(a.id)).map((e) => e.type)).toEqual(['requested', 'activated']);
+    expect((await s.projections.get(b.id))?.status).toBe('revoked');
+  });
+
+  it('refuses every append of a turn whose commit fails, keeps none of it, and goes on after', async () => {
+    const s = store();
+    const { service } = world(s);
+    const g = (await service.request(alice, requestDummy())).grant;
+    const events = await s.events.read(g.id);
+    const last = events[events.length - 1] as GrantEvent;
+    const revoke = sealEvent(
+      {
+        type: 'revoked',
+        actor: { id: 'sam@corp.com', kind: 'principal' },
+        data: { reason: 'done' },
+        grantId: g.id,
+        at: last.at,
+        target: 'user-service',
+      },
+      last,
+    );
+    // The COMMIT fails as it would on a full disk or an I/O error.
+    const statements = (s as unknown as { st: { commit: { run(): unknown } } }).st;
+    const commit = statements.commit;
+    statements.commit = {
+      run() {
+        throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' });
+      },
+    };
+    const refused = Promise.allSettled([s.events.append(revoke), service.request(alice, requestDummy())]);
+    await new Promise((r) => setImmediate(r));
+    statements.commit = commit;
+    const [appended, requested] = await refused;
+    expect(appended).toMatchObject({ status: 'rejected', reason: { code: 'STORE.COMMIT_FAILED' } });
+    expect(requested.status).toBe('rejected');
+    expect((await s.events.read(g.id)).map((e) => e.type)).toEqual(['requested', 'activated']);
+    expect((await s.projections.get(g.id))?.status).toBe('active');
+    // The head of the write order is read again from the file: the next transition links to what was committed.
+    await s.events.append(revoke);
+    expect((await s.projections.get(g.id))?.status).toBe('revoked');
+    expect(await s.events.auditLog({ since: new Date(0), until: new Date('2100-01-01T00:00:00Z') })).toEqual([]);
+  });
+
   it('records how far the bus got even when the view was already written, only from the expected position', async () => {
     const s = store();
     const { service } = world(s);
