@@ -5,7 +5,7 @@ import { TARGET_NAME } from '../core/policy/names';
 
 /**
  * The broker's HTTP API as data: every route's method, path template, who may call it and what it reads and answers.
- * The transport-neutral API (lambdas/api/app.ts) binds a handler to each id, the stack derives its public
+ * The transport-neutral API (./app.ts) binds a handler to each id, the stack derives its public
  * resources from it, and the CLI builds its paths with `pathOf`, so none of them can name a route the others lack.
  * No handlers here: the table loads in the CLI and the Pulumi program too.
  */

@@ -1,28 +1,27 @@
-import { cachedRevocationFeed, etagMatches, feedEtag, revocationFeed } from '../../adapters/grpc/revocations';
-import type { CloudActionSource } from '../../adapters/notify/timeline';
-import * as z from '../../adapters/zod';
-import { ROUTE_IDS, ROUTES, type RouteId, type RouteSpec, templatePattern } from '../../api/routes';
-import type { Clock } from '../../core/clock';
-import { type Decision, decide } from '../../core/decide';
-import { parseDuration } from '../../core/duration';
-import { eligibility } from '../../core/eligibility';
-import { isTimeboxError, type TimeboxError } from '../../core/errors';
-import type { ChainBreak } from '../../core/grant/chain';
-import { GRANT_STATUSES } from '../../core/grant/events';
-import type { GrantService, RequestOutcome } from '../../core/grant/service';
-import { foldGrant, type Grant } from '../../core/grant/state';
-import { isGrantId } from '../../core/ids';
-import type { CompiledPolicy } from '../../core/policy/compile';
+import { cachedRevocationFeed, etagMatches, feedEtag, revocationFeed } from '../adapters/grpc/revocations';
+import type { CloudActionSource } from '../adapters/notify/timeline';
+import * as z from '../adapters/zod';
+import type { Clock } from '../core/clock';
+import { type Decision, decide } from '../core/decide';
+import { parseDuration } from '../core/duration';
+import { eligibility } from '../core/eligibility';
+import { isTimeboxError, type TimeboxError } from '../core/errors';
+import type { ChainBreak } from '../core/grant/chain';
+import { GRANT_STATUSES } from '../core/grant/events';
+import type { GrantService, RequestOutcome } from '../core/grant/service';
+import { foldGrant, type Grant } from '../core/grant/state';
+import { isGrantId } from '../core/ids';
+import type { CompiledPolicy } from '../core/policy/compile';
 import {
   type EventStore,
   type IssuedCredential,
   type Log,
   PLAN_CREDENTIAL_KIND,
   type ProjectionStore,
+  scopedLog,
   type TokenSigner,
-} from '../../core/ports';
-import { normalizePrincipalId, type Principal } from '../../core/principal';
-import { scopedLog } from '../log';
+} from '../core/ports';
+import { normalizePrincipalId, type Principal } from '../core/principal';
 import {
   type ApiRequest,
   type ApiResponse,
@@ -35,6 +34,7 @@ import {
   parseBody,
   parseQuery,
 } from './http';
+import { ROUTE_IDS, ROUTES, type RouteId, type RouteSpec, templatePattern } from './routes';
 
 export type { ApiRequest, ApiResponse } from './http';
 export { MAX_BODY_BYTES } from './http';
@@ -231,7 +231,7 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
       if (!isGrantId(q.grant)) throw notFound(q.grant);
       const events = await service.history(q.grant, ctx.who);
       // Loaded on the first timeline request: most API calls never need it, and a cold start loads less.
-      const { grantTimeline } = await import('../../adapters/notify/timeline.js');
+      const { grantTimeline } = await import('../adapters/notify/timeline.js');
       return ok(ctx, await grantTimeline(foldGrant(events), events, deps.cloudActions));
     },
     // Keys rotate rarely and verifiers cache them; five minutes bounds how long a retired key lingers.
