@@ -1,13 +1,12 @@
 import type { ChainBreak } from '../core/grant/chain';
 import { GRANT_STATUSES } from '../core/grant/events';
 import { isGrantId } from '../core/ids';
-import type { Principal } from '../core/principal';
-import { normalizePrincipalId } from '../core/principal';
+import { normalizePrincipalId, type Principal } from '../core/principal';
 import { type ApiDeps, type Ctx, notFound } from './context';
 import { type ApiResponse, badRequest, HttpError, json, parseQuery } from './http';
 import { ROUTES } from './routes';
 
-/** The audit routes: one grant's events, events across grants, and verification of the hash chains. */
+// The audit routes: one grant's events, events across grants, and verification of the hash chains.
 
 /** The widest audit window one query may span; DynamoDB reads one `byTime` partition per day. */
 const MAX_AUDIT_WINDOW_MS = 31 * 24 * 60 * 60_000;

@@ -3,7 +3,7 @@ import type { Decision } from '../core/decide';
 import type { Grant } from '../core/grant/state';
 import { type IssuedCredential, PLAN_CREDENTIAL_KIND } from '../core/ports';
 
-/** How the API shows grants, decisions and credentials: internal fields left out, provider answers checked. */
+// How the API shows grants, decisions and credentials: internal fields left out, provider answers checked.
 
 /** A grant as the API shows it: internal bookkeeping (idempotency hash, bus position) left out. */
 export function grantView(g: Grant): Omit<Grant, 'requestHash' | 'publishedSeq'> {
