@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { GrpcTokenProvider } from '../adapters/grpc/provider';
 import { revocationFeed } from '../adapters/grpc/revocations';
+import { ConsoleLog, EventLinePublisher, FanOutPublisher, type LineSink, NULL_SINK } from '../adapters/local/log';
+import { LocalAwsRoleProvider, LocalGcpRoleProvider } from '../adapters/local/providers';
+import { LocalScheduler } from '../adapters/local/scheduler';
 import { LocalTokenSigner } from '../adapters/local/signer';
 import { createApi } from '../api/app';
 import type { ApiRequest, ApiResponse } from '../api/http';
@@ -13,11 +16,8 @@ import { formatProblem, loadPolicy } from '../core/policy/load';
 import type { TargetKind } from '../core/policy/types';
 import type { AccessProvider, EventPublisher, Log } from '../core/ports';
 import { localAuthenticate } from './auth';
-import { ConsoleLog, EventLinePublisher, FanOutPublisher, type LineSink, NULL_SINK } from './log';
 import { signingKeyPath } from './paths';
-import { LocalAwsRoleProvider, LocalGcpRoleProvider } from './providers';
 import { notifyingProjections, RevocationPush } from './revocation-push';
-import { LocalScheduler } from './scheduler';
 import { type Durability, type LocalStore, openLocalStore } from './store';
 import { DEFAULT_SWEEP_INTERVAL_MS, SweeperLoop } from './sweeper';
 
