@@ -5,6 +5,7 @@ import { ConsoleLog, EventLinePublisher, FanOutPublisher, type LineSink, NULL_SI
 import { LocalAwsRoleProvider, LocalGcpRoleProvider } from '../adapters/local/providers';
 import { LocalScheduler } from '../adapters/local/scheduler';
 import { LocalTokenSigner } from '../adapters/local/signer';
+import { type Durability, type LocalStore, openLocalStore } from '../adapters/local/store';
 import { createApi } from '../api/app';
 import type { ApiRequest, ApiResponse } from '../api/http';
 import { type Clock, systemClock } from '../core/clock';
@@ -18,7 +19,6 @@ import type { AccessProvider, EventPublisher, Log } from '../core/ports';
 import { localAuthenticate } from './auth';
 import { signingKeyPath } from './paths';
 import { notifyingProjections, RevocationPush } from './revocation-push';
-import { type Durability, type LocalStore, openLocalStore } from './store';
 import { DEFAULT_SWEEP_INTERVAL_MS, SweeperLoop } from './sweeper';
 
 /** gRPC tokens live five minutes by default, as on AWS (TIMEBOX_TOKEN_TTL): a revoked token dies soon everywhere. */
