@@ -68,6 +68,14 @@ describe('Layers', () => {
     expect(local.some((e) => e.from === 'lambdas/api/index.ts' && e.to === 'api/app')).toBe(true);
   });
 
+  it('covers every top-level folder with TypeScript sources (a new folder joins a layer, or this list)', () => {
+    const withSources = readdirSync(ROOT, { withFileTypes: true })
+      .filter((d) => d.isDirectory() && !['node_modules', 'dist', 'test'].includes(d.name) && !d.name.startsWith('.'))
+      .map((d) => d.name)
+      .filter((dir) => sourceFiles(dir).length > 0);
+    expect(withSources.sort()).toEqual([...FOLDERS].sort());
+  });
+
   it('core imports only core, and no SDK', () => {
     const out = edges.filter(
       (e) => top(e.from) === 'core' && (e.spec.startsWith('.') ? top(e.to) !== 'core' : SDK.test(e.spec)),
