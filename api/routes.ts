@@ -5,7 +5,7 @@ import { TARGET_NAME } from '../core/policy/names';
 
 /**
  * The broker's HTTP API as data: every route's method, path template, who may call it and what it reads and answers.
- * The transport-neutral API (lambdas/api/app.ts) binds a handler to each id, the stack derives its public
+ * The transport-neutral API (./app.ts) binds a handler to each id, the stack derives its public
  * resources from it, and the CLI builds its paths with `pathOf`, so none of them can name a route the others lack.
  * No handlers here: the table loads in the CLI and the Pulumi program too.
  */
@@ -116,136 +116,134 @@ export interface RouteSpec {
   query?: z.ZodMiniType;
   /** The JSON body it accepts (absent: none read). */
   body?: z.ZodMiniType;
-  /** What a success answers (docs/api.md has the shapes). */
-  response: string;
 }
 
+/** Each route's comment says what a success answers (docs/api.md has the shapes). */
 export const ROUTES = {
+  /** 201 {grant, decision}; 200 when an Idempotency-Key replays */
   'request.create': {
     method: 'POST',
     path: '/v1/requests',
     access: 'authenticated',
     query: NoQuery,
     body: RequestBody,
-    response: '201 {grant, decision}; 200 when an Idempotency-Key replays',
   },
+  /** 200 {grants} */
   'request.list': {
     method: 'GET',
     path: '/v1/requests',
     access: 'authenticated',
     query: ListQuery,
-    response: '200 {grants}',
   },
+  /** 200 {grant} */
   'request.get': {
     method: 'GET',
     path: '/v1/requests/{id}',
     access: 'authenticated',
     query: NoQuery,
-    response: '200 {grant}',
   },
+  /** 200 {grant} */
   'request.approve': {
     method: 'POST',
     path: '/v1/requests/{id}/approve',
     access: 'authenticated',
     body: OptionalComment,
-    response: '200 {grant}',
   },
+  /** 200 {grant} */
   'request.deny': {
     method: 'POST',
     path: '/v1/requests/{id}/deny',
     access: 'authenticated',
     body: RequiredComment,
-    response: '200 {grant}',
   },
+  /** 200 {grant} */
   'request.cancel': {
     method: 'POST',
     path: '/v1/requests/{id}/cancel',
     access: 'authenticated',
     body: OptionalComment,
-    response: '200 {grant}',
   },
+  /** 200 {grant} */
   'request.revoke': {
     method: 'POST',
     path: '/v1/requests/{id}/revoke',
     access: 'authenticated',
     body: RevokeBody,
-    response: '200 {grant}',
   },
+  /** 201 {grant, decision} */
   'request.extend': {
     method: 'POST',
     path: '/v1/requests/{id}/extend',
     access: 'authenticated',
     body: ExtendBody,
-    response: '201 {grant, decision}',
   },
+  /** 200 credential_process JSON (aws-role), {token, expiresAt} (grpc), {binding, expiresAt} (gcp-role), or a plan */
   'grant.credentials': {
     method: 'POST',
     path: '/v1/grants/{id}/credentials',
     access: 'authenticated',
     body: EmptyBody,
-    response:
-      '200 credential_process JSON (aws-role), {token, expiresAt} (grpc), {binding, expiresAt} (gcp-role), or a plan',
   },
+  /** 200 {url, expiresAt} (aws-role only), or a plan */
   'grant.console': {
     method: 'POST',
     path: '/v1/grants/{id}/console',
     access: 'authenticated',
     body: EmptyBody,
-    response: '200 {url, expiresAt} (aws-role only), or a plan',
   },
+  /** 200 {principal, options} */
   'eligibility.get': {
     method: 'GET',
     path: '/v1/eligibility',
     access: 'authenticated',
     query: NoQuery,
-    response: '200 {principal, options}',
   },
+  /** 200 {decision} */
   'eligibility.check': {
     method: 'POST',
     path: '/v1/eligibility/check',
     access: 'authenticated',
     query: NoQuery,
     body: RequestBody,
-    response: '200 {decision}',
   },
+  /** 200 {events, cursor?} */
   'audit.list': {
     method: 'GET',
     path: '/v1/audit',
     access: 'authenticated',
     query: AuditQuery,
-    response: '200 {events, cursor?}',
   },
+  /** 200 {grantId, ok, ...} for one grant, {ok, grants, broken, since, until, truncated?} for a window */
   'audit.verify': {
     method: 'GET',
     path: '/v1/audit/verify',
     access: 'authenticated',
     query: VerifyQuery,
-    response: '200 {grantId, ok, ...} for one grant, {ok, grants, broken, since, until, truncated?} for a window',
   },
+  /** 200 lifecycle events and CloudTrail actions in time order */
   'audit.timeline': {
     method: 'GET',
     path: '/v1/audit/timeline',
     access: 'authenticated',
     query: TimelineQuery,
-    response: '200 lifecycle events and CloudTrail actions in time order',
   },
+  /** 200 {keys} (cached 5 minutes) */
   keys: {
     method: 'GET',
     path: '/.well-known/jwks.json',
     access: 'public',
-    response: '200 {keys} (cached 5 minutes)',
   },
+  /** 200 {revoked, generatedAt, jwt}, or 304 for an unchanged If-None-Match */
   revocations: {
     method: 'GET',
     path: REVOCATION_FEED_PATH,
     access: 'public',
-    response: '200 {revoked, generatedAt, jwt}, or 304 for an unchanged If-None-Match',
   },
+  /** 200 {ok: true} */
   health: {
     method: 'GET',
     path: '/healthz',
     access: 'public',
-    response: '200 {ok: true}',
   },
 } as const satisfies Record<string, RouteSpec>;
 

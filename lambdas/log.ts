@@ -1,7 +1,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { GrantEvent } from '../core/grant/events';
 import type { Grant } from '../core/grant/state';
-import type { EventPublisher, Log } from '../core/ports';
+import { definedFields, type EventPublisher, type Log } from '../core/ports';
 
 /**
  * The core `Log` port over Powertools Logger: one JSON object per line on stdout, which Lambda ships to
@@ -17,7 +17,7 @@ export class PowertoolsLog implements Log {
 
   /** A log that adds `fields` to every line (later keys win over earlier ones). */
   with(fields: Record<string, unknown>): PowertoolsLog {
-    return new PowertoolsLog(this.logger, { ...this.fields, ...dropUndefined(fields) });
+    return new PowertoolsLog(this.logger, { ...this.fields, ...definedFields(fields) });
   }
 
   info(message: string, fields?: Record<string, unknown>): void {
@@ -31,19 +31,8 @@ export class PowertoolsLog implements Log {
   }
 
   private merge(fields?: Record<string, unknown>): Record<string, unknown> {
-    return fields ? { ...this.fields, ...dropUndefined(fields) } : { ...this.fields };
+    return fields ? { ...this.fields, ...definedFields(fields) } : { ...this.fields };
   }
-}
-
-/** Adds fixed fields to every line of any `Log` (handlers scope the core's log to one grant or request). */
-export function scopedLog(log: Log, fields: Record<string, unknown>): Log {
-  if (log instanceof PowertoolsLog) return log.with(fields);
-  const extra = dropUndefined(fields);
-  return {
-    info: (m, f) => log.info(m, { ...extra, ...f }),
-    warn: (m, f) => log.warn(m, { ...extra, ...f }),
-    error: (m, f) => log.error(m, { ...extra, ...f }),
-  };
 }
 
 /**
@@ -66,10 +55,4 @@ export class LogPublisher implements EventPublisher {
         status: grant.status,
       });
   }
-}
-
-function dropUndefined(fields: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(fields)) if (v !== undefined) out[k] = v;
-  return out;
 }

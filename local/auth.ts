@@ -1,10 +1,10 @@
 import { type CryptoKey, decodeProtectedHeader, type JWTPayload, jwtVerify } from 'jose';
+import type { ApiRequest } from '../api/http';
+import { HttpError } from '../api/http';
 import { formatDuration } from '../core/duration';
 import { TimeboxError } from '../core/errors';
 import { GROUP_NAME } from '../core/policy/names';
 import { isValidPrincipalId, normalizePrincipalId, type Principal, principal } from '../core/principal';
-import type { ApiRequest } from '../lambdas/api/http';
-import { HttpError } from '../lambdas/api/http';
 
 /**
  * Local-mode identity: per-user bearer tokens ("session tokens") signed by the broker's local key. `timebox login

@@ -3,8 +3,9 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { DAY, HOUR } from '../core/duration';
 
 /**
- * Where the local broker keeps its state, and where its defaults live. Deliberately free of heavy imports: the CLI
- * reads these for `login --local` without loading the broker.
+ * Where the local broker keeps its state, and where its defaults live; the store's own files in TIMEBOX_HOME are
+ * named by adapters/local/store.ts. Deliberately free of heavy imports: the CLI reads these for `login --local`
+ * without loading the broker.
  */
 
 /** The local broker's default address (also the CLI's default endpoint, cli/endpoint.ts). */
@@ -21,26 +22,6 @@ export function resolveHome(env: NodeJS.ProcessEnv = process.env, cwd: string = 
 /** The local signing key (ES256, PKCS#8 PEM, mode 0600): it signs gRPC grant tokens and the CLI's session tokens. */
 export function signingKeyPath(home: string): string {
   return join(home, 'signing-key.pem');
-}
-
-/** The database: events, projection and indexes in one SQLite file (WAL beside it: `timebox.db-wal`, `-shm`). */
-export function databasePath(home: string): string {
-  return join(home, 'timebox.db');
-}
-
-/** The audit key (HMAC-SHA256, mode 0600) that seals every row of the database; created on first use. */
-export function auditKeyPath(home: string): string {
-  return join(home, 'audit.key');
-}
-
-/** Holds the pid of the broker using the folder: one broker per TIMEBOX_HOME. */
-export function lockPath(home: string): string {
-  return join(home, 'broker.lock');
-}
-
-/** Where versions before the SQLite store kept their tables (dynalite, LevelDB files): refused with a message. */
-export function legacyDataDir(home: string): string {
-  return join(home, 'data');
 }
 
 /** How long `login --local` lasts by default (kept here, free of jose, so the CLI can show it without loading it). */

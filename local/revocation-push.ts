@@ -7,9 +7,9 @@ import {
   REVOCATION_FEED_PATH,
   type RevocationFeed,
 } from '../adapters/grpc/revocations';
+import { json } from '../api/http';
 import type { Grant } from '../core/grant/state';
 import type { ProjectionStore } from '../core/ports';
-import { json } from '../lambdas/api/http';
 
 export interface RevocationPushOptions {
   /** Builds and signs the feed from the store (uncached: this module decides when a build is reused). */

@@ -1,7 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { GrpcTokenProvider } from '../adapters/grpc/provider';
 import { revocationFeed } from '../adapters/grpc/revocations';
+import { ConsoleLog, EventLinePublisher, FanOutPublisher, type LineSink, NULL_SINK } from '../adapters/local/log';
+import { LocalAwsRoleProvider, LocalGcpRoleProvider } from '../adapters/local/providers';
+import { LocalScheduler } from '../adapters/local/scheduler';
 import { LocalTokenSigner } from '../adapters/local/signer';
+import { type Durability, type LocalStore, openLocalStore } from '../adapters/local/store';
+import { createApi } from '../api/app';
+import type { ApiRequest, ApiResponse } from '../api/http';
 import { type Clock, systemClock } from '../core/clock';
 import { TimeboxError } from '../core/errors';
 import { GrantService } from '../core/grant/service';
@@ -10,15 +16,9 @@ import { type CompiledPolicy, compilePolicy } from '../core/policy/compile';
 import { formatProblem, loadPolicy } from '../core/policy/load';
 import type { TargetKind } from '../core/policy/types';
 import type { AccessProvider, EventPublisher, Log } from '../core/ports';
-import { createApi } from '../lambdas/api/app';
-import type { ApiRequest, ApiResponse } from '../lambdas/api/http';
 import { localAuthenticate } from './auth';
-import { ConsoleLog, EventLinePublisher, FanOutPublisher, type LineSink, NULL_SINK } from './log';
 import { signingKeyPath } from './paths';
-import { LocalAwsRoleProvider, LocalGcpRoleProvider } from './providers';
 import { notifyingProjections, RevocationPush } from './revocation-push';
-import { LocalScheduler } from './scheduler';
-import { type Durability, type LocalStore, openLocalStore } from './store';
 import { DEFAULT_SWEEP_INTERVAL_MS, SweeperLoop } from './sweeper';
 
 /** gRPC tokens live five minutes by default, as on AWS (TIMEBOX_TOKEN_TTL): a revoked token dies soon everywhere. */

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { type ApiRequest, type ApiResponse, errorResponse, HttpError, MAX_BODY_BYTES } from '../api/http';
 import { TimeboxError } from '../core/errors';
 import type { Log } from '../core/ports';
-import { type ApiRequest, type ApiResponse, errorResponse, HttpError, MAX_BODY_BYTES } from '../lambdas/api/http';
 import type { LocalAuth, SessionVerifier } from './auth';
 import type { WebConsole } from './web-console';
 

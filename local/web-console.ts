@@ -3,8 +3,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { dirname, join } from 'node:path';
 import type { CryptoKey } from 'jose';
+import { HttpError } from '../api/http';
 import { isTimeboxError, type TimeboxError } from '../core/errors';
-import { HttpError } from '../lambdas/api/http';
 import { type LocalAuth, mintSessionToken, type SessionVerifier, type TypedSigner } from './auth';
 import type { SigninCodes } from './web-signin';
 

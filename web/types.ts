@@ -1,4 +1,4 @@
-/** The API's answers as the console reads them (lambdas/api/app.ts is the source of truth). */
+/** The API's answers as the console reads them (api/app.ts and api/views.ts are the source of truth). */
 
 export type GrantStatus = 'pending' | 'approved' | 'active' | 'denied' | 'cancelled' | 'lapsed' | 'expired' | 'revoked';
 

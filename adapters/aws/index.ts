@@ -1,4 +1,4 @@
-/** The AWS adapters, for the Lambda composition root and the stack (dynalite stays out: ./dynalite is local-only). */
+/** The AWS adapters, for the Lambda composition root and the stack. */
 export { DynamoEventStore, DynamoProjectionStore, documentClient, dueAtOf, eventAtKey } from './dynamodb';
 export { awsCall, awsErrorName, isAwsError, translateAwsError } from './errors';
 export { derToJose, KmsTokenSigner } from './kms';

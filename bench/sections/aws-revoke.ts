@@ -1,6 +1,6 @@
 /**
  * AWS revoke call benchmark (`aws_revoke_call_ms`): how long `POST /v1/requests/{id}/revoke` takes for an aws-role
- * grant that had credentials, through the deployed API's handler (lambdas/api/app.ts), GrantService and the real
+ * grant that had credentials, through the deployed API's handler (api/app.ts), GrantService and the real
  * aws-role provider and revocation adapter (adapters/aws/sts.ts, revocation.ts). Every AWS call is answered at once
  * by a stand-in: STS and IAM through aws-sdk-client-mock (IAM keeps the inline policies it is given, so the
  * adapter's read-after-write sees its own write), the grant store in memory. The figure is therefore the time the
@@ -17,13 +17,13 @@ import {
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { mockClient } from 'aws-sdk-client-mock';
 import { AwsRoleProvider } from '../../adapters/aws/sts';
+import { type ApiRequest, createApi } from '../../api/app';
 import { systemClock } from '../../core/clock';
 import { GrantService } from '../../core/grant/service';
 import { grantIdGenerator } from '../../core/ids';
 import type { AwsRoleTarget } from '../../core/policy/types';
 import type { Log, TokenSigner } from '../../core/ports';
 import { type Principal, principal } from '../../core/principal';
-import { type ApiRequest, createApi } from '../../lambdas/api/app';
 import { FakeScheduler, MemoryEventStore, MemoryProjectionStore, RecordingPublisher } from '../../test/helpers/memory';
 import { compileYaml, WORLD_POLICY } from '../../test/helpers/world';
 import type { SectionContext, SectionResult } from '../lib/harness';

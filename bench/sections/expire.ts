@@ -9,6 +9,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type LocalStore, openLocalStore } from '../../adapters/local/store';
 import { decide } from '../../core/decide';
 import { HOUR } from '../../core/duration';
 import { sealEvent } from '../../core/grant/chain';
@@ -19,7 +20,6 @@ import { ulid } from '../../core/ids';
 import type { CompiledPolicy } from '../../core/policy/compile';
 import { principal } from '../../core/principal';
 import { createLocalRuntime, loadLocalPolicy } from '../../local/runtime';
-import { type LocalStore, openLocalStore } from '../../local/store';
 import type { SectionContext, SectionResult } from '../lib/harness';
 
 const ROOT = join(__dirname, '..', '..');

@@ -8,6 +8,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { openLocalStore } from '../../adapters/local/store';
 import { decide } from '../../core/decide';
 import { HOUR, MINUTE } from '../../core/duration';
 import { sealEvent } from '../../core/grant/chain';
@@ -19,7 +20,6 @@ import type { CompiledPolicy } from '../../core/policy/compile';
 import { principal } from '../../core/principal';
 import { startLocalBroker } from '../../local/broker';
 import { loadLocalPolicy } from '../../local/runtime';
-import { openLocalStore } from '../../local/store';
 import type { SectionContext, SectionResult } from '../lib/harness';
 import { seed } from './expire';
 

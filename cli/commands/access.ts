@@ -40,7 +40,7 @@ export function isCredentialProcess(a: Answer): a is Answer & CredentialProcessD
   );
 }
 
-/** A local broker's plan for an aws-role or gcp-role grant (local/providers.ts): what a deployment would apply. */
+/** A local broker's plan for an aws-role or gcp-role grant (adapters/local/providers.ts): what a deployment would apply. */
 export function isLocalPlan(a: Answer): boolean {
   return typeof a.note === 'string' && a.note.startsWith('local mode');
 }

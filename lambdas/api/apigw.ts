@@ -1,5 +1,5 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
-import type { ApiRequest, ApiResponse } from './http';
+import type { ApiRequest, ApiResponse } from '../../api/http';
 
 /**
  * API Gateway REST (payload v1, Lambda proxy integration) <-> the transport-neutral API request and response.

@@ -1,8 +1,8 @@
 import type * as zc from 'zod/v4/core';
 import * as z from '../../adapters/zod';
+import type { ApiRequest } from '../../api/http';
 import { TimeboxError } from '../../core/errors';
 import { isValidPrincipalId, type Principal, principal } from '../../core/principal';
-import type { ApiRequest } from './http';
 
 /**
  * Who is calling, on AWS. API Gateway's IAM authorization verifies the SigV4 signature and puts the caller in

@@ -1,10 +1,10 @@
 import * as z from '../../adapters/zod';
+import { createApi } from '../../api/app';
 import { systemClock } from '../../core/clock';
 import { ENV } from '../config';
 import { lazySigner } from '../lazy';
 import { brokerFunction, CommonEnvSchema, cloudTrailSource, loadConfig } from '../runtime';
 import { createApiGatewayHandler } from './apigw';
-import { createApi } from './app';
 import { awsAuthenticator, IdentityConfigJsonSchema } from './identity';
 
 /**

@@ -3,8 +3,7 @@ import type { Notifier, NotifyReport, ReminderOptions } from '../../adapters/not
 import * as z from '../../adapters/zod';
 import type { EventType } from '../../core/grant/events';
 import { GRANT_ID_PATTERN } from '../../core/ids';
-import type { Log, ProjectionStore } from '../../core/ports';
-import { scopedLog } from '../log';
+import { type Log, type ProjectionStore, scopedLog } from '../../core/ports';
 
 /**
  * The notifier Lambda: a target of the bus rule that matches Timebox lifecycle events (EventBridge invokes it

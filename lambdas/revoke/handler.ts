@@ -5,8 +5,7 @@ import { ConcurrencyError, isTimeboxError } from '../../core/errors';
 import type { GrantService } from '../../core/grant/service';
 import type { Grant } from '../../core/grant/state';
 import { GRANT_ID_PATTERN } from '../../core/ids';
-import type { GrantScheduler, Log } from '../../core/ports';
-import { scopedLog } from '../log';
+import { type GrantScheduler, type Log, scopedLog } from '../../core/ports';
 
 /** The input every per-grant schedule carries (adapters/aws/scheduler.ts sets it as the target's Input). */
 export const RevokeEventSchema = z.object({

@@ -1,4 +1,4 @@
-import { type RunningDynalite, startDynalite } from '../../adapters/aws/dynalite';
+import { type RunningDynalite, startDynalite } from './dynalite-server';
 
 /** The environment variable that hands the shared dynalite's endpoint to the test files (see dynalite.ts). */
 export const DYNALITE_ENDPOINT_ENV = 'TIMEBOX_TEST_DYNALITE_ENDPOINT';

@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { createTimeboxTables, type RunningDynalite, startDynalite } from '../../adapters/aws/dynalite';
 import { DynamoEventStore, DynamoProjectionStore, documentClient } from '../../adapters/aws/dynamodb';
-
 import { DYNALITE_ENDPOINT_ENV } from './dynalite-global';
+import { createTimeboxTables, type RunningDynalite, startDynalite } from './dynalite-server';
 
 /** Endpoint of the one dynalite the integration project's globalSetup starts (test/helpers/dynalite-global.ts). */
 function sharedEndpoint(): string {

@@ -6,12 +6,13 @@ import { expectWith } from '../helpers/runner';
 
 /**
  * The layers, read from the import statements of every source file: `core/` imports only itself (and no cloud SDK),
- * `adapters/` only core and other adapters, and the top-level folders (composition roots, adapters, core) import
- * one another without a cycle. `test/` is not a layer (it imports everything) and is left out.
+ * `adapters/` only core and other adapters, `api/` (the transport-neutral HTTP API) only core, adapters and itself,
+ * and the top-level folders (composition roots, api, adapters, core) import one another without a cycle. `test/` is
+ * not a layer (it imports everything) and is left out.
  */
 
 const ROOT = resolve(__dirname, '../..');
-const FOLDERS = ['core', 'adapters', 'lambdas', 'local', 'cli', 'stacks', 'grpc', 'bench', 'scripts', 'web'];
+const FOLDERS = ['core', 'api', 'adapters', 'lambdas', 'local', 'cli', 'stacks', 'grpc', 'bench', 'scripts', 'web'];
 /** Packages that would make core impure (network clients, cloud SDKs, infrastructure code). */
 const SDK = /^(@aws-sdk\/|@smithy\/|@google-cloud\/|google-auth-library|googleapis|@grpc\/|@pulumi\/|undici|nock)/;
 
@@ -63,6 +64,16 @@ describe('Layers', () => {
     expect(edges.length).toBeGreaterThan(500);
     expect(local.some((e) => e.from === 'core/policy/load.ts' && e.to === 'core/policy/check')).toBe(true);
     expect(local.some((e) => e.from === 'cli/commands/serve.ts' && e.to === 'local/broker')).toBe(true);
+    expect(local.some((e) => e.from === 'api/app.ts' && e.to === 'api/routes')).toBe(true);
+    expect(local.some((e) => e.from === 'lambdas/api/index.ts' && e.to === 'api/app')).toBe(true);
+  });
+
+  it('covers every top-level folder with TypeScript sources (a new folder joins a layer, or this list)', () => {
+    const withSources = readdirSync(ROOT, { withFileTypes: true })
+      .filter((d) => d.isDirectory() && !['node_modules', 'dist', 'test'].includes(d.name) && !d.name.startsWith('.'))
+      .map((d) => d.name)
+      .filter((dir) => sourceFiles(dir).length > 0);
+    expect(withSources.sort()).toEqual([...FOLDERS].sort());
   });
 
   it('core imports only core, and no SDK', () => {
@@ -74,6 +85,11 @@ describe('Layers', () => {
 
   it('adapters import only core and adapters', () => {
     const out = local.filter((e) => top(e.from) === 'adapters' && !['core', 'adapters'].includes(top(e.to)));
+    expect(out.map(show)).toEqual([]);
+  });
+
+  it('api imports only core, adapters and api: never a runtime (lambdas, local), the CLI or the stacks', () => {
+    const out = local.filter((e) => top(e.from) === 'api' && !['core', 'adapters', 'api'].includes(top(e.to)));
     expect(out.map(show)).toEqual([]);
   });
 

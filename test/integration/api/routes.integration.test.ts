@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
+import { createApi } from '../../../api/app';
 import { pathOf, ROUTE_IDS, ROUTES, type RouteId } from '../../../api/routes';
 import { createApiGatewayHandler } from '../../../lambdas/api/apigw';
-import { createApi } from '../../../lambdas/api/app';
 import { awsAuthenticator } from '../../../lambdas/api/identity';
 import type { LocalBroker } from '../../../local/broker';
 import { sessionToken, startTestBroker, type TestBroker } from '../../helpers/broker';
 import { expectWith } from '../../helpers/runner';
-import { apiWorld } from '../../unit/lambdas/api-world';
+import { apiWorld } from '../../unit/api/api-world';
 import fixture from '../../unit/lambdas/fixtures/apigw-rest-iam-event.json';
 
 /**

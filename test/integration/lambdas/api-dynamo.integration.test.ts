@@ -1,19 +1,19 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createTimeboxTables, type RunningDynalite, startDynalite } from '../../../adapters/aws/dynalite';
 import { DynamoEventStore, DynamoProjectionStore, documentClient } from '../../../adapters/aws/dynamodb';
 import { GrpcTokenProvider } from '../../../adapters/grpc/provider';
+import { type ApiRequest, createApi } from '../../../api/app';
 import { ManualClock } from '../../../core/clock';
 import { GrantService } from '../../../core/grant/service';
 import { grantIdGenerator } from '../../../core/ids';
-import { type ApiRequest, createApi } from '../../../lambdas/api/app';
 import { awsAuthenticator } from '../../../lambdas/api/identity';
 import { LogPublisher } from '../../../lambdas/log';
 import { createRevokeHandler } from '../../../lambdas/revoke/handler';
 import { dynaliteClient } from '../../helpers/dynalite';
+import { createTimeboxTables, type RunningDynalite, startDynalite } from '../../helpers/dynalite-server';
 import { FakeProvider, FakeScheduler, RecordingLog } from '../../helpers/memory';
 import { compileYaml } from '../../helpers/world';
-import { API_POLICY, FakeSigner, StsShapedProvider } from '../../unit/lambdas/api-world';
+import { API_POLICY, FakeSigner, StsShapedProvider } from '../../unit/api/api-world';
 
 /**
  * The API and the revoke handler over the real DynamoDB adapters (dynalite on loopback): the index queries

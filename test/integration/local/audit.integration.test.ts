@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import Database from 'better-sqlite3';
+import { auditKeyPath, databasePath } from '../../../adapters/local/store';
 import { EXIT } from '../../../cli/errors';
 import { eventHash, sealEvent } from '../../../core/grant/chain';
 import type { GrantEvent } from '../../../core/grant/events';
@@ -10,7 +11,7 @@ import { foldGrant } from '../../../core/grant/state';
 import { principal } from '../../../core/principal';
 import { mintSessionToken } from '../../../local/auth';
 import { type LocalBroker, startLocalBroker } from '../../../local/broker';
-import { auditKeyPath, databasePath, examplePolicyPath, signingKeyPath } from '../../../local/paths';
+import { examplePolicyPath, signingKeyPath } from '../../../local/paths';
 import { runCli } from '../../helpers/cli';
 
 /**

@@ -5,10 +5,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import Database from 'better-sqlite3';
 import { LocalTokenSigner } from '../../../adapters/local/signer';
+import { databasePath } from '../../../adapters/local/store';
 import type { GrantEvent } from '../../../core/grant/events';
 import type { Grant } from '../../../core/grant/state';
 import { mintSessionToken } from '../../../local/auth';
-import { databasePath, signingKeyPath } from '../../../local/paths';
+import { signingKeyPath } from '../../../local/paths';
 import { expectWith } from '../../helpers/runner';
 
 /**

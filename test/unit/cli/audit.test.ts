@@ -11,6 +11,7 @@ import {
   NOT_CONFIGURED_NOTE,
   type Timeline,
 } from '../../../adapters/notify/timeline';
+import { type ApiRequest, type ApiResponse, createApi } from '../../../api/app';
 import { ApiClient } from '../../../cli/client';
 import { CSV_COLUMNS, csvField, parseInstant, registerAudit, toCsv, windows } from '../../../cli/commands/audit';
 import { TimeboxError } from '../../../core/errors';
@@ -18,11 +19,10 @@ import { sealEvent } from '../../../core/grant/chain';
 import type { GrantEvent } from '../../../core/grant/events';
 import { foldGrant } from '../../../core/grant/state';
 import { type Principal, principal } from '../../../core/principal';
-import { type ApiRequest, type ApiResponse, createApi } from '../../../lambdas/api/app';
 import { runCli } from '../../helpers/cli';
 import { stubGlobal, unstubAllGlobals } from '../../helpers/runner';
 import { alice, carol, dan, requestDummy } from '../../helpers/world';
-import { apiWorld } from '../lambdas/api-world';
+import { apiWorld } from '../api/api-world';
 import { forgingChars } from './terminal';
 
 const AUDREY = principal({ id: 'audrey@corp.com' });

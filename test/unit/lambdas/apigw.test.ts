@@ -1,9 +1,9 @@
 import { describe, expect, it, jest } from '@jest/globals';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
+import { createApi } from '../../../api/app';
 import { createApiGatewayHandler, toApiRequest, toProxyResult } from '../../../lambdas/api/apigw';
-import { createApi } from '../../../lambdas/api/app';
 import { awsAuthenticator } from '../../../lambdas/api/identity';
-import { apiWorld } from './api-world';
+import { apiWorld } from '../api/api-world';
 import fixture from './fixtures/apigw-rest-iam-event.json';
 
 /** The recorded REST API (v1 proxy, IAM auth) event, with whatever the test is about changed. */

@@ -1,6 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
-import { LogPublisher, PowertoolsLog, scopedLog } from '../../../lambdas/log';
+import { scopedLog } from '../../../core/ports';
+import { LogPublisher, PowertoolsLog } from '../../../lambdas/log';
 import { RecordingLog } from '../../helpers/memory';
 import { alice, requestDummy, world } from '../../helpers/world';
 

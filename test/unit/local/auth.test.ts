@@ -3,8 +3,8 @@ import { beforeAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { exportJWK, generateKeyPair } from 'jose';
 import { LocalTokenSigner } from '../../../adapters/local/signer';
+import type { ApiRequest } from '../../../api/http';
 import { isTimeboxError } from '../../../core/errors';
-import type { ApiRequest } from '../../../lambdas/api/http';
 import {
   type LocalAuth,
   localAuthenticate,

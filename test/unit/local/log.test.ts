@@ -1,8 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
+import { ConsoleLog, EventLinePublisher, FanOutPublisher, formatFields } from '../../../adapters/local/log';
 import type { GrantEvent } from '../../../core/grant/events';
 import type { Grant } from '../../../core/grant/state';
 import type { EventPublisher } from '../../../core/ports';
-import { ConsoleLog, EventLinePublisher, FanOutPublisher, formatFields } from '../../../local/log';
 import {
   brokerUrl,
   examplePolicyPath,

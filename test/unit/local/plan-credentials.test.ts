@@ -1,14 +1,14 @@
 import { describe, expect, it } from '@jest/globals';
 import { GrpcTokenProvider } from '../../../adapters/grpc/provider';
+import { LOCAL_NOTE, LocalAwsRoleProvider, LocalGcpRoleProvider } from '../../../adapters/local/providers';
+import { createApi } from '../../../api/app';
+import type { ApiRequest } from '../../../api/http';
 import { sessionPolicy } from '../../../core/builders/aws';
 import { TimeboxError } from '../../../core/errors';
 import type { AccessProvider } from '../../../core/ports';
 import type { Principal } from '../../../core/principal';
-import { createApi } from '../../../lambdas/api/app';
-import type { ApiRequest } from '../../../lambdas/api/http';
-import { LOCAL_NOTE, LocalAwsRoleProvider, LocalGcpRoleProvider } from '../../../local/providers';
 import { alice, bob, carol, requestDummy, world } from '../../helpers/world';
-import { API_POLICY, FakeSigner } from '../lambdas/api-world';
+import { API_POLICY, FakeSigner } from '../api/api-world';
 
 /** The local API over the in-memory world, with the local plan providers and real gRPC token claims. */
 function localWorld() {

@@ -1,17 +1,17 @@
 import { describe, expect, it } from '@jest/globals';
-import { GRANT_TAG, sessionPolicy } from '../../../core/builders/aws';
-import { revocationPolicy } from '../../../core/builders/aws-iam';
-import { gcpBindings } from '../../../core/builders/gcp';
-import type { Grant } from '../../../core/grant/state';
-import type { ActiveGrant } from '../../../core/ports';
-import { PLAN_CREDENTIAL_KIND } from '../../../core/ports';
 import {
   LOCAL_NOTE,
   type LocalAwsPlan,
   LocalAwsRoleProvider,
   type LocalGcpPlan,
   LocalGcpRoleProvider,
-} from '../../../local/providers';
+} from '../../../adapters/local/providers';
+import { GRANT_TAG, sessionPolicy } from '../../../core/builders/aws';
+import { revocationPolicy } from '../../../core/builders/aws-iam';
+import { gcpBindings } from '../../../core/builders/gcp';
+import type { Grant } from '../../../core/grant/state';
+import type { ActiveGrant } from '../../../core/ports';
+import { PLAN_CREDENTIAL_KIND } from '../../../core/ports';
 import { awsGrantDummy } from '../../helpers/grants';
 
 const NOW = new Date('2026-11-24T10:00:00.000Z');

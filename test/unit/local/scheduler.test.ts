@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
+import { LocalScheduler, MAX_TIMER_MS, type ScheduledAction } from '../../../adapters/local/scheduler';
 import { DAY } from '../../../core/duration';
-import { LocalScheduler, MAX_TIMER_MS, type ScheduledAction } from '../../../local/scheduler';
 import { RecordingLog } from '../../helpers/memory';
 
 const T0 = Date.parse('2026-11-24T10:00:00.000Z');

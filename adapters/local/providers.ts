@@ -1,8 +1,13 @@
-import { GRANT_TAG, sessionPolicy, sessionPolicyJson } from '../core/builders/aws';
-import { MAX_SESSION_MS, REVOCATION_POLICY_NAME, REVOCATION_SKEW_MS, revocationPolicy } from '../core/builders/aws-iam';
-import { bindingTitle, gcpBindings } from '../core/builders/gcp';
-import { StateError } from '../core/errors';
-import type { Grant } from '../core/grant/state';
+import { GRANT_TAG, sessionPolicy, sessionPolicyJson } from '../../core/builders/aws';
+import {
+  MAX_SESSION_MS,
+  REVOCATION_POLICY_NAME,
+  REVOCATION_SKEW_MS,
+  revocationPolicy,
+} from '../../core/builders/aws-iam';
+import { bindingTitle, gcpBindings } from '../../core/builders/gcp';
+import { StateError } from '../../core/errors';
+import type { Grant } from '../../core/grant/state';
 import {
   type AccessContext,
   type AccessProvider,
@@ -10,7 +15,7 @@ import {
   type CredentialKind,
   type IssuedCredential,
   PLAN_CREDENTIAL_KIND,
-} from '../core/ports';
+} from '../../core/ports';
 
 /**
  * Plan providers for `aws-role` and `gcp-role` targets in local mode. There is no cloud account locally, and faking

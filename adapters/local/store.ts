@@ -1,18 +1,33 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
-import { assertOwnerOnly, ensureOwnerOnlyDir, ensureOwnerOnlyFile, loadAuditKey } from '../adapters/local/files';
-import { Checkpointer, DEFAULT_CHECKPOINT_MS } from '../adapters/local/sqlite/checkpoint';
-import {
-  type Durability,
-  type SqliteEventStore,
-  type SqliteProjectionStore,
-  SqliteStore,
-} from '../adapters/local/sqlite/store';
-import { UnavailableError } from '../core/errors';
-import { type Log, silentLog } from '../core/ports';
-import { auditKeyPath, databasePath, legacyDataDir, lockPath } from './paths';
+import { join } from 'node:path';
+import { UnavailableError } from '../../core/errors';
+import { type Log, silentLog } from '../../core/ports';
+import { assertOwnerOnly, ensureOwnerOnlyDir, ensureOwnerOnlyFile, loadAuditKey } from './files';
+import { Checkpointer, DEFAULT_CHECKPOINT_MS } from './sqlite/checkpoint';
+import { type Durability, type SqliteEventStore, type SqliteProjectionStore, SqliteStore } from './sqlite/store';
 
-export type { Durability } from '../adapters/local/sqlite/store';
+export type { Durability } from './sqlite/store';
+
+/** The database: events, projection and indexes in one SQLite file (WAL beside it: `timebox.db-wal`, `-shm`). */
+export function databasePath(home: string): string {
+  return join(home, 'timebox.db');
+}
+
+/** The audit key (HMAC-SHA256, mode 0600) that seals every row of the database; created on first use. */
+export function auditKeyPath(home: string): string {
+  return join(home, 'audit.key');
+}
+
+/** Holds the pid of the broker using the folder: one broker per TIMEBOX_HOME. */
+export function lockPath(home: string): string {
+  return join(home, 'broker.lock');
+}
+
+/** Where versions before the SQLite store kept their tables (dynalite, LevelDB files): refused with a message. */
+export function legacyDataDir(home: string): string {
+  return join(home, 'data');
+}
 
 export interface LocalStore {
   sqlite: SqliteStore;

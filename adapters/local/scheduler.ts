@@ -1,4 +1,4 @@
-import type { GrantScheduler, Log } from '../core/ports';
+import type { GrantScheduler, Log } from '../../core/ports';
 
 export type ScheduledAction = 'expire' | 'activate';
 
@@ -29,7 +29,7 @@ interface Entry {
 /**
  * The in-process scheduler of local mode: one timer per (grant, action), the `GrantScheduler` port that
  * EventBridge Scheduler implements on AWS. Schedules live in memory only; the runtime re-arms them from the store
- * at start-up (./store.ts `dueGrants`), and the sweeper loop catches anything missed, so a restart never lets a
+ * at start-up (local/runtime.ts `rearm`), and the sweeper loop catches anything missed, so a restart never lets a
  * grant outlive its expiry.
  */
 export class LocalScheduler implements GrantScheduler {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
+import type { ApiRequest } from '../../../api/app';
 import { principal } from '../../../core/principal';
-import type { ApiRequest } from '../../../lambdas/api/app';
 import { alice, bob, carol, dan, mallory, sam } from '../../helpers/world';
 import { apiWorld } from './api-world';
 

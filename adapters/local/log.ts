@@ -1,6 +1,6 @@
-import type { GrantEvent } from '../core/grant/events';
-import type { Grant } from '../core/grant/state';
-import type { EventPublisher, Log } from '../core/ports';
+import type { GrantEvent } from '../../core/grant/events';
+import type { Grant } from '../../core/grant/state';
+import type { EventPublisher, Log } from '../../core/ports';
 
 /** Where the broker writes its lines: process.stdout for `serve`, a buffer in tests, nothing in the benchmark. */
 export interface LineSink {

@@ -2,11 +2,11 @@ import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { CreateTableCommand, type DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
-import { createTableInput, EVENTS_TABLE, GRANTS_TABLE } from './tables';
+import { createTableInput, EVENTS_TABLE, GRANTS_TABLE } from '../../adapters/aws/tables';
 
 /**
- * dynalite (a DynamoDB-compatible server on LevelDB) for local mode and integration tests: same SDK, same
- * tables, on loopback. It has no TransactWriteItems, which is why the store needs none (./dynamodb.ts).
+ * dynalite (a DynamoDB-compatible server on LevelDB) for the integration tests of the DynamoDB adapter: same SDK,
+ * same tables, on loopback. It has no TransactWriteItems, which is why the store needs none (adapters/aws/dynamodb.ts).
  */
 
 interface DynaliteOptions {

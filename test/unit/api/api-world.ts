@@ -1,4 +1,5 @@
 import { GrpcTokenProvider } from '../../../adapters/grpc/provider';
+import { type ApiRequest, type ApiResponse, createApi } from '../../../api/app';
 import { TimeboxError } from '../../../core/errors';
 import type {
   AccessContext,
@@ -9,7 +10,6 @@ import type {
   TokenSigner,
 } from '../../../core/ports';
 import type { Principal } from '../../../core/principal';
-import { type ApiRequest, type ApiResponse, createApi } from '../../../lambdas/api/app';
 import { FakeProvider } from '../../helpers/memory';
 import { WORLD_POLICY, world } from '../../helpers/world';
 

@@ -1,10 +1,10 @@
 import type * as zc from 'zod/v4/core';
-import * as z from '../../adapters/zod';
-import { type ErrorKind, TimeboxError } from '../../core/errors';
+import * as z from '../adapters/zod';
+import { type ErrorKind, TimeboxError } from '../core/errors';
 
 /**
  * The transport-neutral request and response of the API. The Lambda entry adapts API Gateway REST events to
- * these (./apigw.ts); the local broker adapts node:http. Nothing here knows about either.
+ * these (lambdas/api/apigw.ts); the local broker adapts node:http (local/server.ts). Nothing here knows about either.
  */
 export interface ApiRequest {
   method: string;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
+import { MAX_BODY_BYTES } from '../../../api/app';
 import { UnavailableError } from '../../../core/errors';
 import { principal } from '../../../core/principal';
-import { MAX_BODY_BYTES } from '../../../lambdas/api/app';
 import { alice, bob, carol, dan, mallory, sam } from '../../helpers/world';
 import { API_POLICY, apiWorld } from './api-world';
 
