@@ -26,14 +26,13 @@ export interface GrantServiceDeps {
   sleep?: (ms: number) => Promise<void>;
 }
 
-/** The dependencies with their defaults filled in, shared by every part of the grant service. */
-export type ResolvedDeps = Required<Pick<GrantServiceDeps, 'maxAttempts' | 'sleep'>> & GrantServiceDeps;
-
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** Fills in the optional dependencies (8 attempts, a real sleep). */
-export function resolveDeps(deps: GrantServiceDeps): ResolvedDeps {
-  return { maxAttempts: 8, sleep: defaultSleep, ...deps };
+/** The events of a grant; a grant with none does not exist. */
+export async function readStream(events: EventStore, id: string): Promise<GrantEvent[]> {
+  const stream = await events.read(id);
+  if (stream.length === 0) throw new NotFoundError('GRANT.NOT_FOUND', `no grant ${id}`);
+  return stream;
 }
 
 /** 10 ms doubling up to 200 ms, each wait between half and all of it. */
@@ -45,13 +44,14 @@ const CONFLICT_BACKOFF = backoff({ baseMs: 10, maxMs: 200, jitter: 'equal', rand
  * and the bus may lag (the sweeper repairs them), never lead.
  */
 export class GrantLedger {
-  constructor(readonly d: ResolvedDeps) {}
+  protected readonly d: Required<Pick<GrantServiceDeps, 'maxAttempts' | 'sleep'>> & GrantServiceDeps;
 
-  /** The events of a grant; a grant with none does not exist. */
-  async readStream(id: string): Promise<GrantEvent[]> {
-    const events = await this.d.events.read(id);
-    if (events.length === 0) throw new NotFoundError('GRANT.NOT_FOUND', `no grant ${id}`);
-    return events;
+  constructor(deps: GrantServiceDeps) {
+    this.d = { maxAttempts: 8, sleep: defaultSleep, ...deps };
+  }
+
+  protected readStream(id: string): Promise<GrantEvent[]> {
+    return readStream(this.d.events, id);
   }
 
   /** The grant folded from its stream (strongly consistent). */
@@ -60,7 +60,7 @@ export class GrantLedger {
   }
 
   /** The grant, or undefined when it has no events. */
-  async loadOptional(id: string): Promise<Grant | undefined> {
+  protected async loadOptional(id: string): Promise<Grant | undefined> {
     const events = await this.d.events.read(id);
     return events.length ? foldGrant(events) : undefined;
   }
@@ -105,7 +105,7 @@ export class GrantLedger {
   }
 
   /** Retries after losing a race for the next sequence number: up to maxAttempts, with jittered backoff. */
-  onConflict(onRetry?: (attempt: number) => void): RetryOptions {
+  protected onConflict(onRetry?: (attempt: number) => void): RetryOptions {
     return {
       attempts: this.d.maxAttempts,
       retryable: (e) => e instanceof ConcurrencyError,
@@ -116,7 +116,11 @@ export class GrantLedger {
   }
 
   /** Appends one event after `g`'s head (a conflict if another writer got there first), then follows it. */
-  async appendAndFollow(g: Grant, draft: EventDraft, now: Date): Promise<{ grant: Grant; event: GrantEvent }> {
+  protected async appendAndFollow(
+    g: Grant,
+    draft: EventDraft,
+    now: Date,
+  ): Promise<{ grant: Grant; event: GrantEvent }> {
     const event = sealEvent(
       { ...draft, grantId: g.id, at: now.toISOString(), target: g.target.name },
       { seq: g.lastSeq, hash: g.lastHash },
@@ -132,7 +136,7 @@ export class GrantLedger {
    * first, then the projection, which records in the same write how far the bus got: one store write per event
    * instead of two. A failed publish leaves `publishedSeq` behind for the sweeper to catch up.
    */
-  async follow(grant: Grant, events: GrantEvent[]): Promise<void> {
+  protected async follow(grant: Grant, events: GrantEvent[]): Promise<void> {
     let published: { from: number; to: number } | undefined;
     await this.quietly(grant.id, 'publish events', async () => {
       await this.d.publisher.publish(events, grant);
@@ -142,7 +146,7 @@ export class GrantLedger {
   }
 
   /** Runs a step whose failure the sweeper repairs: logged as a warning, never thrown. */
-  async quietly(grantId: string, what: string, f: () => Promise<void>): Promise<void> {
+  protected async quietly(grantId: string, what: string, f: () => Promise<void>): Promise<void> {
     try {
       await f();
     } catch (e) {

@@ -18,8 +18,7 @@ import {
   revokeCommand,
 } from './commands';
 import type { EventDraft, ExpiredBy, GrantEvent } from './events';
-import type { GrantLedger } from './ledger';
-import type { Provisioning } from './provisioning';
+import { GrantProvisioning } from './provisioning';
 import { foldGrant, type Grant } from './state';
 
 export interface RequestInput {
@@ -43,16 +42,7 @@ export interface RequestOutcome {
  * and the sweeper drive (activate, expire, lapse), and credential issue. Each is one event through the ledger,
  * then the cloud-side step it allows.
  */
-export class GrantLifecycle {
-  constructor(
-    private readonly ledger: GrantLedger,
-    private readonly access: Provisioning,
-  ) {}
-
-  private get d() {
-    return this.ledger.d;
-  }
-
+export class GrantLifecycle extends GrantProvisioning {
   // ---- requests -------------------------------------------------------------------------------------------
 
   /** Records a request and the policy's decision; auto-approved requests are activated at once (or scheduled). */
@@ -94,7 +84,7 @@ export class GrantLifecycle {
       await this.d.events.append(event);
     } catch (e) {
       if (!(e instanceof ConcurrencyError) || !keyed) throw e;
-      const stream = await this.ledger.readStream(id);
+      const stream = await this.readStream(id);
       const existing = foldGrant(stream);
       if (existing.requestHash !== requestHash)
         throw new StateError('IDEMPOTENCY.MISMATCH', 'this Idempotency-Key was used for a different request');
@@ -102,7 +92,7 @@ export class GrantLifecycle {
       return { grant: existing, decision: recordedDecision(stream[0] as GrantEvent, existing), replayed: true };
     }
     let grant = foldGrant([event]);
-    await this.ledger.follow(grant, [event]);
+    await this.follow(grant, [event]);
     this.d.log.info('grant requested', {
       grantId: id,
       decision: decision.decision,
@@ -115,7 +105,7 @@ export class GrantLifecycle {
 
   /** An extension is a new request for the same target and scope, starting when the grant ends, decided by the same rules. */
   async extend(id: string, who: Principal, input: { duration: number; reason: string }): Promise<RequestOutcome> {
-    const g = await this.ledger.load(id);
+    const g = await this.load(id);
     if (normalizePrincipalId(who.id) !== g.requester.id)
       throw new ForbiddenError('GRANT.NOT_REQUESTER', 'only the requester can extend a grant');
     if (g.status !== 'active' || !g.expiresAt)
@@ -162,7 +152,7 @@ export class GrantLifecycle {
     command: (g: Grant) => EventDraft,
   ): Promise<{ grant: Grant; event: GrantEvent | null }> {
     const now = this.d.clock.now();
-    const out = await this.ledger.mutate(id, (g) => lapseCommand(g, now) ?? command(g));
+    const out = await this.mutate(id, (g) => lapseCommand(g, now) ?? command(g));
     if (out.event?.type === 'lapsed')
       throw new StateError('GRANT.LAPSED', `${id} lapsed at ${out.grant.pendingUntil}: no decision was made in time`);
     return out;
@@ -170,23 +160,21 @@ export class GrantLifecycle {
 
   /** The requester withdraws a request that has not started. */
   async cancel(id: string, who: Principal, comment?: string): Promise<Grant> {
-    const { grant } = await this.ledger.mutate(id, (g) => cancelCommand(g, who, comment));
-    await this.ledger.quietly(grant.id, 'cancel activation schedule', () =>
-      this.d.scheduler.cancel(grant.id, 'activate'),
-    );
+    const { grant } = await this.mutate(id, (g) => cancelCommand(g, who, comment));
+    await this.quietly(grant.id, 'cancel activation schedule', () => this.d.scheduler.cancel(grant.id, 'activate'));
     return grant;
   }
 
   /** Ends a grant early and takes its access away; repeating it changes nothing. */
   async revoke(id: string, who: Principal | 'system', why: string): Promise<Grant> {
     if (!why.trim()) throw new ValidationError('REVOKE.REASON_REQUIRED', 'a revocation needs a reason');
-    const { grant, event } = await this.ledger.mutate(id, (g) => revokeCommand(g, who, this.d.policy(), why));
+    const { grant, event } = await this.mutate(id, (g) => revokeCommand(g, who, this.d.policy(), why));
     if (!event) return grant;
-    await this.ledger.quietly(grant.id, 'cancel schedules', async () => {
+    await this.quietly(grant.id, 'cancel schedules', async () => {
       await this.d.scheduler.cancel(grant.id, 'expire');
       await this.d.scheduler.cancel(grant.id, 'activate');
     });
-    return this.access.cleanup(grant, 'revoked');
+    return this.cleanup(grant, 'revoked');
   }
 
   // ---- time-driven transitions (scheduler, sweeper) -----------------------------------------------------------
@@ -194,17 +182,17 @@ export class GrantLifecycle {
   /** Activates an approved grant whose start has come, then puts access in place and schedules its expiry. */
   async activate(id: string, known?: Grant): Promise<Grant> {
     const now = this.d.clock.now();
-    const current = known ?? (await this.ledger.load(id));
-    const original = current.extends ? await this.ledger.loadOptional(current.extends) : undefined;
-    const { grant, event } = await this.ledger.mutate(id, (g) => activateCommand(g, now, original), current);
+    const current = known ?? (await this.load(id));
+    const original = current.extends ? await this.loadOptional(current.extends) : undefined;
+    const { grant, event } = await this.mutate(id, (g) => activateCommand(g, now, original), current);
     if (event?.type !== 'activated') return grant;
     if (current.extends) {
       // The original was read before the append: a revoke that landed in between must still end the extension.
-      const after = await this.ledger.loadOptional(current.extends);
+      const after = await this.loadOptional(current.extends);
       if (after && after.status === 'revoked')
         return this.revoke(id, 'system', `the grant it extends, ${after.id}, was revoked`);
     }
-    return this.access.provision(grant);
+    return this.provision(grant);
   }
 
   /**
@@ -213,14 +201,14 @@ export class GrantLifecycle {
    */
   async expire(id: string, known?: Grant, by: ExpiredBy = 'schedule'): Promise<Grant> {
     const now = this.d.clock.now();
-    const { grant, event } = await this.ledger.mutate(id, (g) => expireCommand(g, now, by), known);
-    return event ? this.access.cleanup(grant, 'expired') : grant;
+    const { grant, event } = await this.mutate(id, (g) => expireCommand(g, now, by), known);
+    return event ? this.cleanup(grant, 'expired') : grant;
   }
 
   /** Lapses a pending request whose decision deadline has passed. */
   async lapse(id: string, known?: Grant): Promise<Grant> {
     const now = this.d.clock.now();
-    return (await this.ledger.mutate(id, (g) => lapseCommand(g, now), known)).grant;
+    return (await this.mutate(id, (g) => lapseCommand(g, now), known)).grant;
   }
 
   // ---- credentials -----------------------------------------------------------------------------------------
@@ -236,11 +224,11 @@ export class GrantLifecycle {
     kind: CredentialKind,
   ): Promise<{ grant: Grant; credential: IssuedCredential }> {
     return retry(async () => {
-      const events = await this.ledger.readStream(id);
+      const events = await this.readStream(id);
       const g = foldGrant(events);
       const now = this.d.clock.now();
       assertCanIssue(g, who, now);
-      const provider = this.access.provider(g);
+      const provider = this.provider(g);
       const credential = await provider.credentials(g as ActiveGrant, kind, {
         now,
         ...(who.sourceIp ? { sourceIp: who.sourceIp } : {}),
@@ -253,15 +241,15 @@ export class GrantLifecycle {
         actor: actorOf(who),
         data: { kind: credential.kind, expiresAt: credential.expiresAt.toISOString(), details: credential.audit },
       };
-      const { grant } = await this.ledger.appendAndFollow(g, draft, now);
+      const { grant } = await this.appendAndFollow(g, draft, now);
       return { grant, credential };
-    }, this.ledger.onConflict());
+    }, this.onConflict());
   }
 
   private async afterApproval(g: Grant): Promise<Grant> {
     const now = this.d.clock.now();
     if (g.startAt && Date.parse(g.startAt) > now.getTime()) {
-      await this.ledger.quietly(g.id, 'schedule activation', () =>
+      await this.quietly(g.id, 'schedule activation', () =>
         this.d.scheduler.schedule(g.id, 'activate', new Date(g.startAt as string)),
       );
       return g;

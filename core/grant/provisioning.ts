@@ -1,7 +1,7 @@
 import { isTimeboxError, StateError } from '../errors';
 import type { AccessProvider, ActiveGrant } from '../ports';
 import { SYSTEM_ACTOR } from './events';
-import type { GrantLedger } from './ledger';
+import { GrantLedger } from './ledger';
 import type { Grant } from './state';
 
 /**
@@ -9,19 +9,16 @@ import type { Grant } from './state';
  * transition. Each step runs after the event that allows it and records its outcome as an event of its own, so
  * nothing happens off the record; a failure is recorded (`access-failed`) and retried by the sweeper.
  */
-export class Provisioning {
-  constructor(private readonly ledger: GrantLedger) {}
-
+export class GrantProvisioning extends GrantLedger {
   /** `retry`: a provision or schedule failed before; success is then recorded even when there is nothing to show. */
-  async provision(g: Grant, retry = false): Promise<Grant> {
-    const { d } = this.ledger;
-    const now = d.clock.now();
+  protected async provision(g: Grant, retry = false): Promise<Grant> {
+    const now = this.d.clock.now();
     let grant = g;
     try {
       const details = await this.provider(g).provision(g as ActiveGrant, { now });
       if (Object.keys(details).length > 0 || retry)
         grant = (
-          await this.ledger.mutate(g.id, (s) =>
+          await this.mutate(g.id, (s) =>
             s.status === 'active' ? { type: 'access-provisioned', actor: SYSTEM_ACTOR, data: { details } } : null,
           )
         ).grant;
@@ -29,7 +26,7 @@ export class Provisioning {
       grant = await this.recordFailure(g.id, 'provision', e);
     }
     try {
-      await d.scheduler.schedule(g.id, 'expire', new Date(g.expiresAt as string));
+      await this.d.scheduler.schedule(g.id, 'expire', new Date(g.expiresAt as string));
     } catch (e) {
       // The session-policy time condition and the sweeper still end access; the failure goes on the record.
       grant = await this.recordFailure(g.id, 'schedule', e);
@@ -40,23 +37,22 @@ export class Provisioning {
   }
 
   /** Takes cloud-side access away after a terminal transition; failures are recorded and retried by the sweeper. */
-  async cleanup(g: Grant, why: 'revoked' | 'expired', force = false): Promise<Grant> {
+  protected async cleanup(g: Grant, why: 'revoked' | 'expired', force = false): Promise<Grant> {
     if (!g.cleanupNeeded && !force) return g;
-    const provider = this.ledger.d.providers[g.target.kind];
+    const provider = this.d.providers[g.target.kind];
     if (!provider || !g.scope) return g;
     try {
-      const details = await provider.revoke(g, why, { now: this.ledger.d.clock.now() });
-      return (
-        await this.ledger.mutate(g.id, () => ({ type: 'access-removed', actor: SYSTEM_ACTOR, data: { details } }))
-      ).grant;
+      const details = await provider.revoke(g, why, { now: this.d.clock.now() });
+      return (await this.mutate(g.id, () => ({ type: 'access-removed', actor: SYSTEM_ACTOR, data: { details } })))
+        .grant;
     } catch (e) {
       return this.recordFailure(g.id, 'remove', e);
     }
   }
 
   /** The provider of a grant's target kind; a broker without one refuses with a stable code. */
-  provider(g: Grant): AccessProvider {
-    const p = this.ledger.d.providers[g.target.kind];
+  protected provider(g: Grant): AccessProvider {
+    const p = this.d.providers[g.target.kind];
     if (!p)
       throw new StateError('TARGET.KIND_UNAVAILABLE', `this broker has no ${g.target.kind} access provider configured`);
     return p;
@@ -66,8 +62,7 @@ export class Provisioning {
     const error = isTimeboxError(e)
       ? { code: e.code, message: e.message }
       : { code: 'INTERNAL', message: e instanceof Error ? e.message : String(e) };
-    this.ledger.d.log.error(`${step} failed`, { grantId: id, step, error });
-    return (await this.ledger.mutate(id, () => ({ type: 'access-failed', actor: SYSTEM_ACTOR, data: { step, error } })))
-      .grant;
+    this.d.log.error(`${step} failed`, { grantId: id, step, error });
+    return (await this.mutate(id, () => ({ type: 'access-failed', actor: SYSTEM_ACTOR, data: { step, error } }))).grant;
   }
 }

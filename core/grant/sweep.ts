@@ -1,9 +1,7 @@
 import { StateError } from '../errors';
 import { verifyChain } from './chain';
 import type { GrantEvent } from './events';
-import type { GrantLedger } from './ledger';
-import type { GrantLifecycle } from './lifecycle';
-import type { Provisioning } from './provisioning';
+import { GrantLifecycle } from './lifecycle';
 import { foldGrant, type Grant } from './state';
 
 export interface SweepReport {
@@ -21,17 +19,7 @@ export interface SweepReport {
  * bus missed are published again, overdue grants are expired, lapsed or activated, and cloud-side steps that
  * failed are retried. Revocation never depends on one delivery.
  */
-export class GrantSweeper {
-  constructor(
-    private readonly ledger: GrantLedger,
-    private readonly lifecycle: GrantLifecycle,
-    private readonly access: Provisioning,
-  ) {}
-
-  private get d() {
-    return this.ledger.d;
-  }
-
+export class GrantSweeper extends GrantLifecycle {
   /**
    * One pass of the safety net (every minute on AWS, in a loop locally). Order matters: projections are repaired
    * first, so a grant whose projection missed its activation is still found and expired in the same pass.
@@ -110,17 +98,17 @@ export class GrantSweeper {
 
     await each(
       await this.d.projections.listDue('active', now, { limit }),
-      async (g) => (await this.lifecycle.expire(g.id, g, 'sweeper')).status === 'expired',
+      async (g) => (await this.expire(g.id, g, 'sweeper')).status === 'expired',
       'expired',
     );
     await each(
       await this.d.projections.listDue('pending', now, { limit }),
-      async (g) => (await this.lifecycle.lapse(g.id, g)).status === 'lapsed',
+      async (g) => (await this.lapse(g.id, g)).status === 'lapsed',
       'lapsed',
     );
     await each(
       await this.d.projections.listDue('approved', now, { limit }),
-      async (g) => (await this.lifecycle.activate(g.id, g)).status === 'active',
+      async (g) => (await this.activate(g.id, g)).status === 'active',
       'activated',
     );
     await each(
@@ -148,7 +136,7 @@ export class GrantSweeper {
    * projection would erase the evidence `verify` relies on.
    */
   async repairProjection(id: string): Promise<boolean> {
-    const events = await this.ledger.readStream(id);
+    const events = await this.readStream(id);
     const g = foldGrant(events);
     const view = await this.d.projections.get(id);
     if (view && view.lastSeq >= g.lastSeq) return false;
@@ -171,7 +159,7 @@ export class GrantSweeper {
    * a handful of audit events an hour, not one a minute.
    */
   async retryCleanup(id: string): Promise<boolean> {
-    const events = await this.ledger.readStream(id);
+    const events = await this.readStream(id);
     const g = foldGrant(events);
     if (!g.cleanupNeeded) return false;
     let failures = 0;
@@ -181,8 +169,8 @@ export class GrantSweeper {
     if (failures > 0 && this.d.clock.now().getTime() - Date.parse(last.at) < wait) return false;
     const after =
       g.status === 'active'
-        ? await this.access.provision(g, true)
-        : await this.access.cleanup(g, g.status === 'expired' ? 'expired' : 'revoked');
+        ? await this.provision(g, true)
+        : await this.cleanup(g, g.status === 'expired' ? 'expired' : 'revoked');
     return !after.cleanupNeeded;
   }
 
@@ -194,7 +182,7 @@ export class GrantSweeper {
     const view = await this.d.projections.get(id);
     if (!view) return false;
     const from = view.publishedSeq ?? 0;
-    const events = await this.ledger.readStream(id);
+    const events = await this.readStream(id);
     const missing = events.filter((e) => e.seq > from && Date.parse(e.at) <= settledBefore.getTime());
     if (missing.length === 0) return false;
     await this.d.publisher.publish(missing, foldGrant(events));
