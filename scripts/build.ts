@@ -125,9 +125,35 @@ export const sdkProtocolsDirect: Plugin = {
 
 /**
  * In Lambda the role's credentials are always in the environment; the SDK's full default chain (SSO, INI, IMDS,
- * web identity, and the nested STS/SSO clients it needs) is replaced by an environment-only provider.
+ * web identity, and the nested STS/SSO clients it needs) is replaced by an environment-only provider. The
+ * temporary-credentials provider (lambdas/aws-role.ts) assumes roles with the STS client the function already
+ * bundles, not a second copy of it from `@aws-sdk/nested-clients` (the same generated client and command).
  */
-const LAMBDA_ALIASES = { '@aws-sdk/credential-provider-node': './lambdas/aws-credentials.ts' };
+const LAMBDA_ALIASES = {
+  '@aws-sdk/credential-provider-node': './lambdas/aws-credentials.ts',
+  '@aws-sdk/nested-clients/sts': '@aws-sdk/client-sts',
+};
+
+/**
+ * Lambdas use one provider of `@aws-sdk/credential-providers`, `fromTemporaryCredentials`. Its index also reaches
+ * the INI, SSO, login, Cognito and IMDS providers through `import()`, which esbuild bundles as chunks whether or
+ * not anything calls them (about 90 KB). The package is resolved to the provider's platform-neutral module
+ * instead (the one its `browser` field names): without the Node wrapper's shared-config-file region lookup and
+ * default chain, it takes both from the IAM client that calls it, which in Lambda are the function's region and
+ * its environment credentials anyway. Importing anything else from the package in a Lambda fails the build.
+ */
+export const temporaryCredentialsOnly: Plugin = {
+  name: 'temporary-credentials-only',
+  setup(b) {
+    b.onResolve({ filter: /^@aws-sdk\/credential-providers$/ }, async (args) => {
+      const index = await b.resolve('@aws-sdk/credential-providers/package.json', {
+        kind: 'import-statement',
+        resolveDir: args.resolveDir,
+      });
+      return { path: join(dirname(index.path), 'dist-es', 'fromTemporaryCredentials.base.js') };
+    });
+  },
+};
 
 /**
  * Heads every output file: the sources are CommonJS TypeScript and some dependencies are CommonJS, which in an ES
@@ -188,7 +214,7 @@ export function lambdaBuildOptions(root: string, outdir: string): BuildOptions {
     minify: true,
     metafile: true,
     mainFields: ['module', 'main'],
-    plugins: [englishOnlyZod, sdkVersionOnly, sdkProtocolsDirect],
+    plugins: [englishOnlyZod, sdkVersionOnly, sdkProtocolsDirect, temporaryCredentialsOnly],
     alias: LAMBDA_ALIASES,
     absWorkingDir: root,
     outdir,

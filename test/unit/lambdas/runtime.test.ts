@@ -1,13 +1,9 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { IAMClient } from '@aws-sdk/client-iam';
-import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
-import { afterEach, describe, expect, it } from '@jest/globals';
-import { mockClient } from 'aws-sdk-client-mock';
+import { describe, expect, it } from '@jest/globals';
 import { policyBundle } from '../../../core/policy/json';
 import { formatProblem, loadPolicy } from '../../../core/policy/load';
-import { type AwsCredentials, crossAccountIam } from '../../../lambdas/aws-role';
 import { ENV, LAMBDA_ENV } from '../../../lambdas/config';
 import {
   accessProviders,
@@ -22,11 +18,6 @@ import {
 import { RecordingLog } from '../../helpers/memory';
 import { WORLD_POLICY } from '../../helpers/world';
 import { envDummy } from './env';
-
-const sts = mockClient(STSClient);
-afterEach(() => {
-  sts.reset();
-});
 
 describe('Function: commonConfig', () => {
   it('parses the environment once into a frozen configuration, with defaults', () => {
@@ -159,80 +150,6 @@ describe('Function: loadPolicyBundle', () => {
       /TIMEBOX_GCP is set and the policy bundle carries GCP settings too/,
     );
     expect(withBundledGcp(fromEnv, undefined)).toBe(fromEnv);
-  });
-});
-
-describe('Function: crossAccountIam', () => {
-  const roleArn = 'arn:aws:iam::444455556666:role/timebox/timebox-revoker';
-  const credentials = (expiration: string) => ({
-    Credentials: {
-      AccessKeyId: 'ASIASPOKE',
-      SecretAccessKey: 's',
-      SessionToken: 't',
-      Expiration: new Date(expiration),
-    },
-  });
-
-  function setup(now: { t: number }) {
-    const made: { credentials?: () => Promise<AwsCredentials> }[] = [];
-    const iamFor = crossAccountIam({
-      hubAccount: '111122223333',
-      partition: 'aws',
-      sts: new STSClient({ region: 'us-east-1' }),
-      iam: (creds) => {
-        made.push(creds ? { credentials: creds } : {});
-        return new IAMClient({ region: 'us-east-1' });
-      },
-      now: () => now.t,
-    });
-    return { iamFor, made };
-  }
-
-  it('uses the function role in the hub account, without assuming anything', async () => {
-    const { iamFor, made } = setup({ t: Date.parse('2026-11-24T10:00:00Z') });
-    const a = await iamFor('111122223333');
-    const b = await iamFor('111122223333');
-    expect(a).toBe(b);
-    expect(made).toEqual([{}]);
-    expect(sts.commandCalls(AssumeRoleCommand)).toHaveLength(0);
-  });
-
-  it('assumes timebox/timebox-revoker in another account once, and again only shortly before expiry', async () => {
-    // Prepare
-    const now = { t: Date.parse('2026-11-24T10:00:00Z') };
-    sts
-      .on(AssumeRoleCommand)
-      .resolvesOnce(credentials('2026-11-24T11:00:00Z'))
-      .resolvesOnce(credentials('2026-11-24T12:00:00Z'));
-    const { iamFor, made } = setup(now);
-    // Act
-    const client = await iamFor('444455556666');
-    expect(await iamFor('444455556666')).toBe(client);
-    const provider = made[1]?.credentials;
-    if (!provider) throw new Error('no credentials provider');
-    const [first, second] = await Promise.all([provider(), provider()]);
-    now.t = Date.parse('2026-11-24T10:54:00Z');
-    const cached = await provider();
-    now.t = Date.parse('2026-11-24T10:56:00Z');
-    const renewed = await provider();
-    // Assess
-    expect(sts.commandCalls(AssumeRoleCommand).map((c) => c.args[0].input)).toEqual([
-      { RoleArn: roleArn, RoleSessionName: 'timebox-revoker', DurationSeconds: 3600 },
-      { RoleArn: roleArn, RoleSessionName: 'timebox-revoker', DurationSeconds: 3600 },
-    ]);
-    expect(first).toBe(second);
-    expect(cached).toBe(first);
-    expect(renewed.expiration.toISOString()).toBe('2026-11-24T12:00:00.000Z');
-  });
-
-  it('turns an STS refusal into a domain error naming the role', async () => {
-    sts.on(AssumeRoleCommand).rejects(Object.assign(new Error('not authorized'), { name: 'AccessDenied' }));
-    const { iamFor, made } = setup({ t: Date.parse('2026-11-24T10:00:00Z') });
-    await iamFor('444455556666');
-    await expect(made[1]?.credentials?.()).rejects.toMatchObject({
-      code: 'AWS.ACCESS_DENIED',
-      message: expect.stringContaining(roleArn),
-    });
   });
 });
 
