@@ -254,7 +254,9 @@ export class GrantLifecycle extends GrantProvisioning {
       );
       return g;
     }
-    return this.activate(g.id);
+    // `g` is the state this call just wrote: activating from it saves reading the stream back (a transition that
+    // landed in between only makes the conditional append conflict, and the retry reads the stream).
+    return this.activate(g.id, g);
   }
 }
 
