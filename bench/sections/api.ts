@@ -52,6 +52,7 @@ autocannon({
   process.stdout.write(JSON.stringify({
     total: r.requests.total, seconds: r.duration, non2xx: r.non2xx, errors: r.errors, timeouts: r.timeouts,
     p50: r.latency.p50, p90: r.latency.p90, p99: r.latency.p99, max: r.latency.max, flows,
+    cpuMs: (process.cpuUsage().user + process.cpuUsage().system) / 1000,
   }));
 });
 `;
@@ -67,6 +68,8 @@ interface LoadResult {
   p99: number;
   max: number;
   flows: number;
+  /** CPU time of the load generator's process, ms. */
+  cpuMs: number;
 }
 
 function runLoad(opts: { url: string; token: string; connections: number; duration: number }): Promise<LoadResult> {
@@ -117,8 +120,11 @@ async function measure(ctx: SectionContext, durability: 'normal' | 'full'): Prom
     const connections = 8;
     await runLoad({ url: broker.url, token, connections, duration: 1 });
     const cpu0 = process.cpuUsage();
+    const elu0 = performance.eventLoopUtilization();
     const r = await runLoad({ url: broker.url, token, connections, duration: ctx.quick ? 3 : 10 });
     const cpu = process.cpuUsage(cpu0);
+    // How busy the broker's event loop was: below ~90%, the broker was waiting for the load generator.
+    const elu = performance.eventLoopUtilization(elu0).utilization;
     // One connection: each call's own time, without waiting behind the other connections' calls.
     const single = await runLoad({ url: broker.url, token, connections: 1, duration: ctx.quick ? 2 : 5 });
     const rps = r.total / r.seconds;
@@ -132,6 +138,9 @@ async function measure(ctx: SectionContext, durability: 'normal' | 'full'): Prom
     );
     log(
       `${tag}: one connection: ${(single.total / single.seconds).toFixed(0)} req/s, latency ms p50 ${single.p50} p90 ${single.p90} p99 ${single.p99} max ${single.max}`,
+    );
+    log(
+      `${tag}: broker event loop busy ${(elu * 100).toFixed(0)}% of the run; load generator CPU ${(r.cpuMs / Math.max(1, r.total)).toFixed(2)} ms per request`,
     );
     log(
       `${tag}: broker CPU ${cpuMsPerRequest.toFixed(2)} ms per request (store: SQLite file, synchronous=${durability === 'full' ? 'FULL' : 'NORMAL'}); ${broker.runtime.scheduler.pending} expiry timers armed`,
@@ -150,6 +159,7 @@ async function measure(ctx: SectionContext, durability: 'normal' | 'full'): Prom
       [`api_1conn_p99_ms${sfx}`]: single.p99,
       [`api_flows_per_s${sfx}`]: r.flows / r.seconds,
       [`api_cpu_ms_per_req${sfx}`]: cpuMsPerRequest,
+      [`api_loop_busy${sfx}`]: elu,
       [`api_errors${sfx}`]: r.non2xx + r.errors + r.timeouts + single.non2xx + single.errors + single.timeouts,
     };
   } finally {
