@@ -57,7 +57,14 @@ describe('Aliases of resources moved into sections', () => {
   it('the stateful resources did move (the aliases above are what keeps them)', () => {
     const moved = resources.filter((r) => STATEFUL.includes(r.type) && !BEFORE.includes(r.options.urn));
     expect(moved.map((r) => r.name).sort()).toEqual(
-      expect.arrayContaining(['broker-dlq', 'broker-events', 'broker-grants', 'broker-signing-key']),
+      expect.arrayContaining([
+        'audit-bucket',
+        'audit-key',
+        'broker-dlq',
+        'broker-events',
+        'broker-grants',
+        'broker-signing-key',
+      ]),
     );
   });
 
@@ -72,6 +79,7 @@ describe('Aliases of resources moved into sections', () => {
     };
     const inSections = resources.filter((r) => chainOf(r.options.urn).length >= 3);
     expect(inSections.length).toBeGreaterThan(50);
-    for (const r of inSections) expectWith(r.options.aliases, r.options.urn).toEqual([withoutSection(r.options.urn)]);
+    // toContain: some resource classes add aliases of their own (aws.s3.Bucket: its v6 type, BucketV2).
+    for (const r of inSections) expectWith(r.options.aliases, r.options.urn).toContain(withoutSection(r.options.urn));
   });
 });
