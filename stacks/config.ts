@@ -1,6 +1,8 @@
 import * as pulumi from '@pulumi/pulumi';
 import { z } from 'zod';
+import { DETAIL_TYPES } from '../adapters/notify/detail';
 import { HOUR, MINUTE, parseDuration } from '../core/duration';
+import type { EventType } from '../core/grant/events';
 import { IdentityConfigSchema } from '../lambdas/api/identity';
 import { GcpStackConfigSchema } from './gcp';
 
@@ -236,4 +238,103 @@ export function namespaceConfig(namespace: string): Record<string, string> {
     if (ns === namespace && rest.length > 0) out[rest.join(':')] = v;
   }
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Notifications: `timebox-notify:*` keys (a namespace of their own, so the `timebox:*` schema above stays strict);
+// read by the Notifications component (stacks/notifications)
+
+export const NOTIFY_NAMESPACE = 'timebox-notify';
+
+const EVENT_NAMES = Object.keys(DETAIL_TYPES) as EventType[];
+const eventName = z
+  .string()
+  .refine((e) => EVENT_NAMES.includes(e as EventType) || Object.values(DETAIL_TYPES).includes(e), {
+    message: `must be an event type (${EVENT_NAMES.join(', ')}) or its detail type (Timebox Grant Approved...)`,
+  });
+const httpsUrl = z
+  .string()
+  .url('must be a URL')
+  .refine((u) => u.startsWith('https://'), {
+    message: 'must be https (API destinations and Timebox only send over TLS)',
+  });
+export const ApiDestinationSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'must be 1-40 of a-z, 0-9 and -'),
+    url: httpsUrl,
+    /** Event types (or detail types) to deliver; every lifecycle event when absent. */
+    events: z.array(eventName).min(1).optional(),
+    /** Header carrying the shared secret, set on the connection (value set by the operator, never in config). */
+    header: z
+      .string()
+      .regex(/^[A-Za-z0-9-]{1,64}$/, 'must be an HTTP header name')
+      .default('Timebox-Webhook-Token'),
+    /** EventBridge API destinations send at most this many requests per second (1-300). */
+    rateLimitPerSecond: z.number().int().min(1).max(300).default(10),
+  })
+  .strict();
+
+export const NotificationsConfigSchema = z
+  .object({
+    slack: z
+      .object({
+        /** Channel id (C..., or G... for a private channel) the approval requests go to. */
+        channel: z.string().regex(/^[CG][A-Z0-9]{2,20}$/, 'must be a Slack channel id such as C0123ABCD'),
+        /** Workspace id; when set, clicks from any other workspace are refused. */
+        teamId: z
+          .string()
+          .regex(/^T[A-Z0-9]{2,20}$/, 'must be a Slack team id such as T0123ABCD')
+          .optional(),
+        /** Reminders for requests close to lapsing and grants about to expire (a five-minute schedule). */
+        reminders: flag.default(true),
+      })
+      .strict()
+      .optional(),
+    /** The notifier also posts HMAC-signed webhooks; their URLs and secrets are in a secret the stack creates. */
+    signedWebhooks: flag.default(false),
+    apiDestinations: z.array(ApiDestinationSchema).default([]),
+    reminderLead: z
+      .string()
+      .refine((t) => parseDuration(t).ok, { message: 'must be a duration such as 15m' })
+      .default('15m'),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const names = c.apiDestinations.map((d) => d.name);
+    for (const [i, n] of names.entries())
+      if (names.indexOf(n) !== i)
+        ctx.addIssue({ code: 'custom', path: ['apiDestinations', i, 'name'], message: `"${n}" is used twice` });
+  });
+export type NotificationsConfig = z.output<typeof NotificationsConfigSchema>;
+
+/** `timebox-notify:*` keys whose value is JSON. */
+const NOTIFY_STRUCTURED = new Set(['slack', 'apiDestinations']);
+
+/** Parses the raw `timebox-notify:*` strings; throws one line per problem, each naming its key. */
+export function parseNotificationsConfig(raw: Record<string, string | undefined>): NotificationsConfig {
+  const input: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [key, value] of Object.entries(raw)) {
+    if (value === undefined) continue;
+    if (!NOTIFY_STRUCTURED.has(key)) {
+      input[key] = value;
+      continue;
+    }
+    try {
+      input[key] = JSON.parse(value);
+    } catch {
+      problems.push(`${NOTIFY_NAMESPACE}:${key}: must be JSON (set it with pulumi config set --path, or as JSON)`);
+    }
+  }
+  const r = NotificationsConfigSchema.safeParse(input);
+  if (!r.success)
+    for (const i of r.error.issues) {
+      const [key, ...rest] = i.path.map(String);
+      const where = `${key ?? '(config)'}${rest.map((p) => (/^\d+$/.test(p) ? `[${p}]` : `.${p}`)).join('')}`;
+      problems.push(
+        `${NOTIFY_NAMESPACE}:${where}: ${i.code === 'unrecognized_keys' ? `unknown key ${i.keys.join(', ')}` : i.message}`,
+      );
+    }
+  if (problems.length > 0 || !r.success) throw new Error(`invalid notification settings:\n${problems.join('\n')}`);
+  return r.data;
 }

@@ -1,4 +1,4 @@
-import { parseNotificationsConfig } from '../../stacks/events';
+import { parseNotificationsConfig } from '../../stacks/config';
 import { timebox } from '../../stacks/program';
 import {
   configDummy,
