@@ -1,10 +1,11 @@
 import * as pulumi from '@pulumi/pulumi';
 import { z } from 'zod';
+import { GCP_PROJECT_ID } from '../adapters/gcp/config';
+import { MembersConfigSchema } from '../adapters/gcp/members';
 import { DETAIL_TYPES } from '../adapters/notify/detail';
 import { HOUR, MINUTE, parseDuration } from '../core/duration';
 import type { EventType } from '../core/grant/events';
 import { IdentityConfigSchema } from '../lambdas/api/identity';
-import { GcpStackConfigSchema } from './gcp';
 
 /**
  * The stack's configuration: every `timebox:*` key, parsed once with zod. A bad value fails the preview with one
@@ -88,6 +89,28 @@ const wholeNumber = (min: number, max: number) =>
     .int('must be a whole number')
     .min(min, `must be at least ${min}`)
     .max(max, `must be at most ${max}`);
+
+// `timebox:gcp`: the GcpAccess component (stacks/gcp.ts)
+
+const WIF_ID = /^(?!gcp-)[a-z0-9-]{4,32}$/;
+const SERVICE_ACCOUNT_ID = /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
+
+/** `timebox:gcp` in the Pulumi config: where the pool lives and how principals map to members. */
+export const GcpStackConfigSchema = z.strictObject({
+  /** The GCP project that holds the pool, the provider and the broker service account. */
+  hostProject: z.string().regex(GCP_PROJECT_ID, 'must be a GCP project id'),
+  poolId: z.string().regex(WIF_ID, '4-32 of a-z, 0-9 and -, not starting with gcp-').default('timebox'),
+  providerId: z.string().regex(WIF_ID, '4-32 of a-z, 0-9 and -, not starting with gcp-').default('aws-broker'),
+  serviceAccountId: z
+    .string()
+    .regex(SERVICE_ACCOUNT_ID, '6-30 of a-z, 0-9 and -, starting with a letter')
+    .default('timebox-broker'),
+  /** Principal id -> member mapping, passed to the Lambdas (adapters/gcp/members.ts). */
+  members: z._default(MembersConfigSchema, { explicit: {}, rules: [] }),
+  /** Enable the APIs above on the host project (needs serviceusage.services.enable). */
+  enableApis: z.boolean().default(true),
+});
+export type GcpStackConfig = z.output<typeof GcpStackConfigSchema>;
 
 const StackConfigObject = z
   .object({
@@ -337,4 +360,80 @@ export function parseNotificationsConfig(raw: Record<string, string | undefined>
     }
   if (problems.length > 0 || !r.success) throw new Error(`invalid notification settings:\n${problems.join('\n')}`);
   return r.data;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The spoke program's `timebox:*` keys (stacks/spoke.ts, a stack of its own per spoke account)
+
+/** An IAM role ARN; the groups are its partition and account. */
+export const ROLE_ARN = /^arn:(aws[a-z-]*):iam::(\d{12}):role\/[\w+=,.@/-]+$/;
+
+/** The hub broker roles a spoke trusts (the hub stack's `brokerRoleArns` output). */
+export const HubRolesSchema = z.strictObject({
+  api: z.string().regex(ROLE_ARN, 'must be an IAM role ARN'),
+  revoke: z.string().regex(ROLE_ARN, 'must be an IAM role ARN'),
+  sweeper: z.string().regex(ROLE_ARN, 'must be an IAM role ARN'),
+});
+export type HubRoles = z.output<typeof HubRolesSchema>;
+
+/** Where the hub keeps its trail logs (the hub stack's `trailBucket` and `trailKeyArn` outputs). */
+export const HubAuditTrailSchema = z.strictObject({
+  bucket: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name (the hub trailBucket output)'),
+  keyArn: z
+    .string()
+    .regex(
+      /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/,
+      'must be a KMS key ARN (the hub trailKeyArn output)',
+    ),
+});
+export type HubAuditTrail = z.output<typeof HubAuditTrailSchema>;
+
+const SpokeConfigSchema = z.strictObject({
+  /** access.yaml, relative to the spoke project directory (stacks/spoke): usually ../../access.yaml. */
+  policyFile: z.string().min(1, 'name the access policy file, e.g. ../../access.yaml'),
+  hubRoles: HubRolesSchema,
+  /**
+   * The hub's trail bucket and key (`{"bucket": <trailBucket>, "keyArn": <trailKeyArn>}`): this account then records
+   * its calls there. Leave unset only when the hub runs an organization trail (timebox:organizationTrail).
+   */
+  auditTrail: HubAuditTrailSchema.optional(),
+});
+export type SpokeConfig = z.output<typeof SpokeConfigSchema>;
+
+/** Parses the spoke stack's `timebox:*` keys; throws naming each bad key. */
+export function parseSpokeConfig(raw: Record<string, string | undefined>): SpokeConfig {
+  const input: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [k, v] of Object.entries(raw)) {
+    if (v === undefined) continue;
+    if (k === 'hubRoles' || k === 'auditTrail') {
+      try {
+        input[k] = JSON.parse(v);
+      } catch {
+        problems.push(
+          k === 'hubRoles'
+            ? `${CONFIG_NAMESPACE}:hubRoles: must be JSON (the hub stack's brokerRoleArns output)`
+            : `${CONFIG_NAMESPACE}:auditTrail: must be JSON ({"bucket": <trailBucket>, "keyArn": <trailKeyArn>})`,
+        );
+      }
+    } else {
+      input[k] = v;
+    }
+  }
+  const parsed = SpokeConfigSchema.safeParse(input);
+  if (!parsed.success) {
+    for (const i of parsed.error.issues) {
+      if (
+        (i.path[0] === 'hubRoles' || i.path[0] === 'auditTrail') &&
+        problems.some((p) => p.includes(`:${String(i.path[0])}: must be JSON`))
+      )
+        continue;
+      const where = i.path.length > 0 ? i.path.join('.') : '(config)';
+      problems.push(`${CONFIG_NAMESPACE}:${where}: ${i.message}`);
+    }
+  }
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
+  return parsed.data;
 }
