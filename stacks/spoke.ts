@@ -60,7 +60,7 @@ export class SpokeAccount extends pulumi.ComponentResource {
       child,
     );
     if (args.auditTrail) {
-      // Same recording as the hub trail (stacks/audit.ts): all regions, global services (IAM, STS) included, log
+      // Same recording as the hub trail (stacks/audit/recording.ts): all regions, global services (IAM, STS) included, log
       // file validation, the hub's key; written under AWSLogs/<this account>/ in the hub bucket, which allows it.
       this.trail = new aws.cloudtrail.Trail(
         `${name}-trail`,

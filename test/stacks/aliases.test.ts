@@ -64,6 +64,10 @@ describe('Aliases of resources moved into sections', () => {
         'broker-events',
         'broker-grants',
         'broker-signing-key',
+        'notify-slack-bot-token',
+        'notify-slack-signing-secret',
+        'notify-slack-users',
+        'notify-webhooks',
       ]),
     );
   });
