@@ -20,7 +20,7 @@ export { CONNECTION_PLACEHOLDER } from './webhooks';
  * slack Lambda behind its own public HTTP API route, the only Timebox route without IAM auth, which checks Slack's
  * request signature instead. Secrets (Slack signing secret, bot token, user mapping, webhook secrets) are Secrets
  * Manager secrets whose values the operator sets; the functions get their ARNs and may read exactly those.
- * Configuration: `timebox-notify:*` (stacks/config.ts); IAM documents: stacks/policies.ts.
+ * Configuration: `timebox-notify:*` (stacks/config.ts); IAM documents: stacks/policies/notifications.ts.
  */
 
 export interface NotificationsArgs {
