@@ -73,7 +73,8 @@ export class Notifications extends pulumi.ComponentResource {
       this.registerOutputs({});
       return;
     }
-    this.secrets = new NotificationSecrets(name, { namePrefix: args.namePrefix, config: c }, part).secrets;
+    if (c.slack || c.signedWebhooks)
+      this.secrets = new NotificationSecrets(name, { namePrefix: args.namePrefix, config: c }, part).secrets;
     // Dead letters: events the targets could not take, and notifier invocations that failed for good.
     const dlq = new aws.sqs.Queue(
       `${name}-dlq`,
