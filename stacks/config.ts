@@ -1,8 +1,11 @@
 import * as pulumi from '@pulumi/pulumi';
 import { z } from 'zod';
+import { GCP_PROJECT_ID } from '../adapters/gcp/config';
+import { MembersConfigSchema } from '../adapters/gcp/members';
+import { DETAIL_TYPES } from '../adapters/notify/detail';
 import { HOUR, MINUTE, parseDuration } from '../core/duration';
+import type { EventType } from '../core/grant/events';
 import { IdentityConfigSchema } from '../lambdas/api/identity';
-import { GcpStackConfigSchema } from './gcp';
 
 /**
  * The stack's configuration: every `timebox:*` key, parsed once with zod. A bad value fails the preview with one
@@ -86,6 +89,28 @@ const wholeNumber = (min: number, max: number) =>
     .int('must be a whole number')
     .min(min, `must be at least ${min}`)
     .max(max, `must be at most ${max}`);
+
+// `timebox:gcp`: the GcpAccess component (stacks/gcp.ts)
+
+const WIF_ID = /^(?!gcp-)[a-z0-9-]{4,32}$/;
+const SERVICE_ACCOUNT_ID = /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
+
+/** `timebox:gcp` in the Pulumi config: where the pool lives and how principals map to members. */
+export const GcpStackConfigSchema = z.strictObject({
+  /** The GCP project that holds the pool, the provider and the broker service account. */
+  hostProject: z.string().regex(GCP_PROJECT_ID, 'must be a GCP project id'),
+  poolId: z.string().regex(WIF_ID, '4-32 of a-z, 0-9 and -, not starting with gcp-').default('timebox'),
+  providerId: z.string().regex(WIF_ID, '4-32 of a-z, 0-9 and -, not starting with gcp-').default('aws-broker'),
+  serviceAccountId: z
+    .string()
+    .regex(SERVICE_ACCOUNT_ID, '6-30 of a-z, 0-9 and -, starting with a letter')
+    .default('timebox-broker'),
+  /** Principal id -> member mapping, passed to the Lambdas (adapters/gcp/members.ts). */
+  members: z._default(MembersConfigSchema, { explicit: {}, rules: [] }),
+  /** Enable the APIs above on the host project (needs serviceusage.services.enable). */
+  enableApis: z.boolean().default(true),
+});
+export type GcpStackConfig = z.output<typeof GcpStackConfigSchema>;
 
 const StackConfigObject = z
   .object({
@@ -236,4 +261,179 @@ export function namespaceConfig(namespace: string): Record<string, string> {
     if (ns === namespace && rest.length > 0) out[rest.join(':')] = v;
   }
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Notifications: `timebox-notify:*` keys (a namespace of their own, so the `timebox:*` schema above stays strict);
+// read by the Notifications component (stacks/notifications)
+
+export const NOTIFY_NAMESPACE = 'timebox-notify';
+
+const EVENT_NAMES = Object.keys(DETAIL_TYPES) as EventType[];
+const eventName = z
+  .string()
+  .refine((e) => EVENT_NAMES.includes(e as EventType) || Object.values(DETAIL_TYPES).includes(e), {
+    message: `must be an event type (${EVENT_NAMES.join(', ')}) or its detail type (Timebox Grant Approved...)`,
+  });
+const httpsUrl = z
+  .string()
+  .url('must be a URL')
+  .refine((u) => u.startsWith('https://'), {
+    message: 'must be https (API destinations and Timebox only send over TLS)',
+  });
+export const ApiDestinationSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'must be 1-40 of a-z, 0-9 and -'),
+    url: httpsUrl,
+    /** Event types (or detail types) to deliver; every lifecycle event when absent. */
+    events: z.array(eventName).min(1).optional(),
+    /** Header carrying the shared secret, set on the connection (value set by the operator, never in config). */
+    header: z
+      .string()
+      .regex(/^[A-Za-z0-9-]{1,64}$/, 'must be an HTTP header name')
+      .default('Timebox-Webhook-Token'),
+    /** EventBridge API destinations send at most this many requests per second (1-300). */
+    rateLimitPerSecond: z.number().int().min(1).max(300).default(10),
+  })
+  .strict();
+
+export const NotificationsConfigSchema = z
+  .object({
+    slack: z
+      .object({
+        /** Channel id (C..., or G... for a private channel) the approval requests go to. */
+        channel: z.string().regex(/^[CG][A-Z0-9]{2,20}$/, 'must be a Slack channel id such as C0123ABCD'),
+        /** Workspace id; when set, clicks from any other workspace are refused. */
+        teamId: z
+          .string()
+          .regex(/^T[A-Z0-9]{2,20}$/, 'must be a Slack team id such as T0123ABCD')
+          .optional(),
+        /** Reminders for requests close to lapsing and grants about to expire (a five-minute schedule). */
+        reminders: flag.default(true),
+      })
+      .strict()
+      .optional(),
+    /** The notifier also posts HMAC-signed webhooks; their URLs and secrets are in a secret the stack creates. */
+    signedWebhooks: flag.default(false),
+    apiDestinations: z.array(ApiDestinationSchema).default([]),
+    reminderLead: z
+      .string()
+      .refine((t) => parseDuration(t).ok, { message: 'must be a duration such as 15m' })
+      .default('15m'),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const names = c.apiDestinations.map((d) => d.name);
+    for (const [i, n] of names.entries())
+      if (names.indexOf(n) !== i)
+        ctx.addIssue({ code: 'custom', path: ['apiDestinations', i, 'name'], message: `"${n}" is used twice` });
+  });
+export type NotificationsConfig = z.output<typeof NotificationsConfigSchema>;
+
+/** `timebox-notify:*` keys whose value is JSON. */
+const NOTIFY_STRUCTURED = new Set(['slack', 'apiDestinations']);
+
+/** Parses the raw `timebox-notify:*` strings; throws one line per problem, each naming its key. */
+export function parseNotificationsConfig(raw: Record<string, string | undefined>): NotificationsConfig {
+  const input: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [key, value] of Object.entries(raw)) {
+    if (value === undefined) continue;
+    if (!NOTIFY_STRUCTURED.has(key)) {
+      input[key] = value;
+      continue;
+    }
+    try {
+      input[key] = JSON.parse(value);
+    } catch {
+      problems.push(`${NOTIFY_NAMESPACE}:${key}: must be JSON (set it with pulumi config set --path, or as JSON)`);
+    }
+  }
+  const r = NotificationsConfigSchema.safeParse(input);
+  if (!r.success)
+    for (const i of r.error.issues) {
+      const [key, ...rest] = i.path.map(String);
+      const where = `${key ?? '(config)'}${rest.map((p) => (/^\d+$/.test(p) ? `[${p}]` : `.${p}`)).join('')}`;
+      problems.push(
+        `${NOTIFY_NAMESPACE}:${where}: ${i.code === 'unrecognized_keys' ? `unknown key ${i.keys.join(', ')}` : i.message}`,
+      );
+    }
+  if (problems.length > 0 || !r.success) throw new Error(`invalid notification settings:\n${problems.join('\n')}`);
+  return r.data;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The spoke program's `timebox:*` keys (stacks/spoke.ts, a stack of its own per spoke account)
+
+/** An IAM role ARN; the groups are its partition and account. */
+export const ROLE_ARN = /^arn:(aws[a-z-]*):iam::(\d{12}):role\/[\w+=,.@/-]+$/;
+
+/** The hub broker roles a spoke trusts (the hub stack's `brokerRoleArns` output). */
+export const HubRolesSchema = z.strictObject({
+  api: z.string().regex(ROLE_ARN, 'must be an IAM role ARN'),
+  revoke: z.string().regex(ROLE_ARN, 'must be an IAM role ARN'),
+  sweeper: z.string().regex(ROLE_ARN, 'must be an IAM role ARN'),
+});
+export type HubRoles = z.output<typeof HubRolesSchema>;
+
+/** Where the hub keeps its trail logs (the hub stack's `trailBucket` and `trailKeyArn` outputs). */
+export const HubAuditTrailSchema = z.strictObject({
+  bucket: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name (the hub trailBucket output)'),
+  keyArn: z
+    .string()
+    .regex(
+      /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/,
+      'must be a KMS key ARN (the hub trailKeyArn output)',
+    ),
+});
+export type HubAuditTrail = z.output<typeof HubAuditTrailSchema>;
+
+const SpokeConfigSchema = z.strictObject({
+  /** access.yaml, relative to the spoke project directory (stacks/spoke): usually ../../access.yaml. */
+  policyFile: z.string().min(1, 'name the access policy file, e.g. ../../access.yaml'),
+  hubRoles: HubRolesSchema,
+  /**
+   * The hub's trail bucket and key (`{"bucket": <trailBucket>, "keyArn": <trailKeyArn>}`): this account then records
+   * its calls there. Leave unset only when the hub runs an organization trail (timebox:organizationTrail).
+   */
+  auditTrail: HubAuditTrailSchema.optional(),
+});
+export type SpokeConfig = z.output<typeof SpokeConfigSchema>;
+
+/** Parses the spoke stack's `timebox:*` keys; throws naming each bad key. */
+export function parseSpokeConfig(raw: Record<string, string | undefined>): SpokeConfig {
+  const input: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [k, v] of Object.entries(raw)) {
+    if (v === undefined) continue;
+    if (k === 'hubRoles' || k === 'auditTrail') {
+      try {
+        input[k] = JSON.parse(v);
+      } catch {
+        problems.push(
+          k === 'hubRoles'
+            ? `${CONFIG_NAMESPACE}:hubRoles: must be JSON (the hub stack's brokerRoleArns output)`
+            : `${CONFIG_NAMESPACE}:auditTrail: must be JSON ({"bucket": <trailBucket>, "keyArn": <trailKeyArn>})`,
+        );
+      }
+    } else {
+      input[k] = v;
+    }
+  }
+  const parsed = SpokeConfigSchema.safeParse(input);
+  if (!parsed.success) {
+    for (const i of parsed.error.issues) {
+      if (
+        (i.path[0] === 'hubRoles' || i.path[0] === 'auditTrail') &&
+        problems.some((p) => p.includes(`:${String(i.path[0])}: must be JSON`))
+      )
+        continue;
+      const where = i.path.length > 0 ? i.path.join('.') : '(config)';
+      problems.push(`${CONFIG_NAMESPACE}:${where}: ${i.message}`);
+    }
+  }
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
+  return parsed.data;
 }

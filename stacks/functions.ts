@@ -7,7 +7,7 @@ import { type Capability, HANDLER_CAPABILITIES } from './policies';
 /**
  * The broker's Lambda functions as data: one entry per bundle `npm run build` writes to dist/lambdas/<name>/.
  * A new handler (notifier, slack) is one entry here, one in LAMBDA_ENV (lambdas/config.ts) and one in
- * HANDLER_CAPABILITIES (./policies.ts), plus its trigger in the Broker.
+ * HANDLER_CAPABILITIES (./policies/broker.ts), plus its trigger in the Broker.
  */
 export interface HandlerSpec {
   /** Seconds. */

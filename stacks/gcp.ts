@@ -1,8 +1,8 @@
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { GCP_PROJECT_ID, GcpConfigSchema } from '../adapters/gcp/config';
-import { MembersConfigSchema } from '../adapters/gcp/members';
+import type { MembersConfigSchema } from '../adapters/gcp/members';
 import {
   assumedRoleArn,
   audienceFor,
@@ -16,6 +16,7 @@ import {
 } from '../adapters/gcp/wif';
 import type { Policy } from '../core/policy/types';
 import { isBasicRole, parseGcpRole } from '../core/scope/gcp';
+import { GcpStackConfigSchema } from './config';
 
 /**
  * GcpAccess: everything GCP needs so the broker Lambdas can grant `gcp-role` targets without a service account key.
@@ -37,26 +38,6 @@ export const GCP_APIS = [
   'sts.googleapis.com',
   'cloudresourcemanager.googleapis.com',
 ] as const;
-
-const WIF_ID = /^(?!gcp-)[a-z0-9-]{4,32}$/;
-const SERVICE_ACCOUNT_ID = /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
-
-/** `timebox:gcp` in the Pulumi config: where the pool lives and how principals map to members. */
-export const GcpStackConfigSchema = z.strictObject({
-  /** The GCP project that holds the pool, the provider and the broker service account. */
-  hostProject: z.string().regex(GCP_PROJECT_ID, 'must be a GCP project id'),
-  poolId: z.string().regex(WIF_ID, '4-32 of a-z, 0-9 and -, not starting with gcp-').default('timebox'),
-  providerId: z.string().regex(WIF_ID, '4-32 of a-z, 0-9 and -, not starting with gcp-').default('aws-broker'),
-  serviceAccountId: z
-    .string()
-    .regex(SERVICE_ACCOUNT_ID, '6-30 of a-z, 0-9 and -, starting with a letter')
-    .default('timebox-broker'),
-  /** Principal id -> member mapping, passed to the Lambdas (adapters/gcp/members.ts). */
-  members: z._default(MembersConfigSchema, { explicit: {}, rules: [] }),
-  /** Enable the APIs above on the host project (needs serviceusage.services.enable). */
-  enableApis: z.boolean().default(true),
-});
-export type GcpStackConfig = z.output<typeof GcpStackConfigSchema>;
 
 /** Project -> roles, from the `gcp-role` targets of access.yaml (roles merged per project, sorted). */
 export function gcpTargetsFromPolicy(policy: Pick<Policy, 'targets'>): Record<string, string[]> {

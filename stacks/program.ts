@@ -10,16 +10,17 @@ import type { AwsRoleTarget, Policy } from '../core/policy/types';
 import { CLOUDTRAIL_TABLE, glueName, projectedRegions } from './athena';
 import { AuditTrail, projectedAccounts, targetDataEvents, trailArn } from './audit';
 import { Broker, brokerRoleArn, eventBusName, REQUIRED_HANDLERS, schedulerGroupName } from './broker';
-import { namespaceConfig, readStackConfig, type StackConfig } from './config';
 import {
   NOTIFY_NAMESPACE,
-  Notifications,
   type NotificationsConfig,
-  notifyHandlers,
+  namespaceConfig,
   parseNotificationsConfig,
-} from './events';
+  readStackConfig,
+  type StackConfig,
+} from './config';
 import { checkBundles, HANDLERS } from './functions';
 import { GcpAccess, gcpTargetsFromPolicy } from './gcp';
+import { Notifications, notifyHandlers } from './notifications';
 import { auditQueryPolicy, sessionNamePinningProblems } from './policies';
 import { Boundary, boundaryArn, Targets, validateTargets } from './targets';
 
@@ -37,7 +38,7 @@ export interface ProgramOptions {
   distDir?: string;
   /** Stack name (names are prefixed `timebox-<stack>` unless timebox:namePrefix is set); defaults to the current stack. */
   stack?: string;
-  /** Slack and webhook settings; default the stack's `timebox-notify:*` keys (stacks/events.ts). */
+  /** Slack and webhook settings; default the stack's `timebox-notify:*` keys (stacks/config.ts). */
   notifications?: NotificationsConfig;
 }
 

@@ -1,11 +1,18 @@
 import { resolve } from 'node:path';
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
-import { z } from 'zod';
 import { ROLE_PATH } from '../core/builders/aws';
 import type { AwsRoleTarget } from '../core/policy/types';
 import { targetDataEvents } from './audit';
-import { CONFIG_NAMESPACE, ConfigError, namespaceConfig } from './config';
+import {
+  CONFIG_NAMESPACE,
+  type HubAuditTrail,
+  type HubRoles,
+  namespaceConfig,
+  parseSpokeConfig,
+  ROLE_ARN,
+  type SpokeConfig,
+} from './config';
 import { REVOKER_ROLE_NAME, revokerRolePolicy, revokerTrustPolicy } from './policies';
 import { namePrefix, readPolicyFile } from './program';
 import { Boundary, Targets } from './targets';
@@ -17,30 +24,6 @@ import { Boundary, Targets } from './targets';
  * are recorded in the spoke's CloudTrail, never in the hub's. Deployed by the spoke program (stacks/spoke/), one stack
  * per account, or by any program with an explicit provider per account.
  */
-
-const ROLE_ARN = /^arn:(aws[a-z-]*):iam::(\d{12}):role\/[\w+=,.@/-]+$/;
-
-/** The hub broker roles a spoke trusts (the hub stack's `brokerRoleArns` output). */
-export const HubRolesSchema = z.strictObject({
-  api: z.string().regex(ROLE_ARN, 'must be an IAM role ARN'),
-  revoke: z.string().regex(ROLE_ARN, 'must be an IAM role ARN'),
-  sweeper: z.string().regex(ROLE_ARN, 'must be an IAM role ARN'),
-});
-export type HubRoles = z.output<typeof HubRolesSchema>;
-
-/** Where the hub keeps its trail logs (the hub stack's `trailBucket` and `trailKeyArn` outputs). */
-export const HubAuditTrailSchema = z.strictObject({
-  bucket: z
-    .string()
-    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name (the hub trailBucket output)'),
-  keyArn: z
-    .string()
-    .regex(
-      /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/,
-      'must be a KMS key ARN (the hub trailKeyArn output)',
-    ),
-});
-export type HubAuditTrail = z.output<typeof HubAuditTrailSchema>;
 
 export interface SpokeAccountArgs {
   /** This (spoke) account's id and partition. */
@@ -77,7 +60,7 @@ export class SpokeAccount extends pulumi.ComponentResource {
       child,
     );
     if (args.auditTrail) {
-      // Same recording as the hub trail (stacks/audit.ts): all regions, global services (IAM, STS) included, log
+      // Same recording as the hub trail (stacks/audit/recording.ts): all regions, global services (IAM, STS) included, log
       // file validation, the hub's key; written under AWSLogs/<this account>/ in the hub bucket, which allows it.
       this.trail = new aws.cloudtrail.Trail(
         `${name}-trail`,
@@ -170,54 +153,6 @@ export function validateSpokeArgs(args: SpokeAccountArgs): void {
       problems.push(`trail name "${args.auditTrail.trailName}" is not a valid CloudTrail trail name`);
   }
   if (problems.length > 0) throw new Error(`invalid SpokeAccount arguments:\n${problems.join('\n')}`);
-}
-
-const SpokeConfigSchema = z.strictObject({
-  /** access.yaml, relative to the spoke project directory (stacks/spoke): usually ../../access.yaml. */
-  policyFile: z.string().min(1, 'name the access policy file, e.g. ../../access.yaml'),
-  hubRoles: HubRolesSchema,
-  /**
-   * The hub's trail bucket and key (`{"bucket": <trailBucket>, "keyArn": <trailKeyArn>}`): this account then records
-   * its calls there. Leave unset only when the hub runs an organization trail (timebox:organizationTrail).
-   */
-  auditTrail: HubAuditTrailSchema.optional(),
-});
-export type SpokeConfig = z.output<typeof SpokeConfigSchema>;
-
-/** Parses the spoke stack's `timebox:*` keys; throws naming each bad key. */
-export function parseSpokeConfig(raw: Record<string, string | undefined>): SpokeConfig {
-  const input: Record<string, unknown> = {};
-  const problems: string[] = [];
-  for (const [k, v] of Object.entries(raw)) {
-    if (v === undefined) continue;
-    if (k === 'hubRoles' || k === 'auditTrail') {
-      try {
-        input[k] = JSON.parse(v);
-      } catch {
-        problems.push(
-          k === 'hubRoles'
-            ? `${CONFIG_NAMESPACE}:hubRoles: must be JSON (the hub stack's brokerRoleArns output)`
-            : `${CONFIG_NAMESPACE}:auditTrail: must be JSON ({"bucket": <trailBucket>, "keyArn": <trailKeyArn>})`,
-        );
-      }
-    } else {
-      input[k] = v;
-    }
-  }
-  const parsed = SpokeConfigSchema.safeParse(input);
-  if (!parsed.success) {
-    for (const i of parsed.error.issues) {
-      if (
-        (i.path[0] === 'hubRoles' || i.path[0] === 'auditTrail') &&
-        problems.some((p) => p.includes(`:${String(i.path[0])}: must be JSON`))
-      )
-        continue;
-      const where = i.path.length > 0 ? i.path.join('.') : '(config)';
-      problems.push(`${CONFIG_NAMESPACE}:${where}: ${i.message}`);
-    }
-  }
-  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
-  return parsed.data;
 }
 
 export interface SpokeProgramOptions {

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from '@jest/globals';
 import { parseGcpSettings } from '../../adapters/gcp/config';
 import { readPolicyBundle } from '../../core/policy/json';
 import { ENV } from '../../lambdas/config';
-import { parseNotificationsConfig } from '../../stacks/events';
+import { parseNotificationsConfig } from '../../stacks/config';
 import { EnvironmentTooLargeError, environmentSize, LAMBDA_ENV_LIMIT_BYTES } from '../../stacks/functions';
 // Importing the program declares nothing: resources register only when timebox() runs, after setMocks.
 import { type TimeboxOutputs, timebox } from '../../stacks/program';

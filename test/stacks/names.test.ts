@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
-import { parseNotificationsConfig } from '../../stacks/events';
+import { parseNotificationsConfig } from '../../stacks/config';
 import { namePrefix, timebox } from '../../stacks/program';
 import { expectWith } from '../helpers/runner';
 import {

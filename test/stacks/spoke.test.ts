@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
-import type { ConfigError } from '../../stacks/config';
+import { type ConfigError, parseSpokeConfig } from '../../stacks/config';
 // Importing declares nothing: resources register only when spoke() runs, after setMocks.
-import { parseSpokeConfig, spoke, validateSpokeArgs } from '../../stacks/spoke';
+import { spoke, validateSpokeArgs } from '../../stacks/spoke';
 import {
   ACCOUNT,
   docOf,

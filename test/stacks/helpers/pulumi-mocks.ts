@@ -24,7 +24,18 @@ export interface Recorded {
   state: Record<string, unknown>;
   provider: string | undefined;
   /** Resource options as the engine receives them (captured from the registration request). */
-  options: { retainOnDelete: boolean; protect: boolean; dependencies: string[]; parent: string };
+  options: RecordedOptions;
+}
+
+export interface RecordedOptions {
+  retainOnDelete: boolean;
+  protect: boolean;
+  dependencies: string[];
+  parent: string;
+  /** The resource's URN as the engine forms it (the parent's whole type chain, `$`-joined, before its own type). */
+  urn: string;
+  /** URNs of its aliases, formed the same way: the URNs the engine accepts as this resource's earlier identity. */
+  aliases: string[];
 }
 
 export interface MockWorld {
@@ -42,6 +53,13 @@ export interface MockWorld {
   trustPolicies: Record<string, unknown>;
 }
 
+interface AliasSpec {
+  getName(): string;
+  getType(): string;
+  getParenturn(): string;
+  getNoparent(): boolean;
+}
+
 interface RegisterRequest {
   getType(): string;
   getName(): string;
@@ -49,6 +67,27 @@ interface RegisterRequest {
   getProtect(): boolean | undefined;
   getRetainondelete(): boolean | undefined;
   getDependenciesList(): string[];
+  getAliasesList(): { getUrn(): string; getSpec(): AliasSpec | undefined }[];
+}
+
+/**
+ * A URN as the Pulumi engine forms it: `urn:pulumi:<stack>::<project>::<parent's type chain>$<type>::<name>`. (The
+ * mock monitor's own URNs keep only the parent's last type, which is wrong below the second level.)
+ */
+export function urnOf(parentUrn: string, type: string, name: string): string {
+  const parentChain = parentUrn.split('::')[2];
+  const chain = parentChain && parentChain !== 'pulumi:pulumi:Stack' ? `${parentChain}$${type}` : type;
+  return `urn:pulumi:${pulumi.getStack()}::${pulumi.getProject()}::${chain}::${name}`;
+}
+
+/** The URNs a registration's aliases stand for (an alias without a name, type or parent takes the resource's own). */
+function aliasUrns(req: RegisterRequest): string[] {
+  return req.getAliasesList().map((a) => {
+    const spec = a.getSpec();
+    if (!spec) return a.getUrn();
+    const parent = spec.getNoparent() ? '' : spec.getParenturn() || req.getParent();
+    return urnOf(parent, spec.getType() || req.getType(), spec.getName() || req.getName());
+  });
 }
 
 /** Resolves an Output in tests (mocks resolve everything; nothing stays unknown). */
@@ -156,7 +195,7 @@ export async function installMocks(
   const account = opts.account ?? ACCOUNT;
   const resources: Recorded[] = [];
   const calls: string[] = [];
-  const options = new Map<string, Recorded['options']>();
+  const options = new Map<string, RecordedOptions>();
   await pulumi.runtime.setMocks(
     {
       newResource(args) {
@@ -168,6 +207,8 @@ export async function installMocks(
           protect: false,
           dependencies: [],
           parent: '',
+          urn: '',
+          aliases: [],
         };
         resources.push({ type: args.type, name: args.name, inputs, state: s, provider: args.provider, options: o });
         // S3 bucket ids are the bucket names; everything else gets a made-up id.
@@ -209,6 +250,8 @@ export async function installMocks(
       protect: req.getProtect() === true,
       dependencies: req.getDependenciesList(),
       parent: req.getParent(),
+      urn: urnOf(req.getParent(), req.getType(), req.getName()),
+      aliases: aliasUrns(req),
     });
     return register(req, callback);
   };
