@@ -16,7 +16,7 @@ export const LAMBDAS: Record<string, string> = {
   api: 'lambdas/api/index.ts',
   revoke: 'lambdas/revoke/index.ts',
   sweeper: 'lambdas/sweeper/index.ts',
-  // Deployed by the Notifications component (stacks/events.ts) when Slack or signed webhooks are configured.
+  // Deployed by the Notifications component (stacks/notifications/) when Slack or signed webhooks are configured.
   notifier: 'lambdas/notifier/index.ts',
   slack: 'lambdas/slack/index.ts',
 };
