@@ -11,7 +11,7 @@ import { type Log, type ProjectionStore, scopedLog } from '../../core/ports';
  * fails to go out is thrown, so Lambda retries the event and finally hands it to the function's dead-letter queue.
  */
 
-/** What the reminder schedule sends (stacks/events.ts sets it as the rule target's constant input). */
+/** What the reminder schedule sends (stacks/notifications/ sets it as the rule target's constant input). */
 export const REMINDERS_INPUT = { timebox: 'reminders' } as const;
 
 const EVENT_TYPES = Object.keys(DETAIL_TYPES) as [EventType, ...EventType[]];
