@@ -14,7 +14,7 @@ import type {
   SealedStream,
 } from '../../../core/ports';
 import { GroupSync } from './group-sync';
-import { SCHEMA, SCHEMA_VERSION } from './schema';
+import { MIGRATIONS, SCHEMA, SCHEMA_VERSION } from './schema';
 import { Sealer, sealHolds } from './seal';
 
 /**
@@ -504,6 +504,14 @@ function configure(db: Db): void {
   // 16 MB of page cache (the default is 2 MB): the indexes of a long history stay in memory.
   db.pragma('cache_size = -16384');
   db.pragma('foreign_keys = OFF');
+  // Version 0 is a new file; an earlier version is upgraded one step at a time, each in its own transaction.
+  for (let v = version + 1; version > 0 && v <= SCHEMA_VERSION; v++) {
+    const sql = MIGRATIONS[v];
+    db.transaction(() => {
+      if (sql) db.exec(sql);
+      db.pragma(`user_version = ${v}`);
+    })();
+  }
   db.exec(SCHEMA);
   if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
 }

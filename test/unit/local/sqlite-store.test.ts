@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import Database from 'better-sqlite3';
+import { SCHEMA, SCHEMA_VERSION } from '../../../adapters/local/sqlite/schema';
 import { SqliteStore } from '../../../adapters/local/sqlite/store';
 import { ManualClock } from '../../../core/clock';
 import { ConcurrencyError } from '../../../core/errors';
@@ -205,6 +206,61 @@ describe('Class: SqliteStore', () => {
     expect((await s.projections.get(grant.id))?.publishedSeq).toBe(2);
     await s.projections.markPublished(grant.id, 2, 3);
     expect((await s.projections.get(grant.id))?.publishedSeq).toBe(3);
+  });
+
+  it('upgrades a version 1 file (grants WITHOUT ROWID) in place, keeping every row, seal and index', async () => {
+    const first = store();
+    const { service } = world(first);
+    const kept = (await service.request(alice, requestDummy())).grant;
+    const ended = (await service.request(alice, requestDummy())).grant;
+    await service.revoke(ended.id, sam, 'done');
+    const before = { kept: await first.events.read(kept.id), ended: await first.projections.get(ended.id) };
+    first.close();
+    // The file as version 1 wrote it: the same columns in a WITHOUT ROWID table, with its indexes.
+    const raw = new Database(file);
+    const cols =
+      'id, status, requester, requested_at, due_at, updated_at, cleanup, last_seq, last_hash, published_seq, view, mac';
+    raw.exec(`
+      CREATE TABLE grants_v1 (id TEXT PRIMARY KEY, status TEXT NOT NULL, requester TEXT NOT NULL,
+        requested_at TEXT NOT NULL, due_at TEXT NOT NULL, updated_at TEXT NOT NULL, cleanup INTEGER NOT NULL,
+        last_seq INTEGER NOT NULL, last_hash TEXT NOT NULL, published_seq INTEGER NOT NULL DEFAULT 0,
+        view TEXT NOT NULL, mac BLOB NOT NULL) WITHOUT ROWID;
+      INSERT INTO grants_v1 (${cols}) SELECT ${cols} FROM grants;
+      DROP TABLE grants;
+      ALTER TABLE grants_v1 RENAME TO grants;`);
+    raw.exec(SCHEMA);
+    raw.pragma('user_version = 1');
+    const layout = () =>
+      (raw.prepare("SELECT sql FROM sqlite_master WHERE name = 'grants'").get() as { sql: string }).sql;
+    expect(layout()).toContain('WITHOUT ROWID');
+    raw.close();
+
+    const upgraded = store();
+    const after = new Database(file, { readonly: true });
+    expect(after.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    expect(
+      (after.prepare("SELECT sql FROM sqlite_master WHERE name = 'grants'").get() as { sql: string }).sql,
+    ).not.toContain('WITHOUT ROWID');
+    const indexes = after.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'grants'").all();
+    expect(indexes.map((r) => (r as { name: string }).name).sort()).toEqual(
+      expect.arrayContaining(['grants_cleanup', 'grants_requester', 'grants_status']),
+    );
+    after.close();
+    expect(await upgraded.events.read(kept.id)).toEqual(before.kept);
+    expect(await upgraded.projections.get(ended.id)).toEqual(before.ended);
+    expect((await upgraded.projections.listByStatus('active')).map((g) => g.id)).toEqual([kept.id]);
+    expect(await upgraded.events.auditLog({ since: new Date(0), until: new Date('2100-01-01T00:00:00Z') })).toEqual([]);
+    // And it goes on: a new transition on a carried-over grant.
+    await world(upgraded).service.revoke(kept.id, sam, 'done');
+    expect((await upgraded.projections.get(kept.id))?.status).toBe('revoked');
+  });
+
+  it('refuses a file written by a later version instead of reading it wrongly', () => {
+    store().close();
+    const raw = new Database(file);
+    raw.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+    raw.close();
+    expect(() => store()).toThrow(expect.objectContaining({ code: 'LOCAL.STORE_TOO_NEW' }));
   });
 
   it('serves the lists the service and the sweeper use', async () => {
