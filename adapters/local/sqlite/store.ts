@@ -39,6 +39,8 @@ export interface SqliteStoreOptions {
 }
 
 const MAX_PAGE = 1000;
+/** The longest a bus position waits for another write to carry it into the file (recordPublished). */
+const MARKS_DUE_MS = 100;
 const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 /** A pending grant without a deadline never falls due (as adapters/aws/dynamodb.ts `dueAtOf`). */
 const NEVER = '9999-12-31T23:59:59.999Z';
@@ -119,6 +121,9 @@ export class SqliteStore {
   private head: { gseq: number; mac: Buffer } | undefined;
   /** The head moved since it was last sealed into the file: sealed once per transaction, as it commits. */
   private headMoved = false;
+  /** How far the bus got, for grants written outside any turn: applied by the next transaction (recordPublished). */
+  private marks: { grantId: string; from: number; to: number }[] = [];
+  private marksDue: NodeJS.Timeout | undefined;
   /** The open group-commit transaction (see above), committed at the end of this turn of the event loop. */
   private turn: { committed: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | undefined;
   private readonly st: ReturnType<typeof prepare>;
@@ -180,7 +185,9 @@ export class SqliteStore {
 
   close(): void {
     if (this.closed) return;
+    if (this.marks.length > 0) void this.joinTurn();
     this.commitTurn();
+    if (this.marksDue) clearTimeout(this.marksDue);
     this.closed = true;
     this.db.close();
     void this.groupSync?.close();
@@ -283,6 +290,7 @@ export class SqliteStore {
     this.check();
     if (this.turn) return this.turn.committed;
     this.st.begin.run();
+    for (const m of this.marks.splice(0)) this.st.markPublished.run(m.to, m.grantId, m.from);
     let resolve!: () => void;
     let reject!: (e: unknown) => void;
     const committed = new Promise<void>((res, rej) => {
@@ -294,6 +302,27 @@ export class SqliteStore {
     this.turn = { committed, resolve, reject };
     setImmediate(() => this.commitTurn());
     return committed;
+  }
+
+  /**
+   * Records how far the bus got for a grant (`from` must be the stored position): in the open turn's transaction if
+   * there is one, else in the next one, or within MARKS_DUE_MS when nothing else is written, so that a mark never
+   * costs a COMMIT of its own. Until then the views read here show it (viewOf). Losing one to a crash only means
+   * the sweeper publishes those events again.
+   */
+  recordPublished(grantId: string, from: number, to: number): void {
+    this.check();
+    if (this.turn) {
+      this.st.markPublished.run(to, grantId, from);
+      return;
+    }
+    this.marks.push({ grantId, from, to });
+    if (this.marksDue) return;
+    this.marksDue = setTimeout(() => {
+      this.marksDue = undefined;
+      if (this.marks.length > 0 && !this.closed) void this.joinTurn();
+    }, MARKS_DUE_MS);
+    this.marksDue.unref();
   }
 
   /** Commits the open turn (at the end of the turn, or at once before closing). */
@@ -378,7 +407,9 @@ export class SqliteStore {
   /** Parses and checks a projection row; undefined when its seal does not hold. */
   viewOf(row: GrantRow): Grant | undefined {
     if (!sealHolds(row.mac, this.sealer.view(row.id, row.view))) return undefined;
-    return { ...(JSON.parse(row.view) as Grant), publishedSeq: row.published_seq };
+    let publishedSeq = row.published_seq;
+    for (const m of this.marks) if (m.grantId === row.id && m.from === publishedSeq) publishedSeq = m.to;
+    return { ...(JSON.parse(row.view) as Grant), publishedSeq };
   }
 
   /** The events of one grant and the breaks of their seals and of the recorded head. */
@@ -545,7 +576,6 @@ function prepare(db: Db) {
       'UPDATE grants SET status = ?, due_at = ?, updated_at = ?, cleanup = ?, last_seq = ?, last_hash = ?, published_seq = ?, view = ?, mac = ? WHERE id = ?',
     ),
     markPublished: s('UPDATE grants SET published_seq = ? WHERE id = ? AND published_seq = ?'),
-    publishedUpTo: s('UPDATE grants SET published_seq = ? WHERE id = ? AND published_seq = ? AND last_seq >= ?'),
     clearAwaiting: s('DELETE FROM awaiting WHERE grant_id = ?'),
     addAwaiting: s('INSERT OR IGNORE INTO awaiting (subject, grant_id) VALUES (?, ?)'),
     byRequester: s(`SELECT ${grantCols} FROM grants WHERE requester = ? ORDER BY requested_at DESC LIMIT ?`),
@@ -703,13 +733,14 @@ export class SqliteProjectionStore implements ProjectionStore {
    * itself is not newer (append already wrote it: see SqliteStore).
    */
   async put(view: Grant, published?: { from: number; to: number }): Promise<void> {
-    const st = this.s.statements;
+    const row = this.s.statements.grant.get(view.id) as GrantRow | undefined;
+    if (row && row.last_seq >= view.lastSeq) {
+      // The common case, the service's put after an append that already wrote this view: only the bus position is
+      // new, and it is recorded without a transaction of its own (SqliteStore.recordPublished).
+      if (published) this.s.recordPublished(view.id, published.from, published.to);
+      return;
+    }
     const committed = this.s.joinTurn();
-    // The common case, the service's put after an append that already wrote this view: one statement records the
-    // bus position in this turn's transaction, without waiting for its commit (see SqliteStore).
-    if (published && st.publishedUpTo.run(published.to, view.id, published.from, view.lastSeq).changes > 0) return;
-    const row = st.grant.get(view.id) as GrantRow | undefined;
-    if (row && row.last_seq >= view.lastSeq) return;
     this.s.putTx(view, published);
     await committed;
   }
@@ -746,8 +777,7 @@ export class SqliteProjectionStore implements ProjectionStore {
   }
 
   async markPublished(grantId: string, fromSeq: number, toSeq: number): Promise<void> {
-    void this.s.joinTurn();
-    this.s.statements.markPublished.run(toSeq, grantId, fromSeq);
+    this.s.recordPublished(grantId, fromSeq, toSeq);
   }
 
   /**

@@ -14,6 +14,7 @@ import { GrantService } from '../../../core/grant/service';
 import { foldGrant } from '../../../core/grant/state';
 import { grantIdGenerator } from '../../../core/ids';
 import { FakeProvider, FakeScheduler, RecordingLog, RecordingPublisher } from '../../helpers/memory';
+import { waitFor } from '../../helpers/runner';
 import { alice, carol, compileYaml, dan, requestDummy, sam, WORLD_POLICY } from '../../helpers/world';
 
 const MIN = 60_000;
@@ -206,6 +207,26 @@ describe('Class: SqliteStore', () => {
     expect((await s.projections.get(grant.id))?.publishedSeq).toBe(2);
     await s.projections.markPublished(grant.id, 2, 3);
     expect((await s.projections.get(grant.id))?.publishedSeq).toBe(3);
+  });
+
+  it('records how far the bus got without a COMMIT of its own: shown at once, in the file with the next write', async () => {
+    const s = store();
+    const { service } = world(s);
+    const a = (await service.request(alice, requestDummy())).grant;
+    const outside = new Database(file, { readonly: true });
+    const stored = (id: string) =>
+      (outside.prepare('SELECT published_seq AS p FROM grants WHERE id = ?').get(id) as { p: number }).p;
+    // requested (published 0 -> 1, carried by the activation's transaction), activated (1 -> 2, waiting).
+    expect(stored(a.id)).toBe(1);
+    expect((await s.projections.get(a.id))?.publishedSeq).toBe(2);
+    // Nothing else is written: it reaches the file on its own, shortly.
+    await waitFor(() => expect(stored(a.id)).toBe(2), { timeout: 2_000 });
+    // Closing writes what is still waiting.
+    const b = (await service.request(alice, requestDummy())).grant;
+    expect(stored(b.id)).toBe(1);
+    s.close();
+    expect(stored(b.id)).toBe(2);
+    outside.close();
   });
 
   it('upgrades a version 1 file (grants WITHOUT ROWID) in place, keeping every row, seal and index', async () => {
