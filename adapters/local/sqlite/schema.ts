@@ -12,6 +12,22 @@
  */
 export const SCHEMA_VERSION = 2;
 
+/** The projection's columns, as created by SCHEMA and by the version 2 upgrade. */
+const GRANT_TABLE_COLUMNS = `
+  id TEXT PRIMARY KEY,
+  status TEXT NOT NULL,
+  requester TEXT NOT NULL,
+  requested_at TEXT NOT NULL,
+  due_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  cleanup INTEGER NOT NULL,
+  last_seq INTEGER NOT NULL,
+  last_hash TEXT NOT NULL,
+  published_seq INTEGER NOT NULL DEFAULT 0,
+  view TEXT NOT NULL,
+  mac BLOB NOT NULL
+`;
+
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (
   gseq INTEGER PRIMARY KEY,
@@ -28,20 +44,7 @@ CREATE INDEX IF NOT EXISTS events_at ON events (at, grant_id, seq);
 CREATE INDEX IF NOT EXISTS events_actor ON events (actor, at, grant_id, seq);
 CREATE INDEX IF NOT EXISTS events_target ON events (target, at, grant_id, seq);
 
-CREATE TABLE IF NOT EXISTS grants (
-  id TEXT PRIMARY KEY,
-  status TEXT NOT NULL,
-  requester TEXT NOT NULL,
-  requested_at TEXT NOT NULL,
-  due_at TEXT NOT NULL,
-  updated_at TEXT NOT NULL,
-  cleanup INTEGER NOT NULL,
-  last_seq INTEGER NOT NULL,
-  last_hash TEXT NOT NULL,
-  published_seq INTEGER NOT NULL DEFAULT 0,
-  view TEXT NOT NULL,
-  mac BLOB NOT NULL
-);
+CREATE TABLE IF NOT EXISTS grants (${GRANT_TABLE_COLUMNS});
 CREATE INDEX IF NOT EXISTS grants_requester ON grants (requester, requested_at);
 CREATE INDEX IF NOT EXISTS grants_status ON grants (status, due_at);
 CREATE INDEX IF NOT EXISTS grants_cleanup ON grants (updated_at) WHERE cleanup = 1;
@@ -70,20 +73,7 @@ const GRANT_COLUMNS =
 export const MIGRATIONS: Record<number, string> = {
   // Version 2: `grants` becomes a rowid table (see above). Rows, seals and indexes are carried over as they are.
   2: `
-CREATE TABLE grants_v2 (
-  id TEXT PRIMARY KEY,
-  status TEXT NOT NULL,
-  requester TEXT NOT NULL,
-  requested_at TEXT NOT NULL,
-  due_at TEXT NOT NULL,
-  updated_at TEXT NOT NULL,
-  cleanup INTEGER NOT NULL,
-  last_seq INTEGER NOT NULL,
-  last_hash TEXT NOT NULL,
-  published_seq INTEGER NOT NULL DEFAULT 0,
-  view TEXT NOT NULL,
-  mac BLOB NOT NULL
-);
+CREATE TABLE grants_v2 (${GRANT_TABLE_COLUMNS});
 INSERT INTO grants_v2 (${GRANT_COLUMNS}) SELECT ${GRANT_COLUMNS} FROM grants;
 DROP TABLE grants;
 ALTER TABLE grants_v2 RENAME TO grants;
