@@ -136,7 +136,7 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
       parseBody(ROUTES['grant.credentials'].body, ctx.req.body, ctx.headers);
       const g = await visible(ctx);
       const kind = g.target.kind === 'grpc' ? 'token' : 'credentials';
-      const { credential } = await service.issueCredentials(ctx.id, ctx.who, kind);
+      const { credential } = await service.issueCredentials(ctx.id, ctx.who, kind, g);
       return ok(ctx, credentialView(g.target.kind, credential));
     },
     'grant.console': async (ctx) => {
@@ -149,7 +149,7 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
           'CONSOLE.UNSUPPORTED',
           `console sign-in exists only for aws-role grants; ${g.id} is ${g.target.kind}`,
         );
-      const { credential } = await service.issueCredentials(ctx.id, ctx.who, 'console');
+      const { credential } = await service.issueCredentials(ctx.id, ctx.who, 'console', g);
       if (credential.kind === PLAN_CREDENTIAL_KIND) return ok(ctx, planView(credential));
       return ok(ctx, { url: consoleUrl(credential.secret), expiresAt: credential.expiresAt.toISOString() });
     },

@@ -222,12 +222,24 @@ export class GrantLifecycle extends GrantProvisioning {
     id: string,
     who: Principal,
     kind: CredentialKind,
+    known?: Grant,
   ): Promise<{ grant: Grant; credential: IssuedCredential }> {
+    // `known`: the state the caller has just read from the stream. It saves reading it again: the append below is
+    // conditional on its seq, so anything that landed since makes it conflict and the retry reads the stream. A
+    // known state that refuses is not trusted either: the stream is read before refusing.
+    let start = known;
     return retry(async () => {
-      const events = await this.readStream(id);
-      const g = foldGrant(events);
       const now = this.d.clock.now();
-      assertCanIssue(g, who, now);
+      let g = start ?? foldGrant(await this.readStream(id));
+      const fromKnown = start !== undefined;
+      start = undefined;
+      try {
+        assertCanIssue(g, who, now);
+      } catch (e) {
+        if (!fromKnown) throw e;
+        g = foldGrant(await this.readStream(id));
+        assertCanIssue(g, who, now);
+      }
       const provider = this.provider(g);
       const credential = await provider.credentials(g as ActiveGrant, kind, {
         now,

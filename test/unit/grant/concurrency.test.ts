@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { verifyChain } from '../../../core/grant/chain';
 import { raceGate } from '../../helpers/race';
-import { alice, carol, dan, erin, requestDummy, world } from '../../helpers/world';
+import { alice, carol, dan, erin, requestDummy, sam, world } from '../../helpers/world';
 
 const MIN = 60_000;
 const adminScope = { target: 'user-service', scopes: ['/acme.admin.*'], duration: 20 * MIN, reason: 'INC-9' };
@@ -87,5 +87,25 @@ describe('Concurrency', () => {
       expect(creds.reason).toMatchObject({ code: 'GRANT.NOT_ACTIVE' });
       expect(types).not.toContain('credentials-issued');
     }
+  });
+
+  it('credentials from a state read before a revoke are refused: the append conflicts and the stream decides', async () => {
+    const w = world();
+    const { grant } = await w.service.request(alice, requestDummy());
+    const before = await w.service.get(grant.id, alice);
+    await w.service.revoke(grant.id, sam, 'stop');
+    await expect(w.service.issueCredentials(grant.id, alice, 'credentials', before)).rejects.toMatchObject({
+      code: 'GRANT.NOT_ACTIVE',
+    });
+    expect((await w.events.read(grant.id)).map((e) => e.type)).not.toContain('credentials-issued');
+  });
+
+  it('a known state that refuses is checked against the stream before refusing', async () => {
+    const w = world();
+    const { grant } = await w.service.request(alice, requestDummy());
+    const stale = { ...(await w.service.get(grant.id, alice)), status: 'approved' as const };
+    const { grant: after } = await w.service.issueCredentials(grant.id, alice, 'credentials', stale);
+    expect(after.credentialsIssued).toBe(1);
+    expect((await w.events.read(grant.id)).map((e) => e.type)).toContain('credentials-issued');
   });
 });
