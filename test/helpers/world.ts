@@ -1,6 +1,6 @@
 import { ManualClock } from '../../core/clock';
 import { HOUR } from '../../core/duration';
-import { GrantService, type RequestInput } from '../../core/grant/service';
+import { GrantService, type GrantServiceDeps, type RequestInput } from '../../core/grant/service';
 import { grantIdGenerator } from '../../core/ids';
 import { type CompiledPolicy, compilePolicy } from '../../core/policy/compile';
 import { loadPolicy } from '../../core/policy/load';
@@ -82,6 +82,32 @@ export const erin = principal({ id: 'erin@corp.com', mfa: true });
 export const sam = principal({ id: 'sam@corp.com', mfa: true });
 export const mallory = principal({ id: 'mallory@corp.com' });
 
+/**
+ * A GrantService over the given stores, with doubles for every other port: the world policy, a fixed clock (a
+ * Tuesday, 10:00 UTC), fake providers for the three target kinds, no waiting between retries. Any port can be given.
+ */
+export function grantServiceOver(
+  d: Pick<GrantServiceDeps, 'events' | 'projections'> & Partial<GrantServiceDeps>,
+): GrantService {
+  const clock = d.clock ?? new ManualClock('2026-11-24T10:00:00Z');
+  const compiled = compileYaml(WORLD_POLICY);
+  return new GrantService({
+    scheduler: new FakeScheduler(),
+    providers: {
+      'aws-role': new FakeProvider('aws-role'),
+      'gcp-role': new FakeProvider('gcp-role'),
+      grpc: new FakeProvider('grpc'),
+    },
+    publisher: new RecordingPublisher(),
+    ids: grantIdGenerator(clock),
+    policy: () => compiled,
+    log: new RecordingLog(),
+    sleep: async () => {},
+    ...d,
+    clock,
+  });
+}
+
 /** A fresh broker over in-memory doubles at a fixed time (a Tuesday, 10:00 UTC). */
 export function world(policyText = WORLD_POLICY, start = '2026-11-24T10:00:00Z') {
   const clock = new ManualClock(start);
@@ -96,17 +122,15 @@ export function world(policyText = WORLD_POLICY, start = '2026-11-24T10:00:00Z')
   const publisher = new RecordingPublisher();
   const log = new RecordingLog();
   let compiled = compileYaml(policyText);
-  const service = new GrantService({
+  const service = grantServiceOver({
     events,
     projections,
     scheduler,
     providers,
     publisher,
     clock,
-    ids: grantIdGenerator(clock),
     policy: () => compiled,
     log,
-    sleep: async () => {},
   });
   return {
     clock,

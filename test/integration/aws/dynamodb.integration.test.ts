@@ -5,13 +5,11 @@ import { ManualClock } from '../../../core/clock';
 import { ConcurrencyError } from '../../../core/errors';
 import { sealEvent, verifyChain } from '../../../core/grant/chain';
 import type { EventDraft, GrantEvent } from '../../../core/grant/events';
-import { GrantService } from '../../../core/grant/service';
 import { foldGrant, type Grant } from '../../../core/grant/state';
-import { grantIdGenerator } from '../../../core/ids';
 import { type DynamoFixture, dynamoTables } from '../../helpers/dynalite';
-import { FakeProvider, FakeScheduler, RecordingLog, RecordingPublisher } from '../../helpers/memory';
+import { FakeProvider, RecordingLog } from '../../helpers/memory';
 import { raceGate } from '../../helpers/race';
-import { alice, bob, carol, compileYaml, dan, requestDummy, WORLD_POLICY, world } from '../../helpers/world';
+import { alice, bob, carol, dan, grantServiceOver, requestDummy, world } from '../../helpers/world';
 
 const MIN = 60_000;
 const adminScope = { target: 'user-service', scopes: ['/acme.admin.*'], duration: 20 * MIN, reason: 'INC-9' };
@@ -466,7 +464,6 @@ describe('Class: GrantService over DynamoDB', () => {
     const clock = new ManualClock('2026-11-24T10:00:00Z');
     const events = new GatedEventStore(db.doc, db.names.events);
     const log = new RecordingLog();
-    const compiled = compileYaml(WORLD_POLICY);
     let failProjection = 0;
     const projections = db.projections;
     const flaky = Object.create(projections) as typeof projections;
@@ -477,17 +474,12 @@ describe('Class: GrantService over DynamoDB', () => {
       }
       return projections.put(g, published);
     };
-    const service = new GrantService({
+    const service = grantServiceOver({
       events,
       projections: flaky,
-      scheduler: new FakeScheduler(),
       providers: { 'aws-role': new FakeProvider('aws-role'), grpc: new FakeProvider('grpc') },
-      publisher: new RecordingPublisher(),
       clock,
-      ids: grantIdGenerator(clock),
-      policy: () => compiled,
       log,
-      sleep: async () => {},
     });
     return { clock, events, log, service, failProjections: (n: number) => (failProjection = n) };
   }

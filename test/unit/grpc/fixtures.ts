@@ -2,17 +2,9 @@ import { SignJWT } from 'jose';
 import { GrpcTokenProvider } from '../../../adapters/grpc/provider';
 import type { LocalTokenSigner } from '../../../adapters/local/signer';
 import { ManualClock } from '../../../core/clock';
-import { GrantService, type RequestInput } from '../../../core/grant/service';
-import { grantIdGenerator } from '../../../core/ids';
-import {
-  FakeProvider,
-  FakeScheduler,
-  MemoryEventStore,
-  MemoryProjectionStore,
-  RecordingLog,
-  RecordingPublisher,
-} from '../../helpers/memory';
-import { compileYaml, WORLD_POLICY } from '../../helpers/world';
+import type { RequestInput } from '../../../core/grant/service';
+import { FakeProvider, MemoryEventStore, MemoryProjectionStore } from '../../helpers/memory';
+import { grantServiceOver } from '../../helpers/world';
 
 export const ISSUER = 'https://timebox.test';
 export const AUDIENCE = 'user-service';
@@ -25,18 +17,11 @@ export function grpcWorld(signer: LocalTokenSigner, start = '2026-11-24T10:00:00
   const projections = new MemoryProjectionStore();
   const provider = new GrpcTokenProvider({ signer, issuer: ISSUER, tokenTtlMs: TOKEN_TTL_MS });
   const aws = new FakeProvider('aws-role');
-  const compiled = compileYaml(WORLD_POLICY);
-  const service = new GrantService({
+  const service = grantServiceOver({
     events,
     projections,
-    scheduler: new FakeScheduler(),
     providers: { 'aws-role': aws, 'gcp-role': new FakeProvider('gcp-role'), grpc: provider },
-    publisher: new RecordingPublisher(),
     clock,
-    ids: grantIdGenerator(clock),
-    policy: () => compiled,
-    log: new RecordingLog(),
-    sleep: async () => {},
   });
   return { clock, events, projections, provider, aws, service };
 }

@@ -5,35 +5,16 @@ import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { SqliteStore } from '../../../adapters/local/sqlite/store';
-import { ManualClock } from '../../../core/clock';
 import { verifyChain } from '../../../core/grant/chain';
 import type { GrantEvent } from '../../../core/grant/events';
-import { GrantService } from '../../../core/grant/service';
+import type { GrantService } from '../../../core/grant/service';
 import { foldGrant, type Grant } from '../../../core/grant/state';
-import { grantIdGenerator } from '../../../core/ids';
 import type { Principal } from '../../../core/principal';
-import { FakeProvider, FakeScheduler, RecordingLog, RecordingPublisher } from '../../helpers/memory';
-import { alice, carol, compileYaml, dan, erin, requestDummy, sam, WORLD_POLICY } from '../../helpers/world';
+import { alice, carol, dan, erin, grantServiceOver, requestDummy, sam } from '../../helpers/world';
 
 const MIN = 60_000;
 const KEY = randomBytes(32);
 const adminScope = { target: 'user-service', scopes: ['/acme.admin.*'], duration: 20 * MIN, reason: 'INC-9' };
-
-function service(store: SqliteStore, clock: ManualClock): GrantService {
-  const compiled = compileYaml(WORLD_POLICY);
-  return new GrantService({
-    events: store.events,
-    projections: store.projections,
-    scheduler: new FakeScheduler(),
-    providers: { 'aws-role': new FakeProvider('aws-role'), grpc: new FakeProvider('grpc') },
-    publisher: new RecordingPublisher(),
-    clock,
-    ids: grantIdGenerator(clock),
-    policy: () => compiled,
-    log: new RecordingLog(),
-    sleep: async () => {},
-  });
-}
 
 type Op = { op: 'approve' | 'revoke' | 'cancel' | 'credentials' | 'deny'; grant: number; who: number };
 const people: Principal[] = [alice, carol, dan, erin, sam];
@@ -72,8 +53,7 @@ describe('SqliteStore under concurrent transitions (group commit)', () => {
           const file = join(dir, 'timebox.db');
           const store = new SqliteStore({ file, auditKey: KEY });
           try {
-            const clock = new ManualClock('2026-11-24T10:00:00Z');
-            const svc = service(store, clock);
+            const svc = grantServiceOver({ events: store.events, projections: store.projections });
             const ids: string[] = [];
             for (const pending of needsApproval)
               ids.push((await svc.request(alice, pending ? adminScope : requestDummy())).grant.id);

@@ -10,12 +10,9 @@ import { ManualClock } from '../../../core/clock';
 import { ConcurrencyError } from '../../../core/errors';
 import { eventHash, sealEvent, verifyChain } from '../../../core/grant/chain';
 import type { GrantEvent } from '../../../core/grant/events';
-import { GrantService } from '../../../core/grant/service';
 import { foldGrant } from '../../../core/grant/state';
-import { grantIdGenerator } from '../../../core/ids';
-import { FakeProvider, FakeScheduler, RecordingLog, RecordingPublisher } from '../../helpers/memory';
 import { waitFor } from '../../helpers/runner';
-import { alice, carol, compileYaml, dan, requestDummy, sam, WORLD_POLICY } from '../../helpers/world';
+import { alice, carol, dan, grantServiceOver, requestDummy, sam } from '../../helpers/world';
 
 const MIN = 60_000;
 const adminScope = { target: 'user-service', scopes: ['/acme.admin.*'], duration: 20 * MIN, reason: 'INC-9' };
@@ -43,20 +40,7 @@ function store(f = file): SqliteStore {
 
 function world(s: SqliteStore) {
   const clock = new ManualClock('2026-11-24T10:00:00Z');
-  const compiled = compileYaml(WORLD_POLICY);
-  const service = new GrantService({
-    events: s.events,
-    projections: s.projections,
-    scheduler: new FakeScheduler(),
-    providers: { 'aws-role': new FakeProvider('aws-role'), grpc: new FakeProvider('grpc') },
-    publisher: new RecordingPublisher(),
-    clock,
-    ids: grantIdGenerator(clock),
-    policy: () => compiled,
-    log: new RecordingLog(),
-    sleep: async () => {},
-  });
-  return { clock, service };
+  return { clock, service: grantServiceOver({ events: s.events, projections: s.projections, clock }) };
 }
 
 describe('Class: SqliteStore', () => {
