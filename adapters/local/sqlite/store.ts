@@ -354,38 +354,22 @@ export class SqliteStore {
   private writeView(view: Grant, publishedSeq: number, how: 'insert' | 'update'): void {
     const { publishedSeq: _p, ...fields } = view;
     const text = JSON.stringify(fields);
-    const mac = this.sealer.view(view.id, text);
-    const due = dueAtOf(view);
-    const cleanup = view.cleanupNeeded ? 1 : 0;
-    if (how === 'insert')
-      this.st.insertGrant.run(
-        view.id,
-        view.status,
-        view.requester.id,
-        view.requestedAt,
-        due,
-        view.updatedAt,
-        cleanup,
-        view.lastSeq,
-        view.lastHash,
-        publishedSeq,
-        text,
-        mac,
-      );
-    // The requester and the request time never change: leaving them out spares their index on every transition.
-    else
-      this.st.updateGrant.run(
-        view.status,
-        due,
-        view.updatedAt,
-        cleanup,
-        view.lastSeq,
-        view.lastHash,
-        publishedSeq,
-        text,
-        mac,
-        view.id,
-      );
+    const row = {
+      id: view.id,
+      status: view.status,
+      requester: view.requester.id,
+      requested_at: view.requestedAt,
+      due_at: dueAtOf(view),
+      updated_at: view.updatedAt,
+      cleanup: view.cleanupNeeded ? 1 : 0,
+      last_seq: view.lastSeq,
+      last_hash: view.lastHash,
+      published_seq: publishedSeq,
+      view: text,
+      mac: this.sealer.view(view.id, text),
+    };
+    // The update leaves out the requester and the request time, which never change, sparing their index.
+    (how === 'insert' ? this.st.insertGrant : this.st.updateGrant).run(row);
   }
 
   private syncAwaiting(view: Grant): void {
@@ -570,10 +554,10 @@ function prepare(db: Db) {
     byGseq: s('SELECT gseq, grant_id, seq, body, mac FROM events WHERE gseq BETWEEN ? AND ? ORDER BY gseq'),
     grant: s(`SELECT ${grantCols} FROM grants WHERE id = ?`),
     insertGrant: s(
-      'INSERT INTO grants (id, status, requester, requested_at, due_at, updated_at, cleanup, last_seq, last_hash, published_seq, view, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      'INSERT INTO grants (id, status, requester, requested_at, due_at, updated_at, cleanup, last_seq, last_hash, published_seq, view, mac) VALUES (@id, @status, @requester, @requested_at, @due_at, @updated_at, @cleanup, @last_seq, @last_hash, @published_seq, @view, @mac)',
     ),
     updateGrant: s(
-      'UPDATE grants SET status = ?, due_at = ?, updated_at = ?, cleanup = ?, last_seq = ?, last_hash = ?, published_seq = ?, view = ?, mac = ? WHERE id = ?',
+      'UPDATE grants SET status = @status, due_at = @due_at, updated_at = @updated_at, cleanup = @cleanup, last_seq = @last_seq, last_hash = @last_hash, published_seq = @published_seq, view = @view, mac = @mac WHERE id = @id',
     ),
     markPublished: s('UPDATE grants SET published_seq = ? WHERE id = ? AND published_seq = ?'),
     clearAwaiting: s('DELETE FROM awaiting WHERE grant_id = ?'),
