@@ -52,7 +52,7 @@ autocannon({
   process.stdout.write(JSON.stringify({
     total: r.requests.total, seconds: r.duration, non2xx: r.non2xx, errors: r.errors, timeouts: r.timeouts,
     p50: r.latency.p50, p90: r.latency.p90, p99: r.latency.p99, max: r.latency.max, flows,
-    cpuMs: (process.cpuUsage().user + process.cpuUsage().system) / 1000,
+    cpuMs: ((u) => (u.user + u.system) / 1000)(process.cpuUsage()),
   }));
 });
 `;

@@ -14,18 +14,11 @@ import {
   userRecordPath,
 } from '../endpoint';
 import { CliError } from '../errors';
+import type { LoginWebOpts } from './login-web';
 import { collect, durationFlag, out, printJson, run } from './shared';
 
-interface LoginOpts {
+interface LoginOpts extends LoginWebOpts {
   local?: boolean;
-  as: string;
-  mfa?: boolean;
-  group: string[];
-  print?: boolean;
-  ttl?: string;
-  home?: string;
-  endpoint?: string;
-  json?: boolean;
   web?: boolean;
 }
 

@@ -107,8 +107,8 @@ interface EventRow {
  * it or none of it), an append resolves only once the COMMIT holding it has returned, and so nothing is acknowledged
  * before it is in the WAL. A crash loses only the open turn, none of it acknowledged. Reads on the broker's own
  * connection see the open turn's writes: a caller can be shown a state whose commit then fails (the append that
- * made it is refused, STORE.COMMIT_FAILED), never the opposite. How far the bus got (`published`) joins the turn
- * without waiting for it; losing it to a crash only means the sweeper publishes those events again.
+ * made it is refused, STORE.COMMIT_FAILED), never the opposite. How far the bus got (`published`) never opens a
+ * transaction of its own: it waits for the next one (recordPublished).
  */
 export class SqliteStore {
   readonly events: SqliteEventStore;
@@ -520,13 +520,14 @@ function configure(db: Db): void {
   db.pragma('cache_size = -16384');
   db.pragma('foreign_keys = OFF');
   // Version 0 is a new file; an earlier version is upgraded one step at a time, each in its own transaction.
-  for (let v = version + 1; version > 0 && v <= SCHEMA_VERSION; v++) {
-    const sql = MIGRATIONS[v];
-    db.transaction(() => {
-      if (sql) db.exec(sql);
-      db.pragma(`user_version = ${v}`);
-    })();
-  }
+  if (version > 0)
+    for (let v = version + 1; v <= SCHEMA_VERSION; v++) {
+      const sql = MIGRATIONS[v];
+      db.transaction(() => {
+        if (sql) db.exec(sql);
+        db.pragma(`user_version = ${v}`);
+      })();
+    }
   db.exec(SCHEMA);
   if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
 }
